@@ -1,0 +1,52 @@
+# LEAP: every target installs what it needs first; `make run` and `make test` work on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SAMPLES := .state/samples
+
+.PHONY: help install up down status topics run test unit integration bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c requirements.lock -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv with LEAP and its pinned dependencies
+
+up: install ## Start Kafka, Redis and PostgreSQL here (each only if not already reachable)
+	deploy/local/services.sh up
+
+down: install ## Stop what `make up` started
+	deploy/local/services.sh down
+
+status: install ## Show whether each service answers and who started it
+	deploy/local/services.sh status
+
+topics: up ## Create LEAP's topics (idempotent)
+	$(BIN)/leap topics create
+
+run: topics ## The main job end to end: services, topics, a Moodle export published, a summary
+	@mkdir -p $(SAMPLES)
+	$(BIN)/leap sample moodle $(SAMPLES)/moodle_logstore.csv --rows 50000 --students 2000
+	$(BIN)/leap produce moodle $(SAMPLES)/moodle_logstore.csv
+	$(BIN)/leap produce moodle tests/data/moodle/logs_report.csv
+	$(BIN)/leap topics list
+
+unit: install ## Unit and property tests of the pure logic (no services)
+	$(BIN)/pytest -q tests/unit
+
+integration: topics ## Integration tests against the real services
+	$(BIN)/pytest -q -m integration tests/integration
+
+test: topics ## Everything: services up, then the whole suite against them
+	$(BIN)/pytest -q tests
+
+clean: down ## Stop services and delete their data, the jar cache and .venv
+	rm -rf .state .cache $(VENV)

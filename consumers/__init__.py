@@ -1,0 +1,1 @@
+"""Consumers that turn band changes into alerts and staff-facing records."""

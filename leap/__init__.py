@@ -1,0 +1,1 @@
+"""LEAP's shared shell: settings, command line, logging and thin Kafka wrappers."""

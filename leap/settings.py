@@ -1,0 +1,103 @@
+"""Every runtime setting of LEAP, read once from ``LEAP_*`` environment variables.
+
+An institution's *policy* (weights, bands, calendar, alert rules) is not here: it lives in
+the institution config file. This module is only about where things run.
+"""
+
+from __future__ import annotations
+
+import shlex
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Where LEAP's services are and how it names its topics; each field is ``LEAP_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="LEAP_", extra="ignore")
+
+    kafka_bootstrap: str = Field(
+        "127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated host:port."
+    )
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for live state.")
+    database_url: str = Field(
+        "postgresql://leap:leap@127.0.0.1:5432/leap",
+        description="PostgreSQL, the system of record.",
+    )
+    timezone: str = Field(
+        "Europe/London", description="The university's local time zone: days start at its midnight."
+    )
+    topic_prefix: str = Field("leap", description="Prefix of every topic name.")
+    partitions: int = Field(
+        8, ge=1, description="Partitions of the per-student topics (activity, roster, bands...)."
+    )
+    replication_factor: int = Field(1, ge=1, description="Replication of topics LEAP creates.")
+    state_dir: Path = Field(
+        PROJECT_ROOT / ".state", description="Data and logs of locally started services."
+    )
+    log_level: str = Field("info", description="debug, info, warning or error.")
+    log_format: str = Field("console", description="console (for people) or json (for log shippers).")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}: use an IANA name such as Europe/London") from exc
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The university's time zone."""
+        return ZoneInfo(self.timezone)
+
+    def topic(self, name: str) -> str:
+        """The full name of one of LEAP's topics, e.g. ``topic("activity")`` -> ``leap.activity``."""
+        return f"{self.topic_prefix}.{name}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()
+
+
+def endpoints(settings: Settings) -> dict[str, tuple[str, int]]:
+    """Host and port of each service the settings point at (Kafka: its first bootstrap server)."""
+    first = settings.kafka_bootstrap.split(",")[0].strip()
+    kafka_host, _, kafka_port = first.rpartition(":")
+    redis = urlsplit(settings.redis_url)
+    pg = urlsplit(settings.database_url)
+    return {
+        "kafka": (kafka_host or "127.0.0.1", int(kafka_port or 9092)),
+        "redis": (redis.hostname or "127.0.0.1", redis.port or 6379),
+        "postgres": (pg.hostname or "127.0.0.1", pg.port or 5432),
+    }
+
+
+def _print_shell_endpoints() -> None:
+    """Print the endpoints and database credentials as shell assignments for deploy scripts."""
+    settings = get_settings()
+    pg = urlsplit(settings.database_url)
+    values: dict[str, object] = {}
+    for name, (host, port) in endpoints(settings).items():
+        values[f"{name.upper()}_HOST"] = host
+        values[f"{name.upper()}_PORT"] = port
+    values["PG_USER"] = pg.username or "leap"
+    values["PG_PASSWORD"] = pg.password or ""
+    values["PG_DATABASE"] = pg.path.lstrip("/") or "leap"
+    values["STATE_DIR"] = settings.state_dir
+    for key, value in values.items():
+        print(f"{key}={shlex.quote(str(value))}")
+
+
+if __name__ == "__main__":
+    _print_shell_endpoints()

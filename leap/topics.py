@@ -1,0 +1,166 @@
+"""LEAP's Kafka topics: what each is for, and retention and compaction chosen for that use.
+
+| topic              | key        | partitions | cleanup | retention | why |
+|--------------------|------------|------------|---------|-----------|-----|
+| activity           | student id | LEAP_PARTITIONS | delete | 400 days | the log every band is computed from; an academic year and a margin, so a year can be replayed and a challenge checked against the raw events, then gone (data minimisation) |
+| roster             | student id | LEAP_PARTITIONS | compact | forever (latest per student) | cohort, mode of study, tutor: the engine needs the latest entry of every student, co-partitioned with activity |
+| band-changes       | student id | LEAP_PARTITIONS | delete | 400 days | every change, for alerts and for history; PostgreSQL keeps them after that |
+| student-state      | student id | LEAP_PARTITIONS | compact | forever (latest per student) | each student's current score, band and explanation, so a serving store can rebuild from it |
+| daily-summaries    | student id | LEAP_PARTITIONS | delete | 400 days | end-of-day score and band, for history charts |
+| clock              | none       | LEAP_PARTITIONS | delete | 1 day | ticks that move bands at day rollover without events; worthless once read |
+| dead-letter        | source     | 1 | delete | 90 days | rejected records with source, position and reason, in the order they failed; long enough to notice, fix and replay |
+
+Per-student topics share one partition count so a student's activity, roster entry and state
+land on the same partition number (Faust joins them by key without repartitioning). Never
+raise the count of an existing topic: that moves students between partitions and their
+state with them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+)
+
+from leap.kafka import client_config
+from leap.settings import Settings
+
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One of LEAP's topics: its short name, partitioning and configuration."""
+
+    name: str
+    purpose: str
+    per_student: bool = True
+    partitions: int | None = None
+    config: dict[str, str] = field(default_factory=dict)
+
+
+def _delete(days: int) -> dict[str, str]:
+    return {"cleanup.policy": "delete", "retention.ms": str(days * DAY_MS)}
+
+
+# Compacted topics keep the latest value per key; a tombstone (null value) removes a student.
+_COMPACT = {
+    "cleanup.policy": "compact",
+    "retention.ms": "-1",
+    "min.compaction.lag.ms": str(60 * 60 * 1000),
+    "delete.retention.ms": str(DAY_MS),
+}
+
+TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec("activity", "normalised activity events from every source", config=_delete(400)),
+    TopicSpec("roster", "students' cohort, mode of study and tutor (latest per student)", config=_COMPACT),
+    TopicSpec("band-changes", "every change of a student's engagement band", config=_delete(400)),
+    TopicSpec("student-state", "each student's current score, band and explanation", config=_COMPACT),
+    TopicSpec("daily-summaries", "each student's score and band at the end of each day", config=_delete(400)),
+    TopicSpec("clock", "ticks that re-evaluate students at day rollover", config=_delete(1)),
+    TopicSpec(
+        "dead-letter",
+        "rejected records with source, position and reason",
+        per_student=False,
+        partitions=1,
+        config=_delete(90),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class TopicStatus:
+    """A topic as the broker has it."""
+
+    name: str
+    partitions: int
+    messages: int
+    purpose: str
+    cleanup_policy: str
+
+
+def _partitions(spec: TopicSpec, settings: Settings) -> int:
+    return settings.partitions if spec.per_student else (spec.partitions or 1)
+
+
+def create_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
+    """Create LEAP's topics that are missing and bring existing ones to their configuration.
+
+    Returns one line per topic saying what was done. Idempotent. Raises ``RuntimeError`` if a
+    topic exists with fewer partitions than configured (that cannot be fixed without moving
+    students' state, so it needs a person).
+    """
+    admin = AdminClient(client_config(settings))
+    existing = admin.list_topics(timeout=timeout).topics
+    report: list[str] = []
+    to_create: list[NewTopic] = []
+    for spec in TOPICS:
+        name = settings.topic(spec.name)
+        wanted = _partitions(spec, settings)
+        if name in existing:
+            have = len(existing[name].partitions)
+            if have < wanted:
+                raise RuntimeError(
+                    f"{name} has {have} partitions, the settings ask for {wanted}: "
+                    "adding partitions moves students between them; migrate it deliberately"
+                )
+            continue
+        to_create.append(
+            NewTopic(name, num_partitions=wanted, replication_factor=settings.replication_factor, config=spec.config)
+        )
+    for name, future in admin.create_topics(to_create, request_timeout=timeout).items():
+        try:
+            future.result()
+            report.append(f"created {name}")
+        except KafkaException as exc:
+            if exc.args[0].code() != exc.args[0].TOPIC_ALREADY_EXISTS:  # a concurrent creator won
+                raise
+    created = {t.topic for t in to_create}
+    resources = [
+        ConfigResource(
+            ConfigResource.Type.TOPIC,
+            settings.topic(spec.name),
+            incremental_configs=[ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in spec.config.items()],
+        )
+        for spec in TOPICS
+        if settings.topic(spec.name) not in created
+    ]
+    if resources:
+        for resource, future in admin.incremental_alter_configs(resources, request_timeout=timeout).items():
+            future.result()
+            report.append(f"exists {resource.name} (configuration applied)")
+    return report
+
+
+def list_topics(settings: Settings, timeout: float = 30.0) -> list[TopicStatus]:
+    """LEAP's topics on the broker with partitions and message counts (high minus low watermark).
+
+    On compacted topics the count is an upper bound: compaction removes superseded records
+    lazily.
+    """
+    admin = AdminClient(client_config(settings))
+    metadata = admin.list_topics(timeout=timeout).topics
+    consumer = Consumer(client_config(settings, **{"group.id": "leap-topics-list", "enable.auto.commit": False}))
+    statuses = []
+    try:
+        for spec in TOPICS:
+            name = settings.topic(spec.name)
+            if name not in metadata:
+                continue
+            total = 0
+            for partition in metadata[name].partitions:
+                low, high = consumer.get_watermark_offsets(TopicPartition(name, partition), timeout=timeout)
+                total += high - low
+            statuses.append(
+                TopicStatus(name, len(metadata[name].partitions), total, spec.purpose, spec.config["cleanup.policy"])
+            )
+    finally:
+        consumer.close()
+    return statuses

@@ -1,0 +1,77 @@
+"""What an adapter's parser makes of one source record: an event, a skip, or a rejection.
+
+Parsers are pure functions from a record to one of these, so every rule is testable without
+Kafka; the publishing shell (producers.ingest) decides what to do with each.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+# Namespace of LEAP's event ids: uuid5(EVENT_NAMESPACE, "<system>:<record reference>").
+EVENT_NAMESPACE = uuid.UUID("6f1c2a4e-8d0b-5c4e-9a55-1ea9e0c0ffee")
+
+SOURCES = ("vle", "coursework", "lecture_capture", "attendance", "logins", "library")
+
+
+def event_id(reference: str) -> str:
+    """A stable event id for a source record: the same reference always gives the same id."""
+    return str(uuid.uuid5(EVENT_NAMESPACE, reference))
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A student's own engagement: ``record`` is an ``activity_event`` ready to encode."""
+
+    record: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """A well-formed record that is not a student's own engagement (counted, not published)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """A malformed record: it goes to the dead-letter topic with this reason."""
+
+    reason: str
+
+
+Outcome = Event | Skip | Reject
+
+
+def activity(
+    *,
+    reference: str,
+    student_id: str,
+    source: str,
+    action: str,
+    event_time_ms: int,
+    source_ref: str,
+    course: str | None = None,
+    object_ref: str | None = None,
+    quantity: float | None = None,
+    attendance_status: str | None = None,
+    amends: str | None = None,
+) -> Event:
+    """Build an activity event; ``reference`` identifies the source record for its event id."""
+    return Event(
+        {
+            "event_id": event_id(reference),
+            "student_id": student_id,
+            "source": source,
+            "action": action,
+            "event_time": event_time_ms,
+            "course": course,
+            "object_ref": object_ref,
+            "quantity": quantity,
+            "attendance_status": attendance_status,
+            "source_ref": source_ref,
+            "amends": amends,
+        }
+    )

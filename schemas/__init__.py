@@ -1,0 +1,1 @@
+"""Avro schemas of LEAP's records and their single-object codec."""

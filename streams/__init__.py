@@ -1,0 +1,1 @@
+"""Faust stream agents: per-student seven-day engagement state and band changes."""
