@@ -100,6 +100,7 @@ def topics_list(as_json: Annotated[bool, typer.Option("--json", help="One JSON o
             print(json.dumps(status.__dict__))
         return
     table = Table("topic", "partitions", "messages", "cleanup", "purpose")
+    table.columns[0].no_wrap = True
     for s in statuses:
         table.add_row(s.name, str(s.partitions), f"{s.messages:,}", s.cleanup_policy, s.purpose)
     out.print(table)

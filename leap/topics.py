@@ -18,9 +18,10 @@ state with them.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
@@ -115,7 +116,8 @@ def create_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
         to_create.append(
             NewTopic(name, num_partitions=wanted, replication_factor=settings.replication_factor, config=spec.config)
         )
-    for name, future in admin.create_topics(to_create, request_timeout=timeout).items():
+    futures = admin.create_topics(to_create, request_timeout=timeout) if to_create else {}
+    for name, future in futures.items():
         try:
             future.result()
             report.append(f"created {name}")
@@ -123,6 +125,7 @@ def create_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
             if exc.args[0].code() != exc.args[0].TOPIC_ALREADY_EXISTS:  # a concurrent creator won
                 raise
     created = {t.topic for t in to_create}
+    _wait_for_leaders(settings, created, timeout)
     resources = [
         ConfigResource(
             ConfigResource.Type.TOPIC,
@@ -137,6 +140,46 @@ def create_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
             future.result()
             report.append(f"exists {resource.name} (configuration applied)")
     return report
+
+
+_SETTLING = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+}
+
+
+def _wait_for_leaders(settings: Settings, names: set[str], timeout: float) -> None:
+    # A new topic is usable once every partition's leader answers; metadata can name the
+    # leader a moment before it serves requests, so ask each partition for its offsets.
+    if not names:
+        return
+    deadline = time.monotonic() + timeout
+    consumer = Consumer(client_config(settings, **{"group.id": "leap-topics-create", "enable.auto.commit": False}))
+    try:
+        for name in sorted(names):
+            partitions = None
+            while partitions is None:
+                topic = consumer.list_topics(name, timeout=timeout).topics.get(name)
+                if topic is not None and topic.error is None and topic.partitions:
+                    partitions = sorted(topic.partitions)
+                elif time.monotonic() > deadline:
+                    raise RuntimeError(f"topic {name} has no metadata after {timeout:.0f} s")
+                else:
+                    time.sleep(0.1)
+            for partition in partitions:
+                while True:
+                    try:
+                        consumer.get_watermark_offsets(TopicPartition(name, partition), timeout=timeout)
+                        break
+                    except KafkaException as exc:
+                        error = exc.args[0]
+                        settling = error.retriable() or error.code() in _SETTLING
+                        if not settling or time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.1)
+    finally:
+        consumer.close()
 
 
 def list_topics(settings: Settings, timeout: float = 30.0) -> list[TopicStatus]:

@@ -1,0 +1,139 @@
+"""The Moodle adapter end to end: real exports through the real broker and back."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from leap.kafka import DeliveryError, Publisher
+from producers import moodle
+from producers.ingest import open_text, read_csv
+from producers.moodle_sample import write_dump
+from producers.outcome import Event
+from schemas.codec import default_codec
+from tests.integration.conftest import ROOT, run_leap
+from tests.integration.kafka_helpers import end_offsets, read_range
+
+
+def produce(env, path) -> dict[str, int]:
+    result = run_leap(env, "produce", "moodle", str(path), "--json")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def expected_events(path) -> list[dict]:
+    """What the pure parser makes of the file, independently of Kafka."""
+    with open_text(path) as stream:
+        records = read_csv(stream)
+        header = next(records)
+        parse = moodle.row_parser(moodle.LOGSTORE, header.fields, site="moodle", location=str(path), tz=ZoneInfo("UTC"))
+        outcomes = (parse(r.fields, r.line) for r in records if r.fields is not None)
+        return [o.record for o in outcomes if isinstance(o, Event)]
+
+
+def test_twelve_thousand_rows_are_published_and_every_event_reads_back(settings, leap_env, tmp_path):
+    path = tmp_path / "logstore.csv"
+    intents = write_dump(path, 12_000, students=800, seed=7)
+    topic = settings.topic("activity")
+    before = end_offsets(settings, topic)
+
+    summary = produce(leap_env, path)
+    assert summary == {
+        "read": 12_000,
+        "published": intents["publish"],
+        "skipped": 12_000 - intents["publish"],
+        "rejected": 0,
+    }
+    assert summary["published"] >= 8_000
+
+    messages = read_range(settings, topic, before, end_offsets(settings, topic))
+    codec = default_codec()
+    decoded = [codec.decode(m.value(), expect="activity_event") for m in messages]
+    assert len(decoded) == summary["published"]
+    assert all(m.key().decode() == e["student_id"] for m, e in zip(messages, decoded))
+    expected = expected_events(path)
+    assert sorted(decoded, key=lambda e: e["event_id"]) == sorted(expected, key=lambda e: e["event_id"])
+    assert len({e["event_id"] for e in decoded}) == len(decoded)
+    # Every partition is used: events are spread by student key.
+    assert len({m.partition() for m in messages}) == settings.partitions
+
+    # Publishing the same export again gives the same event ids, so downstream can drop them.
+    again_start = end_offsets(settings, topic)
+    assert produce(leap_env, path) == summary
+    again = read_range(settings, topic, again_start, end_offsets(settings, topic))
+    assert Counter(codec.decode(m.value())["event_id"] for m in again) == Counter(e["event_id"] for e in decoded)
+
+
+def test_planted_malformed_rows_go_to_the_dead_letter_topic_with_position_and_reason(settings, leap_env, tmp_path):
+    clean = tmp_path / "clean.csv"
+    intents = write_dump(clean, 300, students=30, seed=3)
+    lines = clean.read_bytes().splitlines(keepends=True)
+    good = next(csv.reader([lines[5].decode()]))
+
+    def row(**changes: str) -> bytes:
+        fields = [changes.get(c, v) for c, v in zip(moodle.LOGSTORE_COLUMNS, good)]
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerow(fields)
+        return out.getvalue().encode()
+
+    planted = {
+        # line number in the final file -> (raw bytes, reason fragment)
+        4: (b"1,2,3\n", "expected 21 columns, found 3"),
+        10: (row(timecreated="not-a-time"), "timecreated is not an integer"),
+        20: (row(other='a:1:{s:3:"abc";}'), "neither JSON nor PHP-serialized"),
+        30: (row(ip="999.1.1.1"), "not an IPv4 or IPv6"),
+        40: (b"77,\\mod_page\\event\\course_module_viewed,caf\xe9" + b",x" * 18 + b"\n", "not valid UTF-8"),
+    }
+    for line in sorted(planted):
+        lines.insert(line - 1, planted[line][0])
+    path = tmp_path / "planted.csv"
+    path.write_bytes(b"".join(lines))
+
+    topic = settings.topic("dead-letter")
+    before = end_offsets(settings, topic)
+    summary = produce(leap_env, path)
+    assert summary == {"read": 305, "published": intents["publish"], "skipped": 300 - intents["publish"], "rejected": 5}
+
+    dead = [default_codec().decode(m.value(), expect="dead_letter") for m in read_range(settings, topic, before, end_offsets(settings, topic))]
+    assert len(dead) == 5
+    by_line = {int(d["position"].removeprefix("line ")): d for d in dead}
+    assert set(by_line) == set(planted)
+    for line, (raw, reason) in planted.items():
+        assert by_line[line]["raw"] == raw
+        assert reason in by_line[line]["reason"]
+        assert by_line[line]["source"] == "moodle"
+        assert by_line[line]["location"] == str(path)
+
+
+def test_the_logs_report_download_is_parsed_from_descriptions(settings, leap_env):
+    path = ROOT / "tests" / "data" / "moodle" / "logs_report.csv"
+    with path.open(newline="") as f:
+        rows = list(csv.reader(f))[1:]
+    topic = settings.topic("activity")
+    before = end_offsets(settings, topic)
+    summary = produce(leap_env, path)
+    # The sample holds 6 students' own actions, a teacher's grading, a "logged in as" view and
+    # a cron row (skipped), an impossible date and a Description without a user (rejected).
+    assert summary == {"read": len(rows), "published": 6, "skipped": 3, "rejected": 2}
+    events = [default_codec().decode(m.value()) for m in read_range(settings, topic, before, end_offsets(settings, topic))]
+    assert sorted(e["student_id"] for e in events) == ["1046", "1046", "1046", "2210", "2210", "3307"]
+    assert {e["source"] for e in events if e["student_id"] == "2210"} == {"vle", "coursework"}
+
+
+def test_a_file_that_is_not_a_moodle_export_is_refused(leap_env, tmp_path):
+    path = tmp_path / "other.csv"
+    path.write_text("student,minutes\n1,2\n")
+    result = run_leap(leap_env, "produce", "moodle", str(path), check=False)
+    assert result.returncode == 1
+    assert "not a Moodle export" in result.stderr
+
+
+def test_an_undeliverable_message_is_an_error_not_silence(settings):
+    missing = settings.topic("no-such-topic")
+    with pytest.raises(DeliveryError, match="not delivered"):
+        with Publisher(settings, **{"message.timeout.ms": 3000}) as publisher:
+            publisher.send(missing, b"x", key="k")

@@ -1,0 +1,31 @@
+import pytest
+from pydantic import ValidationError
+
+from leap.settings import Settings, endpoints
+
+
+def test_defaults_match_the_documented_local_services(monkeypatch):
+    for name in ("KAFKA_BOOTSTRAP", "REDIS_URL", "DATABASE_URL", "TIMEZONE"):
+        monkeypatch.delenv(f"LEAP_{name}", raising=False)
+    settings = Settings()
+    assert settings.kafka_bootstrap == "127.0.0.1:9092"
+    assert settings.redis_url == "redis://127.0.0.1:6379/0"
+    assert settings.database_url.endswith("@127.0.0.1:5432/leap")
+    assert settings.timezone == "Europe/London"
+    assert settings.topic("activity") == "leap.activity"
+
+
+def test_environment_variables_override(monkeypatch):
+    monkeypatch.setenv("LEAP_KAFKA_BOOTSTRAP", "kafka-a:19092,kafka-b:19092")
+    monkeypatch.setenv("LEAP_DATABASE_URL", "postgresql://u:p@db.example:6543/x")
+    monkeypatch.setenv("LEAP_TOPIC_PREFIX", "essex")
+    settings = Settings()
+    assert endpoints(settings)["kafka"] == ("kafka-a", 19092)
+    assert endpoints(settings)["postgres"] == ("db.example", 6543)
+    assert settings.topic("roster") == "essex.roster"
+
+
+def test_an_unknown_time_zone_is_refused_with_a_clear_message(monkeypatch):
+    monkeypatch.setenv("LEAP_TIMEZONE", "Europe/Colchester")
+    with pytest.raises(ValidationError, match="unknown time zone 'Europe/Colchester'"):
+        Settings()
