@@ -128,6 +128,24 @@ pg_ensure_database() {
   die "could not create database $PG_DATABASE as $PG_USER at $POSTGRES_HOST:$POSTGRES_PORT"
 }
 
+let_postgres_reach() {
+  # The cluster lives under the project's state folder, but as root it runs as the packaged
+  # postgres user, who must be able to pass through every folder above it. A checkout in a
+  # private folder (mktemp -d, a home directory) does not allow that: grant search (x) only,
+  # never read, on just the folders that lack it, and say so.
+  local dir=$1 path=""
+  local -a parts
+  IFS=/ read -ra parts <<<"${dir#/}"
+  for part in "${parts[@]}"; do
+    path=$path/$part
+    [[ -d $path ]] || break
+    if ! runuser -u postgres -- test -x "$path"; then
+      log "allowing the postgres user to pass through $path (chmod o+x)"
+      chmod o+x "$path"
+    fi
+  done
+}
+
 postgres_up() {
   if port_open "$POSTGRES_HOST" "$POSTGRES_PORT"; then
     log "PostgreSQL already reachable at $POSTGRES_HOST:$POSTGRES_PORT"
@@ -145,6 +163,7 @@ postgres_up() {
   if [[ $(id -u) -eq 0 ]]; then
     as=(runuser -u postgres --)
     chown postgres: "$dir"
+    let_postgres_reach "$dir"
   fi
   chmod 700 "$dir"
   if [[ ! -f $dir/PG_VERSION ]]; then
