@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     state_dir: Path = Field(
         PROJECT_ROOT / ".state", description="Data and logs of locally started services."
     )
+    policy_file: Path = Field(
+        PROJECT_ROOT / "deploy" / "institution.toml",
+        description="The institution's policy: weights, caps, windows, bands, alert rules.",
+    )
     log_level: str = Field("info", description="debug, info, warning or error.")
     log_format: str = Field("console", description="console (for people) or json (for log shippers).")
 

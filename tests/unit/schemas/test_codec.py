@@ -57,6 +57,15 @@ def test_round_trip_of_every_current_schema():
             "days_since_last_activity": 3,
             "explanation": json.dumps({"vle": 10}),
         },
+        "roster_entry": {
+            "student_id": "2300001",
+            "programme": "BSC-CS",
+            "year_of_study": 2,
+            "mode_of_study": "part_time",
+            "personal_tutor_id": None,
+            "department": "CSEE",
+            "status": "placement",
+        },
     }
     assert sorted(records) == codec.names
     for name, record in records.items():

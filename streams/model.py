@@ -1,0 +1,361 @@
+"""The engagement model: pure functions over one student's days. No Kafka, no Faust, no clock.
+
+The same functions run in the stream (``streams.engine``) and in the offline replay
+(``streams.replay``), so their answers can be compared. docs/engagement-model.md explains
+the model in words; every number comes from the institution policy.
+
+State kept per student is a dict of local calendar days (proleptic ordinals) to ``Day``:
+integer totals per source, and the 64-bit hashes of the event ids applied to that day with
+each one's effect, so a redelivered or republished event is recognised and a correction can
+undo exactly what the original did. Totals are integers (lecture capture in seconds), so
+they do not depend on the order events arrive in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from array import array
+from bisect import bisect_left
+from dataclasses import dataclass
+from datetime import date, datetime
+from statistics import median
+from zoneinfo import ZoneInfo
+
+from streams.policy import BAND_ORDER, NO_DATA, RELATIVE_SOURCES, Engagement
+
+# Positions in Day.totals.
+VLE, COURSEWORK, LECTURE_SECONDS, LOGINS, LIBRARY, ATTENDED, EXPECTED = range(7)
+TOTALS = 7
+RELATIVE_INDEX = {"vle": VLE, "coursework": COURSEWORK, "lecture_capture": LECTURE_SECONDS, "logins": LOGINS, "library": LIBRARY}
+# Effect codes stored per event: the source's totals index, or these.
+ATTENDANCE = 5
+VOID = 255  # amended by a correction: remembered, counts for nothing
+# Attendance amounts: what the register mark adds to (attended, expected).
+ATTENDANCE_MARKS = {"present": 2, "late": 2, "absent": 1, "authorised_absence": 0}
+_MARK_EFFECT = {2: (1, 1), 1: (0, 1), 0: (0, 0)}
+_BAND_RANK = {band: rank for rank, band in enumerate(BAND_ORDER)}
+
+
+def id_hash(event_id: str) -> int:
+    """The 64-bit hash an event id is remembered by (collisions: ~1 in 10^15 per student-day)."""
+    return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "little")
+
+
+def local_day(event_time_ms: int, tz: ZoneInfo) -> int:
+    """The university-local calendar day of an instant, as a proleptic ordinal (DST-correct)."""
+    return datetime.fromtimestamp(event_time_ms / 1000, tz).date().toordinal()
+
+
+def day_start_ms(day: int, tz: ZoneInfo) -> int:
+    """The first millisecond of a local day."""
+    d = date.fromordinal(day)
+    return int(datetime(d.year, d.month, d.day, tzinfo=tz).timestamp() * 1000)
+
+
+class InvalidEvent(ValueError):
+    """An event the model cannot apply; the message is the dead-letter reason."""
+
+
+def effect_of(source: str, quantity: float | None, attendance_status: str | None) -> tuple[int, int]:
+    """What an event adds: (effect code, amount). Raises ``InvalidEvent`` with the reason."""
+    if source in ("vle", "coursework", "logins", "library"):
+        return RELATIVE_INDEX[source], 1
+    if source == "lecture_capture":
+        if quantity is None or quantity < 0 or quantity != quantity:
+            raise InvalidEvent("lecture_capture event without a non-negative quantity (minutes watched)")
+        return LECTURE_SECONDS, round(quantity * 60)
+    if source == "attendance":
+        if attendance_status not in ATTENDANCE_MARKS:
+            raise InvalidEvent(f"attendance event with status {attendance_status!r}: expected one of {', '.join(ATTENDANCE_MARKS)}")
+        return ATTENDANCE, ATTENDANCE_MARKS[attendance_status]
+    raise InvalidEvent(f"unknown source {source!r}")
+
+
+class Day:
+    """One local day of one student: totals, and the events that made them."""
+
+    __slots__ = ("totals", "ids", "codes", "amounts")
+
+    def __init__(self) -> None:
+        self.totals = [0] * TOTALS
+        self.ids = array("Q")
+        self.codes = array("B")
+        self.amounts = array("q")
+
+    def find(self, hashed: int) -> int:
+        """Index of an event hash, or -1."""
+        i = bisect_left(self.ids, hashed)
+        return i if i < len(self.ids) and self.ids[i] == hashed else -1
+
+    def _add(self, code: int, amount: int, sign: int) -> None:
+        if code == ATTENDANCE:
+            attended, expected = _MARK_EFFECT[amount]
+            self.totals[ATTENDED] += sign * attended
+            self.totals[EXPECTED] += sign * expected
+        elif code != VOID:
+            self.totals[code] += sign * amount
+
+    def insert(self, hashed: int, code: int, amount: int) -> None:
+        """Remember an event and add its effect (caller checked it is new)."""
+        i = bisect_left(self.ids, hashed)
+        self.ids.insert(i, hashed)
+        self.codes.insert(i, code)
+        self.amounts.insert(i, amount)
+        self._add(code, amount, 1)
+
+    def void(self, index: int) -> None:
+        """Undo the effect of the event at ``index``; keep its id so it is never applied again."""
+        self._add(self.codes[index], self.amounts[index], -1)
+        self.codes[index] = VOID
+        self.amounts[index] = 0
+
+    @property
+    def active(self) -> bool:
+        """Whether anything on this day is activity (one definition for band and inactivity)."""
+        t = self.totals
+        return bool(t[VLE] or t[COURSEWORK] or t[LECTURE_SECONDS] or t[LOGINS] or t[LIBRARY] or t[ATTENDED])
+
+
+class StudentState:
+    """Everything the engine keeps about one student."""
+
+    __slots__ = ("cohort", "part_time", "active", "rostered", "days", "score", "band", "change_seq", "contribution", "published")
+
+    def __init__(self, cohort: str = "unassigned") -> None:
+        self.cohort = cohort
+        self.part_time = False
+        self.active = True  # enrolment status active (roster); inactive students are not in baselines
+        self.rostered = False
+        self.days: dict[int, Day] = {}
+        self.score: float | None = None
+        self.band: str | None = None
+        self.change_seq = 0
+        # The last baseline contribution sent, as (day, measures), to send only changes.
+        self.contribution: tuple[int, tuple[float, ...]] | None = None
+        # Digest of the last published current state, to publish only changes.
+        self.published: bytes = b""
+
+
+APPLIED, DUPLICATE = "applied", "duplicate"
+
+
+def apply_event(state: StudentState, day: int, event_id: str, code: int, amount: int, amends: str | None = None) -> str:
+    """Apply one event to a student's ``day``: ``APPLIED``, or ``DUPLICATE`` if seen before.
+
+    A correction (``amends`` = an earlier event id) voids the original wherever it is, then
+    applies its own effect. If the original has not arrived yet it is remembered as void on
+    the correction's day, so it counts for nothing when it comes (corrections carry the
+    original's event time).
+    """
+    hashed = id_hash(event_id)
+    target = state.days.get(day)
+    if target is not None and target.find(hashed) >= 0:
+        return DUPLICATE
+    if target is None:
+        target = state.days[day] = Day()
+    if amends is not None:
+        original = id_hash(amends)
+        for other in state.days.values():
+            index = other.find(original)
+            if index >= 0:
+                if other.codes[index] != VOID:
+                    other.void(index)
+                break
+        else:
+            target.insert(original, VOID, 0)
+    target.insert(hashed, code, amount)
+    return APPLIED
+
+
+def prune(state: StudentState, today: int, policy: Engagement) -> None:
+    """Forget days older than the retention (late events for them are rejected anyway)."""
+    oldest = today - policy.retention_days + 1
+    for day in [d for d in state.days if d < oldest]:
+        del state.days[day]
+
+
+def window_length(state: StudentState, policy: Engagement) -> int:
+    """Days in the student's window: part-time students are judged over longer."""
+    return policy.window_days_part_time if state.part_time else policy.window_days_full_time
+
+
+def _window_totals(state: StudentState, first: int, last: int, policy: Engagement) -> list[int]:
+    caps = policy.daily_caps
+    cap = (caps.vle, caps.coursework, caps.lecture_capture_minutes * 60, caps.logins, caps.library)
+    sums = [0] * TOTALS
+    days = state.days
+    for d in range(first, last + 1):
+        day = days.get(d)
+        if day is None:
+            continue
+        t = day.totals
+        for i in range(5):
+            sums[i] += t[i] if t[i] < cap[i] else cap[i]
+        sums[ATTENDED] += t[ATTENDED]
+        sums[EXPECTED] += t[EXPECTED]
+    return sums
+
+
+def _measures(sums: list[int], length: int) -> tuple[float, ...]:
+    # Average per day, in the units people read: counts, and minutes for lecture capture.
+    return tuple(
+        (sums[RELATIVE_INDEX[s]] / 60 if s == "lecture_capture" else sums[RELATIVE_INDEX[s]]) / length
+        for s in RELATIVE_SOURCES
+    )
+
+
+def contribution(state: StudentState, today: int, policy: Engagement) -> tuple[float, ...]:
+    """The student's measures over the complete days before ``today`` (their own window length).
+
+    Cohort baselines are medians of these: only complete days, so a baseline for a day
+    does not move while that day goes on.
+    """
+    length = window_length(state, policy)
+    return _measures(_window_totals(state, today - length, today - 1, policy), length)
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    """A cohort's medians for one day, from its members' contributions."""
+
+    cohort: str
+    day: int
+    medians: tuple[float, ...]
+    used: tuple[bool, ...]
+    members: int
+
+
+def baseline(cohort: str, day: int, contributions: list[tuple[float, ...]]) -> Baseline:
+    """Cohort medians per relative source, and whether anyone used each source at all."""
+    if not contributions:
+        zeros = tuple(0.0 for _ in RELATIVE_SOURCES)
+        return Baseline(cohort, day, zeros, tuple(False for _ in RELATIVE_SOURCES), 0)
+    columns = list(zip(*contributions))
+    return Baseline(
+        cohort,
+        day,
+        tuple(float(median(col)) for col in columns),
+        tuple(any(v > 0 for v in col) for col in columns),
+        len(contributions),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SourceScore:
+    """One source's part in a score: what a student is told about it."""
+
+    source: str
+    measure: float  # per day over the window (attendance: attended sessions)
+    reference: float | None  # cohort median per day (attendance: expected sessions)
+    score: float | None  # None: not applicable
+    weight: float
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """A student's score on a day, with its explanation."""
+
+    score: float | None
+    sources: tuple[SourceScore, ...]
+    window_start: int
+    window_end: int
+    baseline_day: int | None
+    days_since_last_activity: int | None
+
+    def explanation(self, cohort: str) -> dict:
+        """The explanation as plain data (for people and for the Avro record)."""
+        return {
+            "cohort": cohort,
+            "window": [date.fromordinal(self.window_start).isoformat(), date.fromordinal(self.window_end).isoformat()],
+            "baseline_day": date.fromordinal(self.baseline_day).isoformat() if self.baseline_day else None,
+            "score": self.score,
+            "days_since_last_activity": self.days_since_last_activity,
+            "sources": [
+                {
+                    "source": s.source,
+                    "measure": round(s.measure, 4),
+                    "reference": None if s.reference is None else round(s.reference, 4),
+                    "score": None if s.score is None else round(s.score, 4),
+                    "weight": s.weight,
+                    "note": s.note,
+                }
+                for s in self.sources
+            ],
+        }
+
+
+def days_since_last_activity(state: StudentState, today: int) -> int | None:
+    """Whole days since the last day with any activity (0: today); None if none retained."""
+    last = max((d for d, day in state.days.items() if d <= today and day.active), default=None)
+    return None if last is None else today - last
+
+
+def evaluate(state: StudentState, today: int, base: Baseline | None, policy: Engagement) -> Evaluation:
+    """Score a student on ``today`` against their cohort's baseline (None: none yet)."""
+    length = window_length(state, policy)
+    first = today - length + 1
+    sums = _window_totals(state, first, today, policy)
+    measures = _measures(sums, length)
+    weights = policy.weights
+    parts: list[SourceScore] = []
+    expected = sums[EXPECTED]
+    if expected:
+        parts.append(SourceScore("attendance", sums[ATTENDED], expected, 100.0 * sums[ATTENDED] / expected, weights.attendance, "attended / expected sessions"))
+    else:
+        parts.append(SourceScore("attendance", 0, 0, None, weights.attendance, "no sessions expected in the window"))
+    for i, source in enumerate(RELATIVE_SOURCES):
+        weight = getattr(weights, source)
+        measure = measures[i]
+        if base is None:
+            parts.append(SourceScore(source, measure, None, None, weight, "no cohort baseline yet"))
+            continue
+        ref = base.medians[i]
+        if not base.used[i]:
+            parts.append(SourceScore(source, measure, ref, None, weight, "nobody in the cohort used it in the baseline window"))
+        elif ref > 0:
+            parts.append(SourceScore(source, measure, ref, min(100.0, 100.0 * measure / ref), weight, "100 x measure / cohort median, capped at 100"))
+        elif measure > 0:
+            parts.append(SourceScore(source, measure, ref, 100.0, weight, "most of the cohort did not use it; using it counts fully"))
+        else:
+            parts.append(SourceScore(source, measure, ref, None, weight, "most of the cohort did not use it either"))
+    weighted = [(p.score, p.weight) for p in parts if p.score is not None and p.weight > 0]
+    total_weight = sum(w for _, w in weighted)
+    score = sum(s * w for s, w in weighted) / total_weight if total_weight else None
+    return Evaluation(score, tuple(parts), first, today, base.day if base else None, days_since_last_activity(state, today))
+
+
+def band_of(score: float, policy: Engagement) -> str:
+    """The band a score falls in, without hysteresis."""
+    b = policy.bands
+    if score >= b.high:
+        return "high"
+    if score >= b.good:
+        return "good"
+    if score >= b.partial:
+        return "partial"
+    if score >= b.low:
+        return "low"
+    return "very_low"
+
+
+def next_band(previous: str | None, score: float | None, policy: Engagement) -> str:
+    """The band after a new score: it moves only when the score passes a boundary by the margin."""
+    if score is None:
+        return NO_DATA
+    if previous is None or previous == NO_DATA:
+        return band_of(score, policy)
+    margin = policy.hysteresis_margin
+    up = band_of(score - margin, policy)
+    if _BAND_RANK[up] > _BAND_RANK[previous]:
+        return up
+    down = band_of(score + margin, policy)
+    if _BAND_RANK[down] < _BAND_RANK[previous]:
+        return down
+    return previous
+
+
+def near_boundary(score: float, policy: Engagement) -> bool:
+    """Whether a score is within the hysteresis margin of a band boundary (its band is path-dependent)."""
+    b = policy.bands
+    return any(abs(score - bound) <= policy.hysteresis_margin for bound in (b.high, b.good, b.partial, b.low))
