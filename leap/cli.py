@@ -135,10 +135,8 @@ def produce_moodle(
     to the dead-letter topic with file, line and reason; the counts satisfy
     read = published + skipped + rejected.
     """
-    from leap.kafka import Publisher
     from producers import moodle
-    from producers.ingest import CsvRecord, open_text, publish_records, read_csv
-    from schemas.codec import default_codec
+    from producers.ingest import open_text, read_csv
 
     settings = get_settings()
     zone = ZoneInfo(tz) if tz else settings.tz
@@ -160,34 +158,15 @@ def produce_moodle(
             time_formats=tuple(time_format) if time_format else moodle.DEFAULT_REPORT_TIME_FORMATS,
         )
         body = records if is_header else _prepend(first, records)
-        size = path.stat().st_size
-        with _progress(size, size > 5_000_000 and not as_json) as progress, Publisher(settings) as publisher:
-            task = progress.add_task(f"{path.name} ({fmt})", total=size)
-
-            def advance(record: CsvRecord) -> None:
-                progress.advance(task, len(record.raw))
-
-            counts = publish_records(
-                body,
-                lambda record: parse_row(record.fields, record.line),
-                source="moodle",
-                location=str(path),
-                settings=settings,
-                publisher=publisher,
-                codec=default_codec(),
-                on_record=advance,
-            )
-    log.info("moodle export published", file=str(path), format=fmt, **counts.summary())
-    if not as_json:
-        table = Table("read", "published", "skipped", "rejected", title=f"{path.name} ({fmt})")
-        table.add_row(*(f"{v:,}" for v in counts.summary().values()))
-        out.print(table)
-        for reason, n in counts.skipped_by_reason.most_common():
-            out.print(f"  skipped {n:,}: {reason}")
-        for reason, n in counts.rejected_by_reason.most_common():
-            out.print(f"  rejected {n:,}: {reason} (see {settings.topic('dead-letter')})")
-    else:
-        print(json.dumps(counts.summary()))
+        counts = _publish_with_progress(
+            path,
+            lambda record: parse_row(record.fields, record.line),
+            "moodle",
+            as_json,
+            records=body,
+            label=f"{path.name} ({fmt})",
+        )
+    _print_counts(path, fmt, counts, settings, as_json)
 
 
 def _prepend(first, rest):  # type: ignore[no-untyped-def]
@@ -207,6 +186,166 @@ def sample_moodle(
 
     intents = write_dump(path, rows, students=students, seed=seed)
     out.print(f"wrote {rows:,} rows to {path}: " + ", ".join(f"{k} {v:,}" for k, v in sorted(intents.items())))
+
+
+@app.command()
+def worker(
+    web_port: Annotated[int, typer.Option(help="Port of this worker's web server (/metrics). Each worker its own.")] = 6066,
+    tick_seconds: Annotated[float, typer.Option(help="Clock tick interval of the elected leader; 0 disables ticks.")] = 5.0,
+    datadir: Annotated[Optional[Path], typer.Option(help="This worker's data folder (default under LEAP_STATE_DIR).")] = None,
+    loglevel: Annotated[str, typer.Option(help="Faust log level.")] = "warning",
+) -> None:
+    """Run a stream worker: per-student state, cohort baselines, band changes. Run several to share partitions."""
+    import faust
+
+    from streams.app import create_app
+
+    settings = get_settings()
+    engine_app = create_app(settings, web_port=web_port, datadir=datadir, tick_seconds=tick_seconds)
+    faust.Worker(engine_app, loglevel=loglevel).execute_from_commandline()
+
+
+@app.command()
+def simulate(
+    out_dir: Annotated[Path, typer.Argument(file_okay=False, help="Folder for events.jsonl and roster.csv.")],
+    students: Annotated[int, typer.Option(min=1, help="Number of students.")] = 1000,
+    days: Annotated[int, typer.Option(min=1, help="Days of activity, ending now.")] = 35,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed writes the same university.")] = 1,
+    end: Annotated[Optional[str], typer.Option(help="End instant, ISO 8601 (default: now).")] = None,
+) -> None:
+    """Write a synthetic university: activity events (JSON lines) and its roster (CSV)."""
+    from datetime import datetime
+
+    from producers.simulate import simulate as run_simulation
+
+    settings = get_settings()
+    end_at = datetime.fromisoformat(end) if end else datetime.now(settings.tz)
+    if end_at.tzinfo is None:
+        end_at = end_at.replace(tzinfo=settings.tz)
+    with err.status(f"simulating {students:,} students over {days} days"):
+        counts = run_simulation(out_dir, students=students, days=days, seed=seed, end=end_at, tz=settings.tz)
+    out.print(
+        f"wrote {counts.events:,} events for {counts.students:,} students to {out_dir}/events.jsonl "
+        f"({counts.duplicates:,} duplicates, {counts.corrections:,} corrections, {counts.late_uploads:,} late attendance uploads) "
+        f"and {out_dir}/roster.csv"
+    )
+
+
+@produce_app.command("events")
+def produce_events(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON lines of activity events.")],
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line of counts.")] = False,
+) -> None:
+    """Publish normalised activity events from a JSON-lines file (the generic adapter)."""
+    from producers.events_file import parse_line
+
+    name = path.name
+    counts = _publish_with_progress(
+        path, lambda record: parse_line(record.raw, position=f"{name}:{record.line}"), "events", as_json, lines=True
+    )
+    _print_counts(path, "events", counts, get_settings(), as_json)
+
+
+roster_app = typer.Typer(help="Load the student roster (cohorts, mode of study, tutors).", no_args_is_help=True)
+app.add_typer(roster_app, name="roster")
+
+
+@roster_app.command("load")
+def roster_load(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Roster CSV (see producers/roster.py).")],
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line of counts.")] = False,
+) -> None:
+    """Publish the roster to the compacted roster topic, keyed by student id."""
+    from producers.ingest import publish_roster
+
+    settings = get_settings()
+    try:
+        counts = publish_roster(path, settings)
+    except ValueError as exc:
+        _fail(f"{path}: {exc}")
+    _print_counts(path, "roster", counts, settings, as_json)
+
+
+@app.command()
+def replay(
+    paths: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help="Event files: JSON lines or CSV.")],
+    as_of: Annotated[str, typer.Option("--as-of", help="The day to compute bands as of its end (YYYY-MM-DD).")],
+    roster: Annotated[Optional[Path], typer.Option(exists=True, dir_okay=False, help="Roster CSV.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write JSON lines here (default stdout).")] = None,
+) -> None:
+    """Compute every student's band, score and explanation offline, with the stream's own model."""
+    from datetime import date
+
+    from streams.policy import PolicyError, load_policy
+    from streams.replay import load_roster_file, read_events, write_results
+    from streams.replay import replay as run_replay
+
+    settings = get_settings()
+    try:
+        policy = load_policy(settings.policy_file).engagement
+        entries = load_roster_file(roster) if roster else {}
+        day = date.fromisoformat(as_of)
+    except (PolicyError, ValueError) as exc:
+        _fail(str(exc))
+    with err.status("replaying"):
+        results, counts = run_replay(read_events(paths), entries, day, policy, settings.tz)
+    write_results(results, output)
+    err.print(
+        f"{len(results):,} students as of {day}: read {counts.read:,}, applied {counts.applied:,}, "
+        f"duplicates {counts.duplicates:,}, rejected {counts.rejected:,}, outside the window {counts.outside:,}"
+    )
+
+
+clock_app = typer.Typer(help="The engine's clock.", no_args_is_help=True)
+app.add_typer(clock_app, name="clock")
+
+
+@clock_app.command("tick")
+def clock_tick(
+    at: Annotated[Optional[str], typer.Option(help="The time the tick says it is, ISO 8601 (default: now).")] = None,
+) -> None:
+    """Send one tick to every engine partition (workers' leader does this every few seconds)."""
+    from datetime import datetime
+
+    from streams.clock import send_tick
+
+    settings = get_settings()
+    when = datetime.fromisoformat(at) if at else datetime.now(settings.tz)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=settings.tz)
+    send_tick(settings, int(when.timestamp() * 1000))
+    out.print(f"tick at {when.isoformat()} sent to {settings.partitions} partitions")
+
+
+def _publish_with_progress(path, parse, source, as_json, *, lines=False, records=None, label=None):  # type: ignore[no-untyped-def]
+    """Publish a file with a progress bar on large files (not with --json)."""
+    from leap.kafka import Publisher
+    from producers.ingest import publish_file, publish_records
+    from schemas.codec import default_codec
+
+    settings = get_settings()
+    size = path.stat().st_size
+    with _progress(size, size > 5_000_000 and not as_json) as progress, Publisher(settings) as publisher:
+        task = progress.add_task(label or path.name, total=size)
+        advance = lambda n: progress.advance(task, n)  # noqa: E731
+        common = {"source": source, "settings": settings, "publisher": publisher, "codec": default_codec()}
+        if records is not None:
+            return publish_records(records, parse, location=str(path), on_record=lambda r: advance(len(r.raw)), **common)
+        return publish_file(path, parse, on_bytes=advance, lines=lines, **common)
+
+
+def _print_counts(path, label, counts, settings, as_json) -> None:  # type: ignore[no-untyped-def]
+    log.info(f"{label} published", file=str(path), **counts.summary())
+    if as_json:
+        print(json.dumps(counts.summary()))
+        return
+    table = Table("read", "published", "skipped", "rejected", title=f"{path.name} ({label})")
+    table.add_row(*(f"{v:,}" for v in counts.summary().values()))
+    out.print(table)
+    for reason, n in counts.skipped_by_reason.most_common():
+        out.print(f"  skipped {n:,}: {reason}")
+    for reason, n in counts.rejected_by_reason.most_common():
+        out.print(f"  rejected {n:,}: {reason} (see {settings.topic('dead-letter')})")
 
 
 def main() -> None:

@@ -42,6 +42,9 @@ class Publisher:
                 "enable.idempotence": True,
                 "acks": "all",
                 "compression.type": "lz4",
+                # The Java client's and aiokafka's partitioner: a student's events land on the
+                # partition Faust expects for their key (librdkafka's default differs).
+                "partitioner": "murmur2_random",
                 # Batches fill for up to 20 ms: throughput for bulk loads, little latency for feeds.
                 "linger.ms": 20,
                 "queue.buffering.max.messages": 500_000,
@@ -69,11 +72,13 @@ class Publisher:
         value: bytes | None,
         key: str | bytes | None = None,
         headers: list[tuple[str, bytes]] | None = None,
+        partition: int | None = None,
     ) -> None:
         """Queue one message; blocks (serving delivery reports) while the local queue is full."""
+        extra = {} if partition is None else {"partition": partition}
         while True:
             try:
-                self._producer.produce(topic, value=value, key=key, headers=headers, on_delivery=self._on_delivery)
+                self._producer.produce(topic, value=value, key=key, headers=headers, on_delivery=self._on_delivery, **extra)
                 break
             except BufferError:
                 self._producer.poll(0.05)

@@ -7,7 +7,8 @@
 | band-changes       | student id | LEAP_PARTITIONS | delete | 400 days | every change, for alerts and for history; PostgreSQL keeps them after that |
 | student-state      | student id | LEAP_PARTITIONS | compact | forever (latest per student) | each student's current score, band and explanation, so a serving store can rebuild from it |
 | daily-summaries    | student id | LEAP_PARTITIONS | delete | 400 days | end-of-day score and band, for history charts |
-| clock              | none       | LEAP_PARTITIONS | delete | 1 day | ticks that move bands at day rollover without events; worthless once read |
+| clock              | none       | LEAP_PARTITIONS | delete | 7 days | ticks (day rollover without events) and cohort baselines sent to every partition; read within seconds, kept a week for diagnosis |
+| cohort-contributions | cohort   | LEAP_PARTITIONS | delete | 7 days | students' complete-day measures for the cohort medians; the cohort agent's table holds the state |
 | dead-letter        | source     | 1 | delete | 90 days | rejected records with source, position and reason, in the order they failed; long enough to notice, fix and replay |
 
 Per-student topics share one partition count so a student's activity, roster entry and state
@@ -65,7 +66,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("band-changes", "every change of a student's engagement band", config=_delete(400)),
     TopicSpec("student-state", "each student's current score, band and explanation", config=_COMPACT),
     TopicSpec("daily-summaries", "each student's score and band at the end of each day", config=_delete(400)),
-    TopicSpec("clock", "ticks that re-evaluate students at day rollover", config=_delete(1)),
+    TopicSpec("clock", "ticks and cohort baselines for every engine partition", config=_delete(7)),
+    TopicSpec("cohort-contributions", "students' measures for cohort medians, keyed by cohort", config=_delete(7)),
     TopicSpec(
         "dead-letter",
         "rejected records with source, position and reason",

@@ -1,8 +1,9 @@
 """The publishing shell around the adapters' pure parsers: read a file, publish what it holds.
 
-Each record becomes exactly one of: an activity event on ``leap.activity`` (keyed by student),
-a skip (counted by reason), or a dead-letter record with the file, line and reason. The
-counts always add up: ``read == published + skipped + rejected``.
+Each record becomes exactly one of: a record on its topic (activity events on
+``leap.activity``, roster entries on ``leap.roster``, keyed by student), a skip (counted by
+reason), or a dead-letter record with the file, line and reason. The counts always add up:
+``read == published + skipped + rejected``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from leap.dead_letter import DeadLetters
 from leap.kafka import Publisher
 from leap.settings import Settings
 from producers.outcome import Event, Outcome, Reject, Skip
-from schemas.codec import Codec
+from schemas.codec import Codec, default_codec
 
 # Long PHP-serialized `other` values exceed csv's default 128 KiB field limit in real dumps.
 csv.field_size_limit(64 * 1024 * 1024)
@@ -52,7 +53,7 @@ class Counts:
 
 @dataclass(frozen=True, slots=True)
 class CsvRecord:
-    """One CSV record with its first line number and the exact text it was read from."""
+    """One record of a file (a CSV record or a line) with its first line number and exact text."""
 
     line: int
     raw: str
@@ -120,6 +121,17 @@ def raw_bytes(record: CsvRecord) -> bytes:
     return record.raw.encode("utf-8", errors="surrogateescape")
 
 
+def read_lines(stream: IO[str]) -> Iterator[CsvRecord]:
+    """Non-blank lines with their numbers (for JSON lines); bytes that are not UTF-8 are an error record."""
+    for number, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        if _has_undecodable(line):
+            yield CsvRecord(number, line, None, "not valid UTF-8 text")
+        else:
+            yield CsvRecord(number, line, None)
+
+
 Parser = Callable[[CsvRecord], Outcome]
 
 
@@ -133,17 +145,19 @@ def publish_records(
     publisher: Publisher,
     codec: Codec,
     on_record: Callable[[CsvRecord], None] | None = None,
+    topic_name: str = "activity",
+    schema: str = "activity_event",
 ) -> Counts:
-    """Parse and publish every record; malformed ones go to the dead-letter topic."""
+    """Parse and publish every record, keyed by student; malformed ones go to the dead-letter topic."""
     counts = Counts()
-    topic = settings.topic("activity")
+    topic = settings.topic(topic_name)
     dead = DeadLetters(settings, publisher, codec)
     for record in records:
         counts.read += 1
         outcome: Outcome = Reject(record.error) if record.error else parse(record)
         if isinstance(outcome, Event):
-            event = outcome.record
-            publisher.send(topic, codec.encode("activity_event", event), key=event["student_id"])
+            published = outcome.record
+            publisher.send(topic, codec.encode(schema, published), key=published["student_id"])
             counts.published += 1
         elif isinstance(outcome, Skip):
             counts.skipped += 1
@@ -162,3 +176,62 @@ def publish_records(
             on_record(record)
     publisher.flush()
     return counts
+
+
+def publish_file(
+    path: Path,
+    parse: Callable[[CsvRecord], Outcome],
+    *,
+    source: str,
+    settings: Settings,
+    publisher: Publisher,
+    codec: Codec,
+    on_bytes: Callable[[int], None] | None = None,
+    lines: bool = False,
+    topic_name: str = "activity",
+    schema: str = "activity_event",
+) -> Counts:
+    """Publish a whole file: CSV records (or JSON lines with ``lines=True``)."""
+    with open_text(path) as stream:
+        records = read_lines(stream) if lines else read_csv(stream)
+        return publish_records(
+            records,
+            parse,
+            source=source,
+            location=str(path),
+            settings=settings,
+            publisher=publisher,
+            codec=codec,
+            on_record=(lambda r: on_bytes(len(r.raw))) if on_bytes else None,
+            topic_name=topic_name,
+            schema=schema,
+        )
+
+
+def publish_roster(path: Path, settings: Settings) -> Counts:
+    """Publish a roster CSV to the compacted roster topic; ``ValueError`` on a bad header."""
+    from producers.roster import check_header, parse_roster_row
+
+    with open_text(path) as stream:
+        records = read_csv(stream)
+        first = next(records, None)
+        if first is None or first.fields is None:
+            raise ValueError("empty or unreadable header")
+        header = check_header(first.fields)
+
+        def parse(record: CsvRecord) -> Outcome:
+            entry = parse_roster_row(header, record.fields or [])
+            return entry if isinstance(entry, Reject) else Event(entry)
+
+        with Publisher(settings) as publisher:
+            return publish_records(
+                records,
+                parse,
+                source="roster",
+                location=str(path),
+                settings=settings,
+                publisher=publisher,
+                codec=default_codec(),
+                topic_name="roster",
+                schema="roster_entry",
+            )

@@ -1,0 +1,313 @@
+"""The Faust application: agents, tables and the clock, wired to ``streams.engine``.
+
+This module is the thin shell: it reads batches from Kafka, hands them to the engine, sends
+what the engine produced and waits until Kafka has it, and only then writes the tables (so
+a crash can redo a batch, never lose its output). Known faust-streaming faults it avoids:
+- windowed tables (restored keys never expire, #385/#193): days live inside the value;
+- exactly-once (#440/#517/#323): at-least-once, with idempotent state and deterministic ids;
+- agent concurrency > 1 commits past in-flight messages (#606): concurrency is 1;
+- ``take_events`` acks a batch even when its body raises: a send that cannot be delivered
+  ends the process before the batch is acknowledged, so it is redelivered on restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Iterator, MutableMapping
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import faust
+from faust.serializers import codecs
+from prometheus_client import Counter, Gauge, Histogram
+
+from leap.log import get_logger
+from leap.settings import Settings
+from schemas.codec import default_codec
+from streams import state_codec
+from streams.clock import tick_records
+from streams.engine import CohortCore, Engine, Message, PartitionClock, partition_key
+from streams.policy import cached_policy
+
+log = get_logger("leap.streams")
+
+EVENTS = Counter("leap_engine_events_total", "Activity events by outcome", ["outcome"])
+BAND_CHANGES = Counter("leap_engine_band_changes_total", "Band changes by transition", ["previous", "new"])
+LATENCY = Histogram(
+    "leap_engine_event_to_band_change_seconds",
+    "From the triggering message entering Kafka to its band change being decided",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600, 86400),
+)
+BATCH_SECONDS = Histogram("leap_engine_batch_seconds", "Time to process and deliver one batch")
+STUDENTS = Gauge("leap_engine_students", "Students held by this worker")
+UNASSIGNED = Gauge("leap_engine_students_unassigned", "Students with events but no roster entry, on this worker")
+BASELINES = Counter("leap_engine_baselines_total", "Cohort baselines frozen and broadcast")
+
+
+class _StateCodec(codecs.Codec):
+    def _dumps(self, obj: Any) -> bytes:
+        return state_codec.dumps(obj)
+
+    def _loads(self, s: bytes) -> Any:
+        return state_codec.loads(s)
+
+
+codecs.register("leap-state", _StateCodec())
+
+
+class _StudentStateType:
+    """Tells faust that students-table values use the leap-state codec and need no model."""
+
+    _options = SimpleNamespace(serializer="leap-state")
+
+    @staticmethod
+    def from_data(value: Any, preferred_type: Any = None) -> Any:
+        return value
+
+
+class Overlay(MutableMapping):
+    """A table seen through a batch's pending writes: nothing reaches the table until applied."""
+
+    _DELETED = object()
+
+    def __init__(self, table: MutableMapping) -> None:
+        self.table = table
+        self.pending: dict = {}
+
+    def __getitem__(self, key):  # type: ignore[no-untyped-def]
+        value = self.pending.get(key, None)
+        if value is self._DELETED:
+            raise KeyError(key)
+        if value is not None:
+            return value
+        return self.table[key]
+
+    def get(self, key, default=None):  # type: ignore[no-untyped-def]
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __contains__(self, key) -> bool:  # type: ignore[no-untyped-def]
+        return self.get(key) is not None
+
+    def __setitem__(self, key, value) -> None:  # type: ignore[no-untyped-def]
+        self.pending[key] = value
+
+    def __delitem__(self, key) -> None:  # type: ignore[no-untyped-def]
+        self.pending[key] = self._DELETED
+
+    def __iter__(self) -> Iterator:
+        seen = set()
+        for key, value in self.pending.items():
+            seen.add(key)
+            if value is not self._DELETED:
+                yield key
+        for key in self.table.keys():
+            if key not in seen:
+                yield key
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def apply(self) -> None:
+        """Write the pending changes to the table (each one a changelog record)."""
+        for key, value in self.pending.items():
+            if value is self._DELETED:
+                self.table.pop(key, None)
+            else:
+                self.table[key] = value
+        self.pending.clear()
+
+
+def _die(reason: str) -> None:
+    # Not an exception: faust would acknowledge the batch on the way out and lose it.
+    log.critical("cannot deliver engine output; exiting so the batch is redelivered on restart", reason=reason)
+    os._exit(70)
+
+
+def create_app(settings: Settings, *, web_port: int = 6066, datadir: Path | None = None, tick_seconds: float = 5.0) -> faust.App:
+    """Build the engine's Faust app for these settings."""
+    policy = cached_policy(settings.policy_file).engagement
+    codec = default_codec()
+    datadir = datadir or settings.state_dir / "engine" / f"worker-{web_port}"
+    datadir.parent.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        f"{settings.topic_prefix}-engine",
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="memory://",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        table_standby_replicas=0,
+        processing_guarantee="at_least_once",
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        stream_buffer_maxsize=20_000,
+        broker_commit_every=20_000,
+        web_port=web_port,
+        web_host="127.0.0.1",
+        web_bind="127.0.0.1",
+        datadir=str(datadir),
+        logging_config=None,
+    )
+    names = {
+        "activity": settings.topic("activity"),
+        "roster": settings.topic("roster"),
+        "clock": settings.topic("clock"),
+        "contributions": settings.topic("cohort-contributions"),
+    }
+    inputs = app.topic(names["activity"], names["roster"], names["clock"], key_serializer="raw", value_serializer="raw")
+    clock_topic = app.topic(names["clock"], key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
+    contributions = app.topic(names["contributions"], key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
+    band_changes = app.topic(settings.topic("band-changes"), key_serializer="raw", value_serializer="raw")
+    student_state = app.topic(settings.topic("student-state"), key_serializer="raw", value_serializer="raw")
+    summaries = app.topic(settings.topic("daily-summaries"), key_serializer="raw", value_serializer="raw")
+    dead_letter = app.topic(settings.topic("dead-letter"), key_serializer="raw", value_serializer="raw")
+
+    # Faust tables pick their serializers from key_type/value_type (not from a schema).
+    # Keyed like the input topics and partitioned by the same murmur2 hash, so a student's
+    # state is restored on the worker that owns their activity partition.
+    students = app.Table("students", key_type=bytes, value_type=_StudentStateType, partitions=settings.partitions, use_partitioner=True)
+    clocks_table = app.Table("partition-clocks", key_type=bytes, value_type=bytes, partitions=settings.partitions, use_partitioner=True)
+    # Written while handling a message of the cohort's own partition (one at a time); JSON values.
+    members = app.Table("cohort-members", key_type=bytes, partitions=settings.partitions)
+    frozen = app.Table("cohort-baselines", key_type=bytes, partitions=settings.partitions)
+
+    engine = Engine(policy, settings.tz, settings.partitions, codec, names)
+    cohorts = CohortCore(codec)
+    clock_keys = {p: partition_key(p, settings.partitions) for p in range(settings.partitions)}
+    clock_cache: dict[int, PartitionClock] = {}
+    assignment: dict[str, frozenset] = {"engine": frozenset(), "cohorts": frozenset()}
+
+    def assignment_changed(name: str) -> bool:
+        current = frozenset(app.consumer.assignment())
+        if current != assignment[name]:
+            assignment[name] = current
+            return True
+        return False
+
+    class Clocks(MutableMapping):
+        """Partition clocks, decoded once and cached until the assignment changes."""
+
+        def __getitem__(self, p: int) -> PartitionClock:
+            if p not in clock_cache:
+                raw = clocks_table.get(clock_keys[p])
+                if raw is None:
+                    raise KeyError(p)
+                clock_cache[p] = PartitionClock.loads(raw)
+            return clock_cache[p]
+
+        def __setitem__(self, p: int, clock: PartitionClock) -> None:
+            clock_cache[p] = clock
+
+        def __delitem__(self, p: int) -> None:
+            clock_cache.pop(p, None)
+
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            return iter(clock_cache)
+
+        def __len__(self) -> int:
+            return len(clock_cache)
+
+    clocks = Clocks()
+
+    async def deliver(sends: list) -> None:
+        try:
+            await asyncio.gather(*sends)
+        except Exception as exc:  # any failure to deliver: see _die
+            _die(repr(exc))
+
+    @app.agent(inputs, concurrency=1)
+    async def engine_agent(stream):  # type: ignore[no-untyped-def]
+        async for events in stream.take_events(2000, within=0.2):
+            started = time.perf_counter()
+            if assignment_changed("engine"):
+                engine.reset_indexes()
+                clock_cache.clear()
+            batch = [
+                # faust gives the message timestamp in seconds
+                Message(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value, int(e.message.timestamp * 1000))
+                for e in events
+            ]
+            try:
+                await process(batch)
+            except Exception as exc:  # a bug, not bad input (that is dead-lettered): see _die
+                log.exception("engine batch failed")
+                _die(repr(exc))
+            BATCH_SECONDS.observe(time.perf_counter() - started)
+
+    async def process(batch: list[Message]) -> None:
+        """Run the engine on a batch, deliver its output, then write its state."""
+        view = Overlay(students)
+        out = engine.handle(batch, view, clocks)
+        sends = []
+        for key, record in out.band_changes:
+            sends.append(await band_changes.send(key=key, value=codec.encode("band_change", record)))
+        for key, record in out.states:
+            sends.append(await student_state.send(key=key, value=codec.encode("student_state", record)))
+        for key, record in out.summaries:
+            sends.append(await summaries.send(key=key, value=codec.encode("daily_summary", record)))
+        for key, record in out.contributions:
+            sends.append(await contributions.send(key=key, value=codec.encode("cohort_message", record)))
+        for record in out.dead_letters:
+            sends.append(await dead_letter.send(key=b"engine", value=codec.encode("dead_letter", record)))
+        await deliver(sends)
+        for key, state in out.writes.items():
+            if key not in out.deletes:
+                students[key] = state
+        for key in out.deletes:
+            students.pop(key, None)
+        for p in out.clock_writes:
+            clocks_table[clock_keys[p]] = clock_cache[p].dumps()
+        for outcome in ("applied", "duplicate", "late", "rejected"):
+            if out.counts[outcome]:
+                EVENTS.labels(outcome).inc(out.counts[outcome])
+        for (previous, new), n in out.transitions.items():
+            BAND_CHANGES.labels(previous, new).inc(n)
+        for latency in out.latencies_ms:
+            LATENCY.observe(latency / 1000)
+
+    @app.agent(contributions, concurrency=1)
+    async def cohort_agent(stream):  # type: ignore[no-untyped-def]
+        async for event in stream.events():
+            if assignment_changed("cohorts"):
+                cohorts.reset_indexes()
+            msg = event.message
+            frozen_view = Overlay(frozen)
+            try:
+                out = cohorts.handle(Message(msg.topic, msg.partition, msg.offset, msg.key, msg.value, msg.timestamp), members, frozen_view)
+            except ValueError as exc:
+                log.error("unreadable cohort message", partition=msg.partition, offset=msg.offset, error=str(exc))
+                continue
+            sends = []
+            for record in out.broadcasts:
+                encoded = codec.encode("clock_message", record)
+                for p in range(settings.partitions):
+                    sends.append(await clock_topic.send(value=encoded, partition=p))
+            await deliver(sends)
+            frozen_view.apply()
+            BASELINES.inc(len(out.broadcasts))
+
+    if tick_seconds > 0:
+
+        @app.timer(interval=tick_seconds, on_leader=True)
+        async def tick() -> None:
+            clock_record, cohort_record = tick_records(int(time.time() * 1000))
+            encoded_clock = codec.encode("clock_message", clock_record)
+            encoded_cohort = codec.encode("cohort_message", cohort_record)
+            for p in range(settings.partitions):
+                await clock_topic.send(value=encoded_clock, partition=p)
+                await contributions.send(value=encoded_cohort, partition=p)
+
+    @app.timer(interval=15.0)
+    async def gauges() -> None:
+        STUDENTS.set(len(students))
+        UNASSIGNED.set(sum(1 for s in students.values() if s.cohort == "unassigned"))
+
+    from faust.sensors.prometheus import setup_prometheus_sensors
+
+    setup_prometheus_sensors(app)
+    return app

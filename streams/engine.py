@@ -1,0 +1,556 @@
+"""The stream engine's logic, without Faust: what each message does to state, and what to send.
+
+``streams.app`` feeds it batches of raw Kafka messages and does the I/O it returns, so the
+whole decision path is testable with plain dicts. The model itself is ``streams.model``.
+
+Time. Each partition has a clock: the latest tick on ``leap.clock`` or accepted event time,
+whichever is later. When it passes local midnight the partition rolls over: every student's
+window moves, end-of-day summaries go out and bands can move without any new event.
+
+Cohort baselines. Medians need every member of a cohort, and members live on every
+partition. So each student's measures over complete days (their "contribution") go, keyed
+by cohort, to ``leap.cohort-contributions``; the cohort agent (``CohortCore``) freezes a
+cohort's medians for a day once every member has reported for that day, and sends them to
+every partition on ``leap.clock``, where the cohort's students are re-scored. Late events
+that change complete days change a contribution, and so the medians, the same way.
+Contributions go out on ticks, for the students whose measures changed since, so a burst of
+events costs one message per student, not one per event.
+
+Exactly-once effect under at-least-once delivery. A redelivered or republished event is
+recognised by its id (``streams.model``) and changes nothing. Band-change ids are derived
+from the student and their change count, so a change recomputed after a crash has the id
+it had before and the consumer stores it once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, MutableMapping
+from dataclasses import dataclass, field
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from aiokafka.partitioner import murmur2
+
+from producers.outcome import EVENT_NAMESPACE
+from producers.roster import cohort_of
+from schemas.codec import Codec, CodecError
+from streams.model import (
+    APPLIED,
+    Baseline,
+    InvalidEvent,
+    StudentState,
+    apply_event,
+    baseline,
+    contribution,
+    effect_of,
+    evaluate,
+    local_day,
+    next_band,
+    prune,
+)
+from streams.policy import Engagement
+
+EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default (murmur2) partitioner gives a key: where a student lives."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def partition_key(partition: int, partitions: int) -> bytes:
+    """A table key that the murmur2 partitioner sends to ``partition`` (for per-partition state)."""
+    i = 0
+    while True:
+        key = f"partition-{partition}-{i}".encode()
+        if partition_for(key, partitions) == partition:
+            return key
+        i += 1
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One Kafka message, as the engine needs it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: int  # ms
+
+
+@dataclass
+class PartitionClock:
+    """One partition's time and the cohort baselines it has received."""
+
+    now: int = 0
+    day: int = 0
+    baselines: dict[str, Baseline] = field(default_factory=dict)
+
+    def dumps(self) -> bytes:
+        """JSON for the changelog (small, written on ticks and baselines only)."""
+        return json.dumps(
+            {
+                "now": self.now,
+                "day": self.day,
+                "baselines": {c: [b.day, list(b.medians), list(b.used), b.members] for c, b in self.baselines.items()},
+            }
+        ).encode()
+
+    @classmethod
+    def loads(cls, data: bytes) -> PartitionClock:
+        """Read a clock from its changelog form."""
+        obj = json.loads(data)
+        baselines = {c: Baseline(c, d, tuple(m), tuple(u), n) for c, (d, m, u, n) in obj["baselines"].items()}
+        return cls(obj["now"], obj["day"], baselines)
+
+
+@dataclass
+class Outbox:
+    """What a batch produced: records to send, state to write, and counts for metrics."""
+
+    band_changes: list[tuple[bytes, dict]] = field(default_factory=list)
+    states: list[tuple[bytes, dict]] = field(default_factory=list)
+    summaries: list[tuple[bytes, dict]] = field(default_factory=list)
+    contributions: list[tuple[bytes, dict]] = field(default_factory=list)
+    dead_letters: list[dict] = field(default_factory=list)
+    writes: dict[bytes, StudentState] = field(default_factory=dict)
+    deletes: set[bytes] = field(default_factory=set)
+    clock_writes: set[int] = field(default_factory=set)
+    counts: Counter[str] = field(default_factory=Counter)
+    transitions: Counter[tuple[str, str]] = field(default_factory=Counter)
+    latencies_ms: list[float] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Touch:
+    cause: str
+    trigger_event_id: str | None = None
+    trigger_time: int | None = None
+
+
+_CAUSE_RANK = {"other": 0, "cohort_baseline": 1, "day_rollover": 2, "late_event": 3, "activity": 4, "correction": 5}
+
+
+class Engine:
+    """Applies batches of activity, roster and clock messages to per-student state."""
+
+    def __init__(
+        self,
+        policy: Engagement,
+        tz: ZoneInfo,
+        partitions: int,
+        codec: Codec,
+        topics: dict[str, str],
+        wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+    ) -> None:
+        self.policy = policy
+        self.tz = tz
+        self.partitions = partitions
+        self.codec = codec
+        self.topics = topics  # activity, roster, clock
+        self.wall_ms = wall_ms
+        self._partition_cache: dict[bytes, int] = {}
+        # In-memory indexes, rebuilt from the tables whenever the assignment changes.
+        self._members: dict[int, set[bytes]] = {}
+        self._dirty_contributions: dict[int, set[bytes]] = defaultdict(set)
+
+    # ---------------------------------------------------------------- partitions
+
+    def partition_of(self, key: bytes) -> int:
+        """The partition a student's key belongs to (cached)."""
+        p = self._partition_cache.get(key)
+        if p is None:
+            p = self._partition_cache[key] = partition_for(key, self.partitions)
+        return p
+
+    def reset_indexes(self) -> None:
+        """Forget derived indexes (after a rebalance: partitions and their state changed hands)."""
+        self._members.clear()
+        self._dirty_contributions.clear()
+
+    def _students_in(self, partition: int, students: MutableMapping[bytes, StudentState]) -> set[bytes]:
+        members = self._members.get(partition)
+        if members is None:
+            members = self._members[partition] = {k for k in students.keys() if self.partition_of(k) == partition}
+            # After a restart or a rebalance nobody knows which contributions are current: check all.
+            self._dirty_contributions[partition] |= members
+        return members
+
+    # ---------------------------------------------------------------- batch
+
+    def handle(
+        self,
+        batch: Iterable[Message],
+        students: MutableMapping[bytes, StudentState],
+        clocks: MutableMapping[int, PartitionClock],
+    ) -> Outbox:
+        """Process a batch in order; return everything to send and write."""
+        out = Outbox()
+        touched: dict[bytes, _Touch] = {}
+        for msg in batch:
+            try:
+                if msg.topic == self.topics["activity"]:
+                    self._activity(msg, students, clocks, touched, out)
+                elif msg.topic == self.topics["roster"]:
+                    self._roster(msg, students, clocks, touched, out)
+                elif msg.topic == self.topics["clock"]:
+                    self._clock(msg, students, clocks, touched, out)
+            except (CodecError, InvalidEvent) as exc:
+                self._reject(msg, str(exc), out)
+        self._evaluate_all(touched, students, clocks, out)
+        return out
+
+    def _reject(self, msg: Message, reason: str, out: Outbox) -> None:
+        out.counts["rejected"] += 1
+        out.dead_letters.append(
+            {
+                "source": "engine",
+                "location": msg.topic,
+                "position": f"{msg.partition}:{msg.offset}",
+                "reason": reason,
+                "raw": msg.value or b"",
+                "rejected_at": self.wall_ms(),
+            }
+        )
+
+    def _clock_for(self, partition: int, clocks: MutableMapping[int, PartitionClock]) -> PartitionClock:
+        clock = clocks.get(partition)
+        if clock is None:
+            clock = clocks[partition] = PartitionClock()
+        return clock
+
+    def _touch(self, touched: dict[bytes, _Touch], key: bytes, touch: _Touch) -> None:
+        current = touched.get(key)
+        if current is None or _CAUSE_RANK[touch.cause] >= _CAUSE_RANK[current.cause]:
+            touched[key] = touch
+
+    # ---------------------------------------------------------------- activity
+
+    def _activity(self, msg, students, clocks, touched, out) -> None:
+        event = self.codec.decode(msg.value or b"", expect="activity_event")
+        key = msg.key or b""
+        if key != event["student_id"].encode():
+            raise InvalidEvent(f"message key {key[:40]!r} is not the event's student id")
+        if self.partition_of(key) != msg.partition:
+            raise InvalidEvent(
+                f"student {event['student_id']} is on partition {msg.partition}, expected {self.partition_of(key)}: "
+                "produce with the murmur2 partitioner (Kafka's default) keyed by student id"
+            )
+        when = event["event_time"]
+        tolerance = self.policy.future_tolerance_minutes * 60_000
+        if when > self.wall_ms() + tolerance:
+            raise InvalidEvent(f"event time {when} is more than {self.policy.future_tolerance_minutes} minutes in the future")
+        clock = self._clock_for(msg.partition, clocks)
+        day = local_day(when, self.tz)
+        if clock.day and day < clock.day - self.policy.retention_days + 1:
+            raise InvalidEvent(f"event day {date.fromordinal(day)} is older than the {self.policy.retention_days}-day retention")
+        code, amount = effect_of(event["source"], event["quantity"], event["attendance_status"])
+        state = students.get(key)
+        is_new = state is None
+        if is_new:
+            state = StudentState()
+            students[key] = state
+            self._students_in(msg.partition, students).add(key)
+        if apply_event(state, day, event["event_id"], code, amount, event.get("amends")) != APPLIED:
+            out.counts["duplicate"] += 1
+            return
+        out.counts["applied"] += 1
+        out.writes[key] = state
+        if when > clock.now:
+            self._advance(msg.partition, clock, when, students, touched, out)
+        late = day < clock.day
+        if late:
+            out.counts["late"] += 1
+        if late or is_new:
+            self._dirty_contributions[msg.partition].add(key)
+        cause = "correction" if event.get("amends") else ("late_event" if late else "activity")
+        self._touch(touched, key, _Touch(cause, event["event_id"], msg.timestamp))
+
+    # ---------------------------------------------------------------- roster
+
+    def _roster(self, msg, students, clocks, touched, out) -> None:
+        key = msg.key or b""
+        if not key:
+            raise InvalidEvent("roster message without a student id key")
+        entry = None if msg.value is None else self.codec.decode(msg.value, expect="roster_entry")
+        if entry is not None and entry["student_id"].encode() != key:
+            raise InvalidEvent("roster message key is not the entry's student id")
+        state = students.get(key)
+        if state is None:
+            if entry is None:
+                return
+            state = StudentState()
+            students[key] = state
+            self._students_in(msg.partition, students).add(key)
+        old_cohort, was_eligible = state.cohort, state.active
+        state.cohort = cohort_of(entry)
+        state.rostered = entry is not None
+        state.part_time = entry is not None and entry["mode_of_study"] == "part_time"
+        state.active = entry is None or entry["status"] == "active"
+        if (old_cohort != state.cohort or was_eligible != state.active) and state.contribution is not None:
+            out.contributions.append((old_cohort.encode(), self._withdrawal(old_cohort, key)))
+            state.contribution = None
+        self._dirty_contributions[msg.partition].add(key)
+        self._clock_for(msg.partition, clocks)
+        out.writes[key] = state
+        self._touch(touched, key, _Touch("other"))
+
+    # ---------------------------------------------------------------- clock
+
+    def _clock(self, msg, students, clocks, touched, out) -> None:
+        message = self.codec.decode(msg.value or b"", expect="clock_message")
+        clock = self._clock_for(msg.partition, clocks)
+        if message["kind"] == "tick":
+            if message["at"] > clock.now:
+                self._advance(msg.partition, clock, message["at"], students, touched, out)
+            self._send_contributions(msg.partition, clock, students, out)
+            return
+        new = Baseline(message["cohort"], message["day"], tuple(message["medians"]), tuple(message["used"]), message["members"])
+        old = clock.baselines.get(new.cohort)
+        if old is not None and old.day > new.day:
+            return  # an older day's baseline arriving late changes nothing
+        clock.baselines[new.cohort] = new
+        out.clock_writes.add(msg.partition)
+        if old != new:
+            for key in self._students_in(msg.partition, students):
+                state = students.get(key)
+                if state is not None and state.cohort == new.cohort:
+                    self._touch(touched, key, _Touch("cohort_baseline"))
+
+    def _advance(self, partition, clock: PartitionClock, now: int, students, touched, out) -> None:
+        old_day = clock.day
+        clock.now = now
+        clock.day = local_day(now, self.tz)
+        out.clock_writes.add(partition)
+        if old_day and clock.day > old_day:
+            self._rollover(partition, old_day, clock, students, touched, out)
+
+    def _rollover(self, partition, old_day, clock, students, touched, out) -> None:
+        # Settle the old day first: pending changes are scored as of that day, then summarised.
+        pending = {k: t for k, t in touched.items() if self.partition_of(k) == partition}
+        saved_day = clock.day
+        clock.day = old_day
+        self._evaluate_all(pending, students, {partition: clock}, out)
+        for key in pending:
+            touched.pop(key, None)
+        clock.day = saved_day
+        members = self._students_in(partition, students)
+        for key in list(members):
+            state = students.get(key)
+            if state is None:
+                members.discard(key)
+                continue
+            if state.band is not None:
+                out.summaries.append((key, self._summary(key, state, old_day)))
+            prune(state, clock.day, self.policy)
+            if not state.days and not state.rostered:
+                # Nothing retained and not enrolled: forget the student, as a replay would.
+                if state.contribution is not None:
+                    out.contributions.append((state.cohort.encode(), self._withdrawal(state.cohort, key)))
+                members.discard(key)
+                del students[key]
+                out.deletes.add(key)
+                out.writes.pop(key, None)
+                continue
+            out.writes[key] = state
+            self._dirty_contributions[partition].add(key)
+            self._touch(touched, key, _Touch("day_rollover"))
+        out.counts["rollovers"] += 1
+
+    def _summary(self, key: bytes, state: StudentState, day: int) -> dict:
+        from streams.model import days_since_last_activity
+
+        return {
+            "student_id": key.decode(),
+            "cohort": state.cohort,
+            "day": day - EPOCH_ORDINAL,
+            "score": state.score,
+            "band": state.band or "no_data",
+            "days_since_last_activity": days_since_last_activity(state, day),
+        }
+
+    # ---------------------------------------------------------------- contributions
+
+    def _withdrawal(self, cohort: str, key: bytes) -> dict:
+        return {"kind": "withdraw", "cohort": cohort, "student_id": key.decode(), "day": 0, "measures": [], "at": self.wall_ms()}
+
+    def _send_contributions(self, partition, clock, students, out) -> None:
+        members = self._students_in(partition, students)
+        dirty = self._dirty_contributions.pop(partition, set())
+        for key in dirty:
+            state = students.get(key)
+            if state is None or key not in members:
+                continue
+            if not state.active:
+                if state.contribution is not None:
+                    out.contributions.append((state.cohort.encode(), self._withdrawal(state.cohort, key)))
+                    state.contribution = None
+                    out.writes[key] = state
+                continue
+            current = (clock.day, contribution(state, clock.day, self.policy))
+            if current != state.contribution:
+                state.contribution = current
+                out.writes[key] = state
+                out.contributions.append(
+                    (
+                        state.cohort.encode(),
+                        {"kind": "contribution", "cohort": state.cohort, "student_id": key.decode(), "day": clock.day, "measures": list(current[1]), "at": self.wall_ms()},
+                    )
+                )
+
+    # ---------------------------------------------------------------- scoring
+
+    def _evaluate_all(self, touched: dict[bytes, _Touch], students, clocks, out: Outbox) -> None:
+        for key, touch in touched.items():
+            state = students.get(key)
+            if state is None:
+                continue
+            clock = clocks.get(self.partition_of(key))
+            if clock is None or not clock.day:
+                continue
+            self._evaluate(key, state, clock, touch, out)
+
+    def _evaluate(self, key: bytes, state: StudentState, clock: PartitionClock, touch: _Touch, out: Outbox) -> None:
+        result = evaluate(state, clock.day, clock.baselines.get(state.cohort), self.policy)
+        band = next_band(state.band, result.score, self.policy)
+        now = self.wall_ms()
+        explanation = None
+        if band != state.band:
+            explanation = json.dumps(result.explanation(state.cohort), separators=(",", ":"))
+            change_id = str(uuid.uuid5(EVENT_NAMESPACE, f"band-change:{key.decode()}:{state.change_seq}:{state.band}:{band}"))
+            out.band_changes.append(
+                (
+                    key,
+                    {
+                        "change_id": change_id,
+                        "student_id": key.decode(),
+                        "cohort": state.cohort,
+                        "previous_band": state.band,
+                        "new_band": band,
+                        "score": result.score,
+                        "as_of": now,
+                        "cause": touch.cause,
+                        "days_since_last_activity": result.days_since_last_activity,
+                        "explanation": explanation,
+                        "trigger_event_id": touch.trigger_event_id,
+                        "trigger_time": touch.trigger_time,
+                    },
+                )
+            )
+            out.transitions[(state.band or "none", band)] += 1
+            if touch.trigger_time is not None:
+                out.latencies_ms.append(now - touch.trigger_time)
+            state.change_seq += 1
+            state.band = band
+        state.score = result.score
+        digest = hashlib.blake2b(
+            repr((result.score, band, result.days_since_last_activity, clock.day, result.baseline_day, [s.measure for s in result.sources])).encode(),
+            digest_size=8,
+        ).digest()
+        if digest != state.published:
+            state.published = digest
+            out.states.append(
+                (
+                    key,
+                    {
+                        "student_id": key.decode(),
+                        "cohort": state.cohort,
+                        "score": result.score,
+                        "band": band,
+                        "days_since_last_activity": result.days_since_last_activity,
+                        "day": clock.day - EPOCH_ORDINAL,
+                        "explanation": explanation or json.dumps(result.explanation(state.cohort), separators=(",", ":")),
+                        "updated_at": now,
+                    },
+                )
+            )
+        out.writes[key] = state
+
+
+# -------------------------------------------------------------------- cohort baselines
+
+
+@dataclass
+class CohortOutbox:
+    """What the cohort agent produced: baselines to broadcast, table writes."""
+
+    broadcasts: list[dict] = field(default_factory=list)
+    member_writes: dict[bytes, list | None] = field(default_factory=dict)
+    frozen_writes: dict[bytes, list] = field(default_factory=dict)
+
+
+class CohortCore:
+    """Keeps each cohort's members' contributions and freezes medians once a day is complete."""
+
+    def __init__(self, codec: Codec) -> None:
+        self.codec = codec
+        self._index: dict[int, dict[str, set[str]]] = {}
+        self._dirty: dict[int, set[str]] = defaultdict(set)
+
+    def reset_indexes(self) -> None:
+        """Forget derived indexes (after a rebalance)."""
+        self._index.clear()
+        self._dirty.clear()
+
+    def _cohorts_in(self, partition: int, members: MutableMapping[bytes, list]) -> dict[str, set[str]]:
+        index = self._index.get(partition)
+        if index is None:
+            index = self._index[partition] = defaultdict(set)
+            for member_key, value in members.items():
+                if value is not None and value[0] == partition:
+                    cohort, _, student = member_key.decode().partition("\x00")
+                    index[cohort].add(student)
+            self._dirty[partition] |= set(index)
+        return index
+
+    def handle(self, msg: Message, members: MutableMapping[bytes, list], frozen: MutableMapping[bytes, list]) -> CohortOutbox:
+        """Process one message of ``leap.cohort-contributions``."""
+        out = CohortOutbox()
+        message = self.codec.decode(msg.value or b"", expect="cohort_message")
+        index = self._cohorts_in(msg.partition, members)
+        if message["kind"] == "contribution":
+            member_key = f"{message['cohort']}\x00{message['student_id']}".encode()
+            value = [msg.partition, message["day"], message["measures"]]
+            members[member_key] = value
+            out.member_writes[member_key] = value
+            index[message["cohort"]].add(message["student_id"])
+            self._dirty[msg.partition].add(message["cohort"])
+        elif message["kind"] == "withdraw":
+            member_key = f"{message['cohort']}\x00{message['student_id']}".encode()
+            if member_key in members:
+                del members[member_key]
+                out.member_writes[member_key] = None
+            index[message["cohort"]].discard(message["student_id"])
+            self._dirty[msg.partition].add(message["cohort"])
+        else:
+            self._freeze(msg.partition, index, members, frozen, out)
+        return out
+
+    def _freeze(self, partition, index, members, frozen, out: CohortOutbox) -> None:
+        still_dirty = set()
+        for cohort in self._dirty.pop(partition, set()):
+            values = [members.get(f"{cohort}\x00{s}".encode()) for s in index.get(cohort, ())]
+            values = [v for v in values if v is not None]
+            if not values:
+                continue
+            day = max(v[1] for v in values)
+            if any(v[1] != day for v in values):
+                still_dirty.add(cohort)  # some members have not reported this day yet
+                continue
+            new = baseline(cohort, day, [tuple(v[2]) for v in values])
+            record = [new.day, list(new.medians), list(new.used), new.members]
+            if frozen.get(cohort.encode()) == record:
+                continue
+            frozen[cohort.encode()] = record
+            out.frozen_writes[cohort.encode()] = record
+            out.broadcasts.append(
+                {"kind": "baseline", "at": int(time.time() * 1000), "cohort": cohort, "day": new.day, "medians": list(new.medians), "used": list(new.used), "members": new.members}
+            )
+        self._dirty[partition] |= still_dirty

@@ -1,0 +1,114 @@
+"""Compact binary form of a student's state, for the Faust changelog.
+
+A student's value is written to the changelog on every batch that touches them, so its
+size is the engine's write volume: fixed-width integers and the raw bytes of the id arrays,
+no field names. The first byte is a format version so the layout can evolve.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from array import array
+
+from streams.model import TOTALS, Day, StudentState
+from streams.policy import BAND_ORDER, NO_DATA, RELATIVE_SOURCES
+
+FORMAT = 1
+_BANDS = (*BAND_ORDER, NO_DATA)
+_NO_BAND = 255
+# version, flags, band, change_seq, score, contribution day, n days, cohort length, published length
+_HEAD = struct.Struct("<BBBIdiIHH")
+_DAY = struct.Struct(f"<iI{TOTALS}q")
+_MEASURES = struct.Struct(f"<{len(RELATIVE_SOURCES)}d")
+_PART_TIME, _ACTIVE, _ROSTERED, _HAS_CONTRIBUTION = 1, 2, 4, 8
+
+
+class StateFormatError(ValueError):
+    """A changelog value that is not a student state this code can read."""
+
+
+def dumps(state: StudentState) -> bytes:
+    """Encode a student's state."""
+    flags = (
+        (_PART_TIME if state.part_time else 0)
+        | (_ACTIVE if state.active else 0)
+        | (_ROSTERED if state.rostered else 0)
+        | (_HAS_CONTRIBUTION if state.contribution is not None else 0)
+    )
+    cohort = state.cohort.encode()
+    contribution_day = state.contribution[0] if state.contribution is not None else 0
+    parts = [
+        _HEAD.pack(
+            FORMAT,
+            flags,
+            _NO_BAND if state.band is None else _BANDS.index(state.band),
+            state.change_seq,
+            math.nan if state.score is None else state.score,
+            contribution_day,
+            len(state.days),
+            len(cohort),
+            len(state.published),
+        ),
+        cohort,
+        state.published,
+    ]
+    if state.contribution is not None:
+        parts.append(_MEASURES.pack(*state.contribution[1]))
+    for ordinal in sorted(state.days):
+        day = state.days[ordinal]
+        parts.append(_DAY.pack(ordinal, len(day.ids), *day.totals))
+        parts.append(day.ids.tobytes())
+        parts.append(day.codes.tobytes())
+        parts.append(day.amounts.tobytes())
+    return b"".join(parts)
+
+
+def loads(data: bytes) -> StudentState:
+    """Decode a student's state; ``StateFormatError`` if it is not one."""
+    try:
+        version, flags, band, seq, score, contribution_day, n_days, cohort_len, published_len = _HEAD.unpack_from(data, 0)
+        if version != FORMAT:
+            raise StateFormatError(f"student state format {version}, this code reads {FORMAT}")
+        offset = _HEAD.size
+        state = StudentState(data[offset : offset + cohort_len].decode())
+        offset += cohort_len
+        state.published = bytes(data[offset : offset + published_len])
+        offset += published_len
+        state.part_time = bool(flags & _PART_TIME)
+        state.active = bool(flags & _ACTIVE)
+        state.rostered = bool(flags & _ROSTERED)
+        state.band = None if band == _NO_BAND else _BANDS[band]
+        state.change_seq = seq
+        state.score = None if math.isnan(score) else score
+        if flags & _HAS_CONTRIBUTION:
+            state.contribution = (contribution_day, _MEASURES.unpack_from(data, offset))
+            offset += _MEASURES.size
+        for _ in range(n_days):
+            ordinal, n, *totals = _DAY.unpack_from(data, offset)
+            offset += _DAY.size
+            day = Day()
+            day.totals = totals
+            day.ids.frombytes(data[offset : offset + 8 * n])
+            offset += 8 * n
+            day.codes.frombytes(data[offset : offset + n])
+            offset += n
+            day.amounts.frombytes(data[offset : offset + 8 * n])
+            offset += 8 * n
+            state.days[ordinal] = day
+        if offset != len(data):
+            raise StateFormatError(f"{len(data) - offset} bytes left over after a student state")
+        return state
+    except (struct.error, UnicodeDecodeError, IndexError, ValueError) as exc:
+        if isinstance(exc, StateFormatError):
+            raise
+        raise StateFormatError(f"not a student state: {exc}") from exc
+
+
+def _check_array_sizes() -> None:
+    # The layout assumes 8-byte ids and amounts; fail loudly on a platform where they are not.
+    if array("Q").itemsize != 8 or array("q").itemsize != 8:
+        raise RuntimeError("LEAP's state format needs 8-byte array items")
+
+
+_check_array_sizes()
