@@ -1,0 +1,282 @@
+"""The engine's decisions, with plain dicts for tables and lists for topics (no Faust, no Kafka)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from producers.simulate import simulate
+from schemas.codec import default_codec
+from streams import state_codec
+from streams.clock import tick_records
+from streams.engine import CohortCore, Engine, Message, PartitionClock, partition_for, partition_key
+from streams.model import StudentState, apply_event, effect_of, near_boundary
+from streams.policy import Engagement
+from streams.replay import load_roster_file, read_events, replay
+
+LONDON = ZoneInfo("Europe/London")
+POLICY = Engagement()
+N = 4
+TOPICS = {"activity": "a", "roster": "r", "clock": "c", "contributions": "k"}
+CODEC = default_codec()
+NOW = datetime(2026, 11, 20, 15, 0, tzinfo=LONDON)
+NOW_MS = int(NOW.timestamp() * 1000)
+
+
+class Pipeline:
+    """Routes the engine's and cohort agent's outputs back to them, as Kafka would."""
+
+    def __init__(self, wall_ms: int = NOW_MS) -> None:
+        self.wall = wall_ms
+        self.engine = Engine(POLICY, LONDON, N, CODEC, TOPICS, wall_ms=lambda: self.wall)
+        self.cohorts = CohortCore(CODEC)
+        self.students: dict[bytes, StudentState] = {}
+        self.clocks: dict[int, PartitionClock] = {}
+        self.members: dict = {}
+        self.frozen: dict = {}
+        self.offsets = 0
+        self.band_changes: list[dict] = []
+        self.states: dict[str, dict] = {}
+        self.summaries: list[dict] = []
+        self.dead: list[dict] = []
+        self.counts: dict[str, int] = {}
+
+    def msg(self, topic: str, partition: int, key: bytes | None, value: bytes | None) -> Message:
+        self.offsets += 1
+        return Message(topic, partition, self.offsets, key, value, self.wall)
+
+    def event(self, record: dict, partition: int | None = None) -> Message:
+        key = record["student_id"].encode()
+        full = {"course": None, "object_ref": None, "quantity": None, "attendance_status": None, "source_ref": "t", "amends": None, **record}
+        return self.msg("a", partition_for(key, N) if partition is None else partition, key, CODEC.encode("activity_event", full))
+
+    def roster(self, entry: dict) -> Message:
+        key = entry["student_id"].encode()
+        return self.msg("r", partition_for(key, N), key, CODEC.encode("roster_entry", entry))
+
+    def run(self, batch: list[Message]) -> None:
+        out = self.engine.handle(batch, self.students, self.clocks)
+        for key in out.deletes:
+            self.students.pop(key, None)
+        self.band_changes += [r for _, r in out.band_changes]
+        self.states.update({r["student_id"]: r for _, r in out.states})
+        self.summaries += [r for _, r in out.summaries]
+        self.dead += out.dead_letters
+        for name, n in out.counts.items():
+            self.counts[name] = self.counts.get(name, 0) + n
+        for key, record in out.contributions:
+            self.cohort(self.msg("k", partition_for(key, N), key, CODEC.encode("cohort_message", record)))
+
+    def cohort(self, message: Message) -> None:
+        out = self.cohorts.handle(message, self.members, self.frozen)
+        for record in out.broadcasts:
+            encoded = CODEC.encode("clock_message", record)
+            self.run([self.msg("c", p, None, encoded) for p in range(N)])
+
+    def tick(self, at_ms: int) -> None:
+        clock, cohort = tick_records(at_ms)
+        self.run([self.msg("c", p, None, CODEC.encode("clock_message", clock)) for p in range(N)])
+        for p in range(N):
+            self.cohort(self.msg("k", p, None, CODEC.encode("cohort_message", cohort)))
+
+
+def vle(student: str, when: datetime, n: int = 0) -> dict:
+    return {"event_id": f"{student}-{when.isoformat()}-{n}", "student_id": student, "source": "vle", "action": "viewed", "event_time": int(when.timestamp() * 1000)}
+
+
+# ---------------------------------------------------------------- rejections
+
+
+def test_bad_messages_go_to_the_dead_letter_topic_with_position_and_reason():
+    p = Pipeline()
+    good = vle("s1", NOW)
+    wrong_partition = (partition_for(b"s1", N) + 1) % N
+    p.run(
+        [
+            p.msg("a", 0, b"s1", b"garbage"),
+            p.event(good, partition=wrong_partition),
+            p.event({**vle("s1", NOW + timedelta(hours=2)), "event_id": "future"}),
+            p.event({**vle("s1", NOW), "event_id": "att", "source": "attendance"}),
+            p.msg("a", partition_for(b"s2", N), b"s2", p.event(good).value),  # key is not the student
+        ]
+    )
+    reasons = [d["reason"] for d in p.dead]
+    assert len(reasons) == 5
+    assert "not an Avro single-object" in reasons[0]
+    assert "produce with the murmur2 partitioner" in reasons[1]
+    assert "in the future" in reasons[2]
+    assert "attendance event with status None" in reasons[3]
+    assert "is not the event's student id" in reasons[4]
+    assert all(d["source"] == "engine" and d["location"] == "a" and ":" in d["position"] for d in p.dead)
+    assert p.counts["rejected"] == 5 and "applied" not in p.counts
+
+
+def test_events_older_than_the_retention_are_rejected_once_the_clock_is_known():
+    p = Pipeline()
+    p.tick(NOW_MS)
+    old = NOW - timedelta(days=POLICY.retention_days)
+    p.run([p.event(vle("s1", old)), p.event(vle("s1", old + timedelta(days=1)))])
+    assert len(p.dead) == 1 and "older than the 42-day retention" in p.dead[0]["reason"]
+    assert p.counts["applied"] == 1 and p.counts["late"] == 1
+
+
+# ---------------------------------------------------------------- idempotence and ids
+
+
+def test_redelivered_batch_changes_nothing_and_recomputed_changes_keep_their_ids():
+    p = Pipeline()
+    p.tick(NOW_MS)
+    batch = [p.event(vle("s1", NOW - timedelta(hours=h), h)) for h in range(5)]
+    before = copy.deepcopy(p.students)
+    p.run(batch)
+    first_changes = [c["change_id"] for c in p.band_changes]
+    assert first_changes and p.counts["applied"] == 5
+    # Crash before the state was written: the batch is redelivered onto the old state.
+    replayed = Pipeline()
+    replayed.students, replayed.clocks = before, copy.deepcopy(p.clocks)
+    replayed.run(batch)
+    assert [c["change_id"] for c in replayed.band_changes] == first_changes
+    # Crash after the state was written: redelivery is recognised as duplicates.
+    p.run(batch)
+    assert p.counts["duplicate"] == 5 and len(p.band_changes) == len(first_changes)
+
+
+# ---------------------------------------------------------------- time
+
+
+def test_a_tick_past_midnight_rolls_over_summarises_and_moves_bands_without_events():
+    p = Pipeline()
+    p.tick(NOW_MS - 10 * 86_400_000)
+    for d in range(10, 0, -1):
+        day = NOW - timedelta(days=d)
+        p.run([p.event(vle(s, day, n)) for s in ("a", "b", "c", "quiet") for n in range(3)])
+        p.tick(int((day + timedelta(hours=1)).timestamp() * 1000))
+    assert p.states["quiet"]["band"] == "high"
+    bands = []
+    for d in range(0, 9):
+        later = NOW + timedelta(days=d)
+        p.wall = int(later.timestamp() * 1000)
+        for s in ("a", "b", "c"):
+            p.run([p.event(vle(s, later, d))])
+        p.tick(int(later.timestamp() * 1000))
+        bands.append(p.states["quiet"]["band"])
+    assert bands[-1] == "very_low"
+    order = ["very_low", "low", "partial", "good", "high"]
+    assert all(order.index(x) >= order.index(y) for x, y in zip(bands, bands[1:])), bands
+    causes = {c["cause"] for c in p.band_changes if c["student_id"] == "quiet" and c["previous_band"] not in (None, "no_data")}
+    assert causes <= {"day_rollover", "cohort_baseline"} and causes
+    quiet_summaries = [s for s in p.summaries if s["student_id"] == "quiet"]
+    assert len({s["day"] for s in quiet_summaries}) >= 15
+    assert p.states["quiet"]["days_since_last_activity"] == 9
+
+
+def test_cohort_baseline_waits_for_every_member_to_report_the_day():
+    core = CohortCore(CODEC)
+    members, frozen = {}, {}
+
+    def contribution(student, day, partition=0):
+        record = {"kind": "contribution", "cohort": "C", "student_id": student, "day": day, "measures": [1.0, 0, 0, 0, 0], "at": 0}
+        return core.handle(Message("k", partition, 0, b"C", CODEC.encode("cohort_message", record), 0), members, frozen)
+
+    tick = Message("k", 0, 0, None, CODEC.encode("cohort_message", tick_records(0)[1]), 0)
+    contribution("x", 10)
+    contribution("y", 10)
+    assert len(core.handle(tick, members, frozen).broadcasts) == 1
+    contribution("x", 11)
+    assert core.handle(tick, members, frozen).broadcasts == []  # y has not reported day 11
+    contribution("y", 11)
+    out = core.handle(tick, members, frozen)
+    assert [b["day"] for b in out.broadcasts] == [11]
+    assert core.handle(tick, members, frozen).broadcasts == []  # unchanged: not sent again
+
+
+# ---------------------------------------------------------------- roster
+
+
+def test_roster_change_moves_a_student_between_cohort_baselines():
+    p = Pipeline()
+    p.tick(NOW_MS)
+    p.run([p.event(vle("s1", NOW - timedelta(days=2)))])
+    p.tick(NOW_MS + 1000)
+    assert any(k.startswith(b"unassigned\x00s1") for k in p.members)
+    entry = {"student_id": "s1", "programme": "BSC-CS", "year_of_study": 2, "mode_of_study": "part_time", "personal_tutor_id": None, "department": None, "status": "active"}
+    p.run([p.roster(entry)])
+    p.tick(NOW_MS + 2000)
+    assert not any(k.startswith(b"unassigned\x00") for k in p.members)
+    assert any(k.startswith(b"BSC-CS/Y2\x00s1") for k in p.members)
+    assert p.states["s1"]["cohort"] == "BSC-CS/Y2"
+    assert json.loads(p.states["s1"]["explanation"])["window"][0] == str((NOW - timedelta(days=20)).date())
+
+
+# ---------------------------------------------------------------- same answer as the replay
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_engine_converges_to_the_replay_on_a_simulated_university(tmp_path, seed):
+    simulate(tmp_path, students=60, days=35, seed=seed, end=NOW, tz=LONDON)
+    roster = load_roster_file(tmp_path / "roster.csv")
+    events = [e for e in read_events([tmp_path / "events.jsonl"]) if e is not None]
+    p = Pipeline()
+    p.run([p.roster({**entry}) for entry in roster.values()])
+    for start in range(0, len(events), 500):
+        p.run([p.event(e) for e in events[start : start + 500]])
+        p.tick(min(NOW_MS, events[min(start + 499, len(events) - 1)]["event_time"]))
+    p.tick(NOW_MS)
+    p.tick(NOW_MS + 1)
+    expected, _ = replay(iter(events), roster, NOW.date(), POLICY, LONDON)
+    assert len(expected) == 60
+    for result in expected:
+        got = p.states[result.student_id]
+        assert got["score"] == pytest.approx(result.score, abs=1e-9) if result.score is not None else got["score"] is None
+        if result.score is not None and not near_boundary(result.score, POLICY):
+            assert got["band"] == result.band, result.student_id
+
+
+# ---------------------------------------------------------------- state codec and partition keys
+
+
+@settings(max_examples=40)
+@given(
+    st.lists(st.tuples(st.integers(0, 40), st.text(min_size=1, max_size=8), st.sampled_from(["vle", "attendance", "lecture_capture"])), max_size=30),
+    st.sampled_from([None, "high", "no_data"]),
+    st.one_of(st.none(), st.floats(0, 100)),
+)
+def test_state_codec_round_trips(events, band, score):
+    state = StudentState("P/Y1")
+    for offset, ident, source in events:
+        code, amount = effect_of(source, 3.5, "late")
+        apply_event(state, 739_000 - offset, ident, code, amount)
+    state.band, state.score, state.change_seq, state.part_time = band, score, 7, True
+    state.contribution = (739_000, (1.0, 2.0, 3.0, 4.0, 5.0))
+    state.published = b"12345678"
+    decoded = state_codec.loads(state_codec.dumps(state))
+    for name in StudentState.__slots__:
+        if name != "days":
+            assert getattr(decoded, name) == getattr(state, name)
+    assert {d: (tuple(v.totals), list(v.ids), list(v.codes), list(v.amounts)) for d, v in decoded.days.items()} == {
+        d: (tuple(v.totals), list(v.ids), list(v.codes), list(v.amounts)) for d, v in state.days.items()
+    }
+
+
+def test_state_codec_refuses_what_is_not_a_state():
+    with pytest.raises(state_codec.StateFormatError):
+        state_codec.loads(b"\x02" + b"\x00" * 40)
+    with pytest.raises(state_codec.StateFormatError):
+        state_codec.loads(b"short")
+
+
+def test_partition_keys_land_on_their_partition():
+    for partitions in (1, 3, 8, 12):
+        for p in range(partitions):
+            assert partition_for(partition_key(p, partitions), partitions) == p
+
+
+def test_partition_clock_round_trips():
+    clock = PartitionClock(5, 739_000, {})
+    assert PartitionClock.loads(clock.dumps()) == clock
