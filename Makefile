@@ -50,3 +50,6 @@ test: topics ## Everything: services up, then the whole suite against them
 
 clean: down ## Stop services and delete their data, the jar cache and .venv
 	rm -rf .state .cache $(VENV)
+
+bench: topics ## Measure the engine: events/s per worker vs a bare consumer, latency, memory
+	$(BIN)/python -m benchmarks.engine_bench

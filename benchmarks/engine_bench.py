@@ -1,0 +1,238 @@
+"""`make bench`: the stream engine's throughput, latency and memory, measured on this machine.
+
+One run, printed as a table and a JSON line:
+1. events/s through one worker: a simulated university's events are published, one
+   `leap worker` consumes them (Kafka in, state updated, band changes out); the rate is
+   read from the worker's own Prometheus counter between its first and last event;
+2. events/s of a bare confluent-kafka consume-and-decode loop over the same topic (the
+   ceiling any Python consumer of this topic has), and the ratio of the two;
+3. p50/p99 event-to-band-change latency at a fixed input rate: one event each for existing
+   students, sent at a steady rate; the evaluation that applies an event decides any band
+   change and publishes the student's state in the same batch, so latency = that state's
+   updated_at minus the time the event was sent;
+4. worker memory per 10,000 students: resident memory after loading minus before, scaled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+import typer
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from rich.console import Console
+from rich.table import Table
+
+from leap.kafka import Publisher, client_config
+from leap.settings import Settings
+from leap.topics import create_topics
+from producers.simulate import simulate
+from schemas.codec import default_codec
+
+LEAP = str(Path(sys.executable).with_name("leap"))
+console = Console(stderr=True)
+
+
+def _metrics(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        return response.read().decode()
+
+
+def _counter(text: str, name: str) -> float:
+    return sum(float(m.group(1)) for m in re.finditer(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+]+)$", text, re.M))
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def _wait(predicate, seconds: float, what: str):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def bare_consume(settings: Settings, topic: str, expected: int) -> float:
+    """events/s of confluent-kafka consume + single-object Avro decode of every message."""
+    codec = default_codec()
+    consumer = Consumer(client_config(settings, **{"group.id": f"bench-{uuid.uuid4().hex}", "auto.offset.reset": "earliest", "enable.auto.commit": False}))
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+    seen = 0
+    started = time.perf_counter()
+    while seen < expected:
+        for msg in consumer.consume(10_000, timeout=1.0):
+            if msg.error() is None:
+                codec.decode(msg.value(), expect="activity_event")
+                seen += 1
+    elapsed = time.perf_counter() - started
+    consumer.close()
+    return seen / elapsed
+
+
+def main(
+    students: int = typer.Option(10_000, help="Students in the simulated university."),
+    days: int = typer.Option(7, help="Days of simulated activity."),
+    latency_rate: int = typer.Option(200, help="Events per second for the latency measurement."),
+    latency_seconds: int = typer.Option(20, help="How long to send at that rate."),
+) -> None:
+    """Measure the engine and print the figures."""
+    prefix = f"bench-{uuid.uuid4().hex[:6]}"
+    settings = Settings(topic_prefix=prefix)
+    env = {**os.environ, "LEAP_TOPIC_PREFIX": prefix, "LEAP_LOG_FORMAT": "json"}
+    create_topics(settings)
+    work = Path(tempfile.mkdtemp(prefix="leap-bench-"))
+    worker = None
+    try:
+        console.print(f"simulating {students:,} students over {days} days")
+        counts = simulate(work, students=students, days=days, seed=5, end=datetime.now(settings.tz), tz=settings.tz, holiday_week=False)
+        port = _free_port()
+        log = (work / "worker.log").open("w")
+        worker = subprocess.Popen([LEAP, "worker", "--web-port", str(port), "--tick-seconds", "1", "--datadir", str(work / "worker")], env=env, stdout=log, stderr=subprocess.STDOUT)
+        _wait(lambda: _safe(lambda: _metrics(port)), 120, "the worker's metrics endpoint")
+        rss_idle = _rss_kib(worker.pid)  # running, holding no student yet
+        subprocess.run([LEAP, "roster", "load", str(work / "roster.csv"), "--json"], env=env, check=True, capture_output=True)
+
+        console.print(f"publishing {counts.events:,} events")
+        subprocess.run([LEAP, "produce", "events", str(work / "events.jsonl"), "--json"], env=env, check=True, capture_output=True)
+        total = counts.events
+
+        def processed() -> float:
+            text = _metrics(port)
+            return _counter(text, "leap_engine_events_total")
+
+        first = _wait(lambda: _safe(lambda: processed() > 0 and time.perf_counter()), 120, "the first event")
+        first_count = processed()
+        console.print("worker processing")
+        last = _wait(lambda: _safe(lambda: processed() >= total and time.perf_counter()), 3600, "the worker to process everything")
+        worker_rate = (total - first_count) / (last - first) if last > first else float("nan")
+        rss_loaded = _rss_kib(worker.pid)
+        held = students
+
+        console.print("bare consume-and-decode loop")
+        ceiling = bare_consume(settings, settings.topic("activity"), total)
+
+        console.print(f"latency at {latency_rate} events/s for {latency_seconds} s")
+        # One event each for existing students: each is re-scored in the batch that applies it,
+        # and that same evaluation decides any band change and publishes the student's state.
+        codec = default_codec()
+        roster_ids = [line.split(",", 1)[0] for line in (work / "roster.csv").read_text().splitlines()[1:]]
+        paced = roster_ids[: latency_rate * latency_seconds]
+        sent_at: dict[str, int] = {}
+        state_start = _ends(settings, settings.topic("student-state"))
+        with Publisher(settings, **{"linger.ms": 0}) as publisher:
+            start = time.perf_counter()
+            for i, student in enumerate(paced):
+                delay = start + i / latency_rate - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                now_ms = int(time.time() * 1000)
+                sent_at[student] = now_ms
+                record = {"event_id": f"lat-{uuid.uuid4().hex}", "student_id": student, "source": "vle", "action": "viewed", "event_time": now_ms, "course": None, "object_ref": None, "quantity": None, "attendance_status": None, "source_ref": "bench", "amends": None}
+                publisher.send(settings.topic("activity"), codec.encode("activity_event", record), key=student)
+        latencies = _wait(lambda: _latencies(settings, state_start, sent_at), 300, "state updates of the paced events")
+        latencies.sort()
+        p50 = latencies[len(latencies) // 2]
+        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+
+        per_10k_mib = (rss_loaded - rss_idle) / 1024 / max(held, 1) * 10_000
+        results = {
+            "students": students,
+            "days": days,
+            "events": total,
+            "worker_events_per_s": round(worker_rate),
+            "bare_consume_decode_events_per_s": round(ceiling),
+            "worker_to_ceiling_ratio": round(worker_rate / ceiling, 3),
+            "latency_rate_events_per_s": latency_rate,
+            "latency_p50_ms": round(p50, 1),
+            "latency_p99_ms": round(p99, 1),
+            "worker_rss_idle_mib": round(rss_idle / 1024, 1),
+            "worker_rss_loaded_mib": round(rss_loaded / 1024, 1),
+            "worker_mib_per_10k_students": round(per_10k_mib, 1),
+            "target_events_per_s": 20_000,
+        }
+        table = Table("measure", "value", title="LEAP engine benchmark (one worker, this machine)")
+        for key, value in results.items():
+            table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
+        Console().print(table)
+        print(json.dumps(results))
+    finally:
+        if worker is not None:
+            worker.terminate()
+            try:
+                worker.wait(60)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        admin = AdminClient(client_config(settings))
+        topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
+        if topics:
+            for future in admin.delete_topics(topics).values():
+                future.result()
+
+
+def _safe(fn):  # type: ignore[no-untyped-def]
+    try:
+        return fn()
+    except Exception:  # the worker's endpoint is not up yet
+        return None
+
+
+def _ends(settings: Settings, topic: str) -> dict[int, int]:
+    consumer = Consumer(client_config(settings, **{"group.id": f"bench-{uuid.uuid4().hex}"}))
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p))[1] for p in partitions}
+    consumer.close()
+    return ends
+
+
+def _latencies(settings: Settings, start: dict[int, int], sent_at: dict[str, int]) -> list[float] | None:
+    """Per paced student: their first state update after the event, minus when it was sent."""
+    codec = default_codec()
+    topic = settings.topic("student-state")
+    ends = _ends(settings, topic)
+    consumer = Consumer(client_config(settings, **{"group.id": f"bench-{uuid.uuid4().hex}", "enable.auto.commit": False}))
+    pending = {p for p in ends if ends[p] > start.get(p, 0)}
+    consumer.assign([TopicPartition(topic, p, start.get(p, 0)) for p in pending])
+    found: dict[str, float] = {}
+    while pending:
+        batch = consumer.consume(10_000, timeout=2.0)
+        if not batch:
+            break
+        for msg in batch:
+            if msg.offset() + 1 >= ends[msg.partition()]:
+                pending.discard(msg.partition())
+            record = codec.decode(msg.value())
+            sent = sent_at.get(record["student_id"])
+            if sent is not None and record["student_id"] not in found and record["updated_at"] >= sent:
+                found[record["student_id"]] = record["updated_at"] - sent
+    consumer.close()
+    return list(found.values()) if len(found) >= 0.99 * len(sent_at) else None
+
+
+if __name__ == "__main__":
+    typer.run(main)
