@@ -5,7 +5,6 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-SAMPLES := .state/samples
 
 .PHONY: help install up down status topics run test unit integration bench clean
 
@@ -32,12 +31,8 @@ status: install ## Show whether each service answers and who started it
 topics: up ## Create LEAP's topics (idempotent)
 	$(BIN)/leap topics create
 
-run: topics ## The main job end to end: services, topics, a Moodle export published, a summary
-	@mkdir -p $(SAMPLES)
-	$(BIN)/leap sample moodle $(SAMPLES)/moodle_logstore.csv --rows 50000 --students 2000
-	$(BIN)/leap produce moodle $(SAMPLES)/moodle_logstore.csv
-	$(BIN)/leap produce moodle tests/data/moodle/logs_report.csv
-	$(BIN)/leap topics list
+run: topics ## The main job end to end: a simulated university through a stream worker, bands by cohort
+	deploy/local/run.sh
 
 unit: install ## Unit and property tests of the pure logic (no services)
 	$(BIN)/pytest -q tests/unit

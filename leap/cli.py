@@ -317,6 +317,49 @@ def clock_tick(
     out.print(f"tick at {when.isoformat()} sent to {settings.partitions} partitions")
 
 
+@app.command()
+def bands(
+    wait_for: Annotated[int, typer.Option(help="Wait until this many students have a state and the engine has read all activity.")] = 0,
+    timeout: Annotated[float, typer.Option(help="Give up waiting after this many seconds.")] = 600.0,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per cohort.")] = False,
+) -> None:
+    """How many students of each cohort are in each band now (aggregate counts only)."""
+    from streams.outputs import BAND_COLUMNS, bands_by_cohort, latest_states
+
+    settings = get_settings()
+    deadline = time.monotonic() + timeout
+    with err.status("reading students' current state"):
+        while True:
+            states = latest_states(settings)
+            if len(states) >= wait_for and (not wait_for or _engine_caught_up(settings)):
+                break
+            if time.monotonic() > deadline:
+                _fail(f"only {len(states):,} of {wait_for:,} students have a state after {timeout:.0f} s")
+            time.sleep(1.0)
+    table_data = bands_by_cohort(states)
+    if as_json:
+        for cohort, counts in table_data.items():
+            print(json.dumps({"cohort": cohort, **{b: counts.get(b, 0) for b in BAND_COLUMNS}}))
+        return
+    table = Table("cohort", *BAND_COLUMNS, "students", title=f"Bands by cohort ({len(states):,} students)")
+    totals: dict[str, int] = {b: 0 for b in BAND_COLUMNS}
+    for cohort, counts in table_data.items():
+        table.add_row(cohort, *(str(counts.get(b, 0)) for b in BAND_COLUMNS), str(sum(counts.values())))
+        for b in BAND_COLUMNS:
+            totals[b] += counts.get(b, 0)
+    table.add_row("all", *(str(totals[b]) for b in BAND_COLUMNS), str(len(states)), style="bold")
+    out.print(table)
+
+
+def _engine_caught_up(settings) -> bool:  # type: ignore[no-untyped-def]
+    from leap.topics import group_lag
+
+    try:
+        return group_lag(settings, f"{settings.topic_prefix}-engine", [settings.topic("activity"), settings.topic("roster")]) == 0
+    except Exception:  # the group does not exist yet
+        return False
+
+
 def _publish_with_progress(path, parse, source, as_json, *, lines=False, records=None, label=None):  # type: ignore[no-untyped-def]
     """Publish a file with a progress bar on large files (not with --json)."""
     from leap.kafka import Publisher

@@ -209,3 +209,23 @@ def list_topics(settings: Settings, timeout: float = 30.0) -> list[TopicStatus]:
     finally:
         consumer.close()
     return statuses
+
+
+def group_lag(settings: Settings, group: str, topics: list[str], timeout: float = 30.0) -> int:
+    """Messages on ``topics`` not yet committed by consumer ``group`` (never-committed partitions count whole)."""
+    from confluent_kafka import ConsumerGroupTopicPartitions
+
+    admin = AdminClient(client_config(settings))
+    result = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=timeout)[group].result()
+    committed = {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions}
+    consumer = Consumer(client_config(settings, **{"group.id": "leap-lag-reader", "enable.auto.commit": False}))
+    lag = 0
+    try:
+        metadata = consumer.list_topics(timeout=timeout).topics
+        for topic in topics:
+            for partition in metadata[topic].partitions:
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
+                lag += high - max(committed.get((topic, partition), low), low)
+    finally:
+        consumer.close()
+    return lag

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import random
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -75,10 +76,12 @@ def _null(rng: random.Random) -> str:
 
 
 def generate(
-    rows: int, *, students: int = 500, seed: int = 1, start: int = 1_788_220_800, days: int = 35
+    rows: int, *, students: int = 500, seed: int = 1, start: int | None = None, days: int = 35
 ) -> Iterator[SampleRow]:
-    """``rows`` logstore rows from ``start`` (Unix seconds) over ``days`` days; ids from 1."""
+    """``rows`` logstore rows over ``days`` days from ``start`` (Unix seconds; default: that many days ago)."""
     rng = random.Random(seed)
+    if start is None:
+        start = int(time.time()) - days * 86400
     student_ids = [rng.randint(1000, 99999) for _ in range(students)]
     teachers = [rng.randint(100, 999) for _ in range(max(1, students // 50))]
     for log_id in range(1, rows + 1):

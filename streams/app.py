@@ -7,7 +7,13 @@ a crash can redo a batch, never lose its output). Known faust-streaming faults i
 - exactly-once (#440/#517/#323): at-least-once, with idempotent state and deterministic ids;
 - agent concurrency > 1 commits past in-flight messages (#606): concurrency is 1;
 - ``take_events`` acks a batch even when its body raises: a send that cannot be delivered
-  ends the process before the batch is acknowledged, so it is redelivered on restart.
+  ends the process before the batch is acknowledged, so it is redelivered on restart;
+- after a rebalance faust can resume a partition past offsets it no longer counts as
+  acknowledged, and then never commits that partition again (``_new_offset`` refuses a gap
+  at the head of the acked offsets). Seen here with one worker at start-up and with two.
+  When this process has itself processed the gap, the gap is marked acknowledged;
+  otherwise the partition is read again from its committed offset (idempotent state makes
+  the re-read harmless).
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ BATCH_SECONDS = Histogram("leap_engine_batch_seconds", "Time to process and deli
 STUDENTS = Gauge("leap_engine_students", "Students held by this worker")
 UNASSIGNED = Gauge("leap_engine_students_unassigned", "Students with events but no roster entry, on this worker")
 BASELINES = Counter("leap_engine_baselines_total", "Cohort baselines frozen and broadcast")
+STALLS = Counter("leap_engine_commit_gaps_total", "Commit gaps left by a faust rebalance, filled or re-read")
 
 
 class _StateCodec(codecs.Codec):
@@ -214,6 +221,38 @@ def create_app(settings: Settings, *, web_port: int = 6066, datadir: Path | None
 
     clocks = Clocks()
 
+    processed_up_to: dict = {}  # TP -> highest offset this process has processed and acked
+
+    reread_from: dict = {}  # TP -> committed offset this process last re-read a partition from
+
+    async def unstick_commits() -> None:
+        """Work around faust's commit stall after a rebalance (see module docstring)."""
+        consumer = app.consumer
+        for tp, acked in list(consumer._acked.items()):
+            committed = consumer._committed_offset.get(tp)
+            if not acked or committed is None or min(acked) - committed <= 1:
+                continue
+            head = min(acked)
+            if processed_up_to.get(tp, -1) >= head - 1:
+                # This process processed (and wrote) the gap itself before the rebalance:
+                # it is done work, so mark it acknowledged.
+                index = consumer._acked_index[tp]
+                missing = [o for o in range(committed, head) if o not in index]
+                acked.extend(missing)
+                index.update(missing)
+                acked.sort()
+                log.warning("filled a commit gap left by a rebalance", topic=tp.topic, partition=tp.partition, offsets=len(missing))
+            elif reread_from.get(tp) != committed:
+                # Nobody here can vouch for the gap: read it again from the committed offset.
+                # State updates are idempotent (event ids), so what was already applied is
+                # recognised and skipped.
+                reread_from[tp] = committed
+                await consumer.seek(tp, committed)
+                log.warning("re-reading a partition from its committed offset after a rebalance", topic=tp.topic, partition=tp.partition, offset=committed)
+            else:
+                continue
+            STALLS.inc()
+
     async def deliver(sends: list) -> None:
         try:
             await asyncio.gather(*sends)
@@ -238,6 +277,11 @@ def create_app(settings: Settings, *, web_port: int = 6066, datadir: Path | None
             except Exception as exc:  # a bug, not bad input (that is dead-lettered): see _die
                 log.exception("engine batch failed")
                 _die(repr(exc))
+            for e in events:
+                tp = e.message.tp
+                if e.message.offset > processed_up_to.get(tp, -1):
+                    processed_up_to[tp] = e.message.offset
+            await unstick_commits()
             BATCH_SECONDS.observe(time.perf_counter() - started)
 
     async def process(batch: list[Message]) -> None:

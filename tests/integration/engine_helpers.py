@@ -4,24 +4,11 @@ from __future__ import annotations
 
 import time
 
-from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
-from confluent_kafka.admin import AdminClient
-
-from leap.kafka import client_config
 from leap.settings import Settings
 from schemas.codec import default_codec
+from leap.topics import group_lag  # noqa: F401 - re-exported for the tests
+from streams.outputs import latest_states  # noqa: F401 - re-exported for the tests
 from tests.integration.kafka_helpers import end_offsets, read_range
-
-
-def latest_states(settings: Settings) -> dict[str, dict]:
-    """Every student's latest record on the student-state topic."""
-    topic = settings.topic("student-state")
-    states: dict[str, dict] = {}
-    codec = default_codec()
-    for msg in read_range(settings, topic, {}, end_offsets(settings, topic)):
-        record = codec.decode(msg.value(), expect="student_state")
-        states[record["student_id"]] = record
-    return states
 
 
 def all_records(settings: Settings, name: str, schema: str) -> list[dict]:
@@ -29,21 +16,6 @@ def all_records(settings: Settings, name: str, schema: str) -> list[dict]:
     topic = settings.topic(name)
     codec = default_codec()
     return [codec.decode(m.value(), expect=schema) for m in read_range(settings, topic, {}, end_offsets(settings, topic))]
-
-
-def group_lag(settings: Settings, group: str, topics: list[str]) -> int:
-    """Messages not yet committed by ``group`` on ``topics`` (a partition never committed counts whole)."""
-    admin = AdminClient(client_config(settings))
-    committed: dict[tuple[str, int], int] = {}
-    result = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group].result()
-    for tp in result.topic_partitions:
-        committed[(tp.topic, tp.partition)] = tp.offset
-    lag = 0
-    for topic in topics:
-        for partition, high in end_offsets(settings, topic).items():
-            low = committed.get((topic, partition), -1)
-            lag += high - max(low, 0)
-    return lag
 
 
 def wait_until(predicate, seconds: float, what: str, interval: float = 1.0):

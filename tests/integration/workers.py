@@ -79,7 +79,7 @@ class Deployment:
 
     def engine_lag(self) -> int:
         """Input (activity and roster) not yet committed by the engine; ticks never stop, so not them."""
-        from tests.integration.engine_helpers import group_lag
+        from leap.topics import group_lag
 
         names = ["activity", "roster"]
         return group_lag(self.settings, f"{self.prefix}-engine", [self.settings.topic(n) for n in names])
