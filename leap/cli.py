@@ -214,14 +214,10 @@ def simulate(
     end: Annotated[Optional[str], typer.Option(help="End instant, ISO 8601 (default: now).")] = None,
 ) -> None:
     """Write a synthetic university: activity events (JSON lines) and its roster (CSV)."""
-    from datetime import datetime
-
     from producers.simulate import simulate as run_simulation
 
     settings = get_settings()
-    end_at = datetime.fromisoformat(end) if end else datetime.now(settings.tz)
-    if end_at.tzinfo is None:
-        end_at = end_at.replace(tzinfo=settings.tz)
+    end_at = _instant(end, settings.tz)
     with err.status(f"simulating {students:,} students over {days} days"):
         counts = run_simulation(out_dir, students=students, days=days, seed=seed, end=end_at, tz=settings.tz)
     out.print(
@@ -305,14 +301,10 @@ def clock_tick(
     at: Annotated[Optional[str], typer.Option(help="The time the tick says it is, ISO 8601 (default: now).")] = None,
 ) -> None:
     """Send one tick to every engine partition (workers' leader does this every few seconds)."""
-    from datetime import datetime
-
     from streams.clock import send_tick
 
     settings = get_settings()
-    when = datetime.fromisoformat(at) if at else datetime.now(settings.tz)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=settings.tz)
+    when = _instant(at, settings.tz)
     send_tick(settings, int(when.timestamp() * 1000))
     out.print(f"tick at {when.isoformat()} sent to {settings.partitions} partitions")
 
@@ -349,6 +341,17 @@ def bands(
             totals[b] += counts.get(b, 0)
     table.add_row("all", *(str(totals[b]) for b in BAND_COLUMNS), str(len(states)), style="bold")
     out.print(table)
+
+
+def _instant(text, tz):  # type: ignore[no-untyped-def]
+    """An ISO 8601 instant (local to ``tz`` when it has no offset), or now."""
+    from datetime import datetime
+
+    try:
+        when = datetime.fromisoformat(text) if text else datetime.now(tz)
+    except ValueError:
+        _fail(f"{text!r} is not an ISO 8601 date and time")
+    return when if when.tzinfo else when.replace(tzinfo=tz)
 
 
 def _engine_caught_up(settings) -> bool:  # type: ignore[no-untyped-def]
