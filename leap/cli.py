@@ -201,7 +201,7 @@ def worker(
     from streams.app import create_app
 
     settings = get_settings()
-    engine_app = create_app(settings, web_port=web_port, datadir=datadir, tick_seconds=tick_seconds)
+    engine_app = create_app(settings, web_port=web_port, datadir=datadir, tick_seconds=tick_seconds, loglevel=loglevel)
     faust.Worker(engine_app, loglevel=loglevel).execute_from_commandline()
 
 

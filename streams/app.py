@@ -19,6 +19,7 @@ a crash can redo a batch, never lose its output). Known faust-streaming faults i
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from collections.abc import Iterator, MutableMapping
@@ -136,7 +137,14 @@ def _die(reason: str) -> None:
     os._exit(70)
 
 
-def create_app(settings: Settings, *, web_port: int = 6066, datadir: Path | None = None, tick_seconds: float = 5.0) -> faust.App:
+def create_app(
+    settings: Settings,
+    *,
+    web_port: int = 6066,
+    datadir: Path | None = None,
+    tick_seconds: float = 5.0,
+    loglevel: str = "warning",
+) -> faust.App:
     """Build the engine's Faust app for these settings."""
     policy = cached_policy(settings.policy_file).engagement
     codec = default_codec()
@@ -355,8 +363,12 @@ def create_app(settings: Settings, *, web_port: int = 6066, datadir: Path | None
     # faust throttles table writes when more than 100 changelog records wait to be sent; a
     # batch writes one per student it touched, so let a whole batch through at once.
     @app.task
-    async def _bigger_producer_buffer() -> None:
+    async def _tune_runtime() -> None:
         app.producer.buffer.max_messages = 20_000
+        # Once the worker has set up logging, the libraries were found logging at debug level
+        # on every message sent (a tenth of the worker's time building records nobody sees).
+        for name in ("aiokafka", "faust", "mode"):
+            logging.getLogger(name).setLevel(getattr(logging, loglevel.upper(), logging.WARNING))
 
     from faust.sensors.prometheus import setup_prometheus_sensors
 
