@@ -36,7 +36,7 @@ from leap.settings import Settings
 from schemas.codec import default_codec
 from streams import state_codec
 from streams.clock import tick_records
-from streams.engine import CohortCore, Engine, Message, PartitionClock, partition_key
+from streams.engine import CohortCore, Engine, Message, PartitionClock, partition_for, partition_key
 from streams.policy import cached_policy
 
 log = get_logger("leap.streams")
@@ -74,6 +74,19 @@ class _StudentStateType:
     @staticmethod
     def from_data(value: Any, preferred_type: Any = None) -> Any:
         return value
+
+
+class KeyPartitionedTable(faust.Table):
+    """A table whose changelog partition is the key's murmur2 partition, computed here.
+
+    Keys are student ids (or keys made to land on a partition), so a value is restored on the
+    worker that owns the matching input partition. faust's ``use_partitioner`` would ask the
+    producer's metadata for the partition count instead, and that can be missing right after
+    a rebalance (a TypeError that ended a worker in testing).
+    """
+
+    def partition_for_key(self, key: Any) -> int:
+        return partition_for(key, self.partitions)
 
 
 class Overlay(MutableMapping):
@@ -185,8 +198,12 @@ def create_app(
     # Faust tables pick their serializers from key_type/value_type (not from a schema).
     # Keyed like the input topics and partitioned by the same murmur2 hash, so a student's
     # state is restored on the worker that owns their activity partition.
-    students = app.Table("students", key_type=bytes, value_type=_StudentStateType, partitions=settings.partitions, use_partitioner=True)
-    clocks_table = app.Table("partition-clocks", key_type=bytes, value_type=bytes, partitions=settings.partitions, use_partitioner=True)
+    def key_partitioned(name: str, value_type: Any) -> KeyPartitionedTable:
+        table = KeyPartitionedTable(app, name=name, beacon=app.tables.beacon, key_type=bytes, value_type=value_type, partitions=settings.partitions)
+        return app.tables.add(table)
+
+    students = key_partitioned("students", _StudentStateType)
+    clocks_table = key_partitioned("partition-clocks", bytes)
     # Written while handling a message of the cohort's own partition (one at a time); JSON values.
     members = app.Table("cohort-members", key_type=bytes, partitions=settings.partitions)
     frozen = app.Table("cohort-baselines", key_type=bytes, partitions=settings.partitions)
