@@ -37,7 +37,6 @@ from zoneinfo import ZoneInfo
 from aiokafka.partitioner import murmur2
 
 from producers.outcome import EVENT_NAMESPACE
-from producers.roster import cohort_of
 from schemas.codec import Codec, CodecError
 from streams.model import (
     APPLIED,
@@ -45,8 +44,10 @@ from streams.model import (
     InvalidEvent,
     StudentState,
     apply_event,
+    apply_roster,
     baseline,
     contribution,
+    days_since_last_activity,
     effect_of,
     evaluate,
     local_day,
@@ -290,10 +291,7 @@ class Engine:
             students[key] = state
             self._students_in(msg.partition, students).add(key)
         old_cohort, was_eligible = state.cohort, state.active
-        state.cohort = cohort_of(entry)
-        state.rostered = entry is not None
-        state.part_time = entry is not None and entry["mode_of_study"] == "part_time"
-        state.active = entry is None or entry["status"] == "active"
+        apply_roster(state, entry)
         if (old_cohort != state.cohort or was_eligible != state.active) and state.contribution is not None:
             out.contributions.append((old_cohort.encode(), self._withdrawal(old_cohort, key)))
             state.contribution = None
@@ -365,8 +363,6 @@ class Engine:
         out.counts["rollovers"] += 1
 
     def _summary(self, key: bytes, state: StudentState, day: int) -> dict:
-        from streams.model import days_since_last_activity
-
         return {
             "student_id": key.decode(),
             "cohort": state.cohort,

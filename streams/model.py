@@ -16,11 +16,13 @@ from __future__ import annotations
 import hashlib
 from array import array
 from bisect import bisect_left
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from statistics import median
 from zoneinfo import ZoneInfo
 
+from producers.roster import cohort_of
 from streams.policy import BAND_ORDER, NO_DATA, RELATIVE_SOURCES, Engagement
 
 # Positions in Day.totals.
@@ -134,6 +136,14 @@ class StudentState:
         self.contribution: tuple[int, tuple[float, ...]] | None = None
         # Digest of the last published current state, to publish only changes.
         self.published: bytes = b""
+
+
+def apply_roster(state: StudentState, entry: Mapping[str, object] | None) -> None:
+    """Set a student's cohort, mode of study and status from their roster entry (or its absence)."""
+    state.cohort = cohort_of(entry)
+    state.rostered = entry is not None
+    state.part_time = entry is not None and entry["mode_of_study"] == "part_time"
+    state.active = entry is None or entry["status"] == "active"
 
 
 APPLIED, DUPLICATE = "applied", "duplicate"

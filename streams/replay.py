@@ -19,7 +19,6 @@ from zoneinfo import ZoneInfo
 
 from producers.events_file import parse_event, parse_line
 from producers.outcome import Event
-from producers.roster import cohort_of
 from streams.model import (
     APPLIED,
     Baseline,
@@ -27,6 +26,7 @@ from streams.model import (
     InvalidEvent,
     StudentState,
     apply_event,
+    apply_roster,
     baseline,
     contribution,
     effect_of,
@@ -107,14 +107,6 @@ def cohort_baselines(states: Mapping[str, StudentState], day: int, policy: Engag
         if eligible(state):
             members[state.cohort].append(contribution(state, day, policy))
     return {cohort: baseline(cohort, day, contribs) for cohort, contribs in members.items()}
-
-
-def apply_roster(state: StudentState, entry: Mapping[str, object] | None) -> None:
-    """Set a student's cohort, mode of study and status from their roster entry (or its absence)."""
-    state.cohort = cohort_of(entry)
-    state.rostered = entry is not None
-    state.part_time = entry is not None and entry["mode_of_study"] == "part_time"
-    state.active = entry is None or entry["status"] == "active"
 
 
 def replay(
