@@ -5,8 +5,12 @@ One run, printed as a table and a JSON line:
    `leap worker` consumes them (Kafka in, state updated, band changes out); the rate is
    read from the worker's own Prometheus counter between its first and last event;
 2. events/s of a bare confluent-kafka consume-and-decode loop over the same topic (the
-   ceiling any Python consumer of this topic has), and the ratio of the two;
-3. p50/p99 event-to-band-change latency at a fixed input rate: one event each for existing
+   ceiling any Python consumer of this topic has), and the ratio of the two; and events/s
+   that faust-streaming alone delivers to an agent that does nothing (the ceiling of any
+   faust agent), with the worker's share of it;
+3. how long the engine takes to settle after the backlog (the cohort baselines it implies
+   are frozen, broadcast and every student re-scored), then p50/p99 event-to-band-change
+   latency at a fixed input rate on the settled engine: one event each for existing
    students, sent at a steady rate; the evaluation that applies an event decides any band
    change and publishes the student's state in the same batch, so latency = that state's
    updated_at minus the time the event was sent;
@@ -95,6 +99,41 @@ def bare_consume(settings: Settings, topic: str, expected: int) -> float:
     return seen / elapsed
 
 
+def faust_alone(settings: Settings, expected: int, work: Path) -> float:
+    """events/s faust-streaming delivers to an empty agent over the activity topic (own process)."""
+    out = work / "faust-ceiling.txt"
+    subprocess.run(
+        [sys.executable, "-m", "benchmarks.faust_ceiling", settings.kafka_bootstrap, settings.topic("activity"), str(expected), str(out), str(_free_port())],
+        check=True,
+        capture_output=True,
+        timeout=1800,
+    )
+    return float(out.read_text())
+
+
+def settle(settings: Settings, started: float, quiet_seconds: float = 10.0) -> float:
+    """Seconds from ``started`` until the engine's outputs stop growing for ``quiet_seconds``.
+
+    After a backlog the engine is not done when the last event is applied: contributions
+    go to the cohort agent on the next ticks, medians are frozen and broadcast, and every
+    student is re-scored. Latency measured before that includes the cascade.
+    """
+    # Ticks keep arriving (on leap.clock and leap.cohort-contributions) every second; quiet
+    # means re-scoring no longer produces states or band changes.
+    outputs = [settings.topic(name) for name in ("student-state", "band-changes")]
+    last = {t: _ends(settings, t) for t in outputs}
+    quiet_since = time.perf_counter()
+    while time.perf_counter() - quiet_since < quiet_seconds:
+        time.sleep(1.0)
+        now = {t: _ends(settings, t) for t in outputs}
+        if now != last:
+            quiet_since = time.perf_counter()
+        last = now
+        if time.perf_counter() - started > 1800:
+            raise RuntimeError("the engine did not settle within 30 minutes")
+    return quiet_since - started
+
+
 def main(
     students: int = typer.Option(10_000, help="Students in the simulated university."),
     days: int = typer.Option(7, help="Days of simulated activity."),
@@ -134,8 +173,13 @@ def main(
         rss_loaded = _rss_kib(worker.pid)
         held = students
 
+        console.print("settling: baselines frozen, broadcast and every student re-scored")
+        settle_seconds = settle(settings, time.perf_counter())
+
         console.print("bare consume-and-decode loop")
         ceiling = bare_consume(settings, settings.topic("activity"), total)
+        console.print("faust alone, an agent that does nothing")
+        faust_ceiling = faust_alone(settings, total, work)
 
         console.print(f"latency at {latency_rate} events/s for {latency_seconds} s")
         # One event each for existing students: each is re-scored in the batch that applies it,
@@ -168,6 +212,9 @@ def main(
             "worker_events_per_s": round(worker_rate),
             "bare_consume_decode_events_per_s": round(ceiling),
             "worker_to_ceiling_ratio": round(worker_rate / ceiling, 3),
+            "faust_empty_agent_events_per_s": round(faust_ceiling),
+            "worker_to_faust_ratio": round(worker_rate / faust_ceiling, 3),
+            "settle_after_backlog_s": round(settle_seconds, 1),
             "latency_rate_events_per_s": latency_rate,
             "latency_p50_ms": round(p50, 1),
             "latency_p99_ms": round(p99, 1),

@@ -31,6 +31,7 @@ import faust
 from faust.serializers import codecs
 from prometheus_client import Counter, Gauge, Histogram
 
+from leap.kafka import DeliveryError, Publisher
 from leap.log import get_logger
 from leap.settings import Settings
 from schemas.codec import default_codec
@@ -186,14 +187,14 @@ def create_app(
         "roster": settings.topic("roster"),
         "clock": settings.topic("clock"),
         "contributions": settings.topic("cohort-contributions"),
+        "band-changes": settings.topic("band-changes"),
+        "student-state": settings.topic("student-state"),
+        "daily-summaries": settings.topic("daily-summaries"),
+        "dead-letter": settings.topic("dead-letter"),
     }
     inputs = app.topic(names["activity"], names["roster"], names["clock"], key_serializer="raw", value_serializer="raw")
     clock_topic = app.topic(names["clock"], key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
     contributions = app.topic(names["contributions"], key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
-    band_changes = app.topic(settings.topic("band-changes"), key_serializer="raw", value_serializer="raw")
-    student_state = app.topic(settings.topic("student-state"), key_serializer="raw", value_serializer="raw")
-    summaries = app.topic(settings.topic("daily-summaries"), key_serializer="raw", value_serializer="raw")
-    dead_letter = app.topic(settings.topic("dead-letter"), key_serializer="raw", value_serializer="raw")
 
     # Faust tables pick their serializers from key_type/value_type (not from a schema).
     # Keyed like the input topics and partitioned by the same murmur2 hash, so a student's
@@ -309,29 +310,53 @@ def create_app(
             await unstick_commits()
             BATCH_SECONDS.observe(time.perf_counter() - started)
 
+    # Outputs and the students' changelog go through librdkafka, not faust's producer: faust's
+    # per-message send path cost more than the engine itself (two sends per event during a
+    # backlog). Table values are written to the store directly once their changelog record
+    # is in Kafka; faust restores the table from that changelog as usual.
+    sink = Publisher(settings, client_id="leap-engine", **{"linger.ms": 5})
+    students_changelog = students.changelog_topic.get_topic_name()
+    clocks_changelog = clocks_table.changelog_topic.get_topic_name()
+
+    async def flushed() -> None:
+        try:
+            await asyncio.to_thread(sink.flush, 60.0)
+        except DeliveryError as exc:
+            _die(str(exc))
+
     async def process(batch: list[Message]) -> None:
         """Run the engine on a batch, deliver its output, then write its state."""
         view = Overlay(students)
         out = engine.handle(batch, view, clocks)
-        sends = []
+        encode, send = codec.encode, sink.send
         for key, record in out.band_changes:
-            sends.append(await band_changes.send(key=key, value=codec.encode("band_change", record)))
+            send(names["band-changes"], encode("band_change", record), key=key)
         for key, record in out.states:
-            sends.append(await student_state.send(key=key, value=codec.encode("student_state", record)))
+            send(names["student-state"], encode("student_state", record), key=key)
         for key, record in out.summaries:
-            sends.append(await summaries.send(key=key, value=codec.encode("daily_summary", record)))
+            send(names["daily-summaries"], encode("daily_summary", record), key=key)
         for key, record in out.contributions:
-            sends.append(await contributions.send(key=key, value=codec.encode("cohort_message", record)))
+            send(names["contributions"], encode("cohort_message", record), key=key)
         for record in out.dead_letters:
-            sends.append(await dead_letter.send(key=b"engine", value=codec.encode("dead_letter", record)))
-        await deliver(sends)
+            send(names["dead-letter"], encode("dead_letter", record), key=b"engine")
+        # Outputs first: state that says a band change happened must never outlive a lost change.
+        await flushed()
         for key, state in out.writes.items():
             if key not in out.deletes:
-                students[key] = state
+                send(students_changelog, state_codec.dumps(state), key=key, partition=partition_for(key, settings.partitions))
         for key in out.deletes:
-            students.pop(key, None)
+            send(students_changelog, None, key=key, partition=partition_for(key, settings.partitions))
         for p in out.clock_writes:
-            clocks_table[clock_keys[p]] = clock_cache[p].dumps()
+            send(clocks_changelog, clock_cache[p].dumps(), key=clock_keys[p], partition=p)
+        await flushed()
+        store = students.data
+        for key, state in out.writes.items():
+            if key not in out.deletes:
+                store[key] = state
+        for key in out.deletes:
+            store.pop(key, None)
+        for p in out.clock_writes:
+            clocks_table.data[clock_keys[p]] = clock_cache[p].dumps()
         for outcome in ("applied", "duplicate", "late", "rejected"):
             if out.counts[outcome]:
                 EVENTS.labels(outcome).inc(out.counts[outcome])
@@ -377,11 +402,8 @@ def create_app(
         STUDENTS.set(len(students))
         UNASSIGNED.set(sum(1 for s in students.values() if s.cohort == "unassigned"))
 
-    # faust throttles table writes when more than 100 changelog records wait to be sent; a
-    # batch writes one per student it touched, so let a whole batch through at once.
     @app.task
     async def _tune_runtime() -> None:
-        app.producer.buffer.max_messages = 20_000
         # Once the worker has set up logging, the libraries were found logging at debug level
         # on every message sent (a tenth of the worker's time building records nobody sees).
         for name in ("aiokafka", "faust", "mode"):
