@@ -19,8 +19,9 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP) ## Create .venv with LEAP and its pinned dependencies
 
-up: install ## Start Kafka, Redis and PostgreSQL here (each only if not already reachable)
+up: install ## Start Kafka, Redis and PostgreSQL here (each only if not already reachable); migrate the database
 	deploy/local/services.sh up
+	$(BIN)/leap db migrate
 
 down: install ## Stop what `make up` started
 	deploy/local/services.sh down

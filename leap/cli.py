@@ -272,7 +272,7 @@ def replay(
     """Compute every student's band, score and explanation offline, with the stream's own model."""
     from datetime import date
 
-    from streams.policy import PolicyError, load_policy
+    from leap.policy import PolicyError, load_policy
     from streams.replay import load_roster_file, read_events, write_results
     from streams.replay import replay as run_replay
 
@@ -392,6 +392,19 @@ def _print_counts(path, label, counts, settings, as_json) -> None:  # type: igno
         out.print(f"  skipped {n:,}: {reason}")
     for reason, n in counts.rejected_by_reason.most_common():
         out.print(f"  rejected {n:,}: {reason} (see {settings.topic('dead-letter')})")
+
+
+def _add_record_commands() -> None:
+    from consumers.cli import alerts_app, consume, db_app, exemptions_app, status
+
+    app.add_typer(db_app, name="db")
+    app.add_typer(exemptions_app, name="exemptions")
+    app.add_typer(alerts_app, name="alerts")
+    app.command()(consume)
+    app.command()(status)
+
+
+_add_record_commands()
 
 
 def main() -> None:

@@ -38,7 +38,7 @@ from schemas.codec import default_codec
 from streams import state_codec
 from streams.clock import tick_records
 from streams.engine import CohortCore, Engine, Message, PartitionClock, partition_for, partition_key
-from streams.policy import cached_policy
+from leap.policy import cached_policy
 
 log = get_logger("leap.streams")
 

@@ -54,7 +54,7 @@ from streams.model import (
     next_band,
     prune,
 )
-from streams.policy import Engagement
+from leap.policy import Engagement
 
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 

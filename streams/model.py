@@ -23,7 +23,7 @@ from statistics import median
 from zoneinfo import ZoneInfo
 
 from producers.roster import cohort_of
-from streams.policy import BAND_ORDER, NO_DATA, RELATIVE_SOURCES, Engagement
+from leap.policy import BAND_ORDER, NO_DATA, RELATIVE_SOURCES, Engagement
 
 # Positions in Day.totals.
 VLE, COURSEWORK, LECTURE_SECONDS, LOGINS, LIBRARY, ATTENDED, EXPECTED = range(7)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter, defaultdict
 
 from confluent_kafka import Consumer, TopicPartition
 
 from leap.kafka import client_config
+from leap.policy import BAND_ORDER, NO_DATA
 from leap.settings import Settings
 from schemas.codec import default_codec
-from streams.policy import BAND_ORDER, NO_DATA
 
 
 def latest_states(settings: Settings, timeout: float = 30.0) -> dict[str, dict]:
@@ -23,9 +24,13 @@ def latest_states(settings: Settings, timeout: float = 30.0) -> dict[str, dict]:
         ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout) for p in partitions}
         pending = {p for p, (low, high) in ends.items() if high > low}
         consumer.assign([TopicPartition(topic, p, ends[p][0]) for p in pending])
+        last_message = time.monotonic()
         while pending:
-            batch = consumer.consume(10_000, timeout=timeout)
-            if not batch:
+            # consume() waits for all 10,000 or the timeout: keep each wait short.
+            batch = consumer.consume(10_000, timeout=0.2)
+            if batch:
+                last_message = time.monotonic()
+            elif time.monotonic() - last_message > timeout:
                 raise TimeoutError(f"no messages from {topic} for {timeout:.0f} s")
             for msg in batch:
                 if msg.error() is not None:

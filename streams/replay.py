@@ -35,7 +35,7 @@ from streams.model import (
     next_band,
     prune,
 )
-from streams.policy import Engagement
+from leap.policy import Engagement
 
 
 @dataclass(frozen=True)

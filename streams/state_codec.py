@@ -12,7 +12,7 @@ import struct
 from array import array
 
 from streams.model import TOTALS, Day, StudentState
-from streams.policy import BAND_ORDER, NO_DATA, RELATIVE_SOURCES
+from leap.policy import BAND_ORDER, NO_DATA, RELATIVE_SOURCES
 
 FORMAT = 1
 _BANDS = (*BAND_ORDER, NO_DATA)

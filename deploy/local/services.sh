@@ -237,5 +237,16 @@ case ${1:-} in
     fi
     ;;
   status) status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  restart-postgres)
+    # For outage drills and tests: a fast restart of the PostgreSQL that `up` started.
+    pid_alive "$RUN/postgres.pid" || die "PostgreSQL was not started by this script; not restarting it"
+    as=()
+    [[ $(id -u) -eq 0 ]] && as=(runuser -u postgres --)
+    log "restarting PostgreSQL"
+    "${as[@]}" "$(pg_bin)/pg_ctl" -D "$STATE_DIR/postgres" -m fast -w -t 60 restart \
+      -o "-c listen_addresses=$POSTGRES_HOST -p $POSTGRES_PORT -k $STATE_DIR/postgres" >/dev/null ||
+      die "PostgreSQL did not restart; see $STATE_DIR/postgres/server.log"
+    head -n 1 "$STATE_DIR/postgres/postmaster.pid" >"$RUN/postgres.pid"
+    ;;
+  *) echo "usage: $0 up|down|status|restart-postgres" >&2; exit 2 ;;
 esac

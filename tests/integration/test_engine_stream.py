@@ -13,7 +13,7 @@ import pytest
 
 from producers.simulate import simulate
 from streams.model import near_boundary
-from streams.policy import load_policy
+from leap.policy import load_policy
 from streams.replay import load_roster_file, read_events, replay
 from tests.integration.conftest import run_leap
 from tests.integration.engine_helpers import all_records, latest_states, wait_until

@@ -32,7 +32,36 @@ class Deployment:
         self.env = {**os.environ, "LEAP_TOPIC_PREFIX": self.prefix, "LEAP_LOG_FORMAT": "json"}
         self.tmp = tmp
         self.workers: list[subprocess.Popen] = []
+        self.consumers: list[subprocess.Popen] = []
+        self.database: str | None = None
         create_topics(self.settings)
+
+    def with_database(self, policy_file: Path | None = None) -> None:
+        """Give this deployment its own PostgreSQL database (migrated) and, optionally, policy file."""
+        import psycopg
+
+        from consumers.db import migrate
+
+        base = Settings()
+        self.database = self.prefix.replace("-", "_")
+        with psycopg.connect(base.database_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.database}"')
+        url = base.database_url.rsplit("/", 1)[0] + "/" + self.database
+        self.env["LEAP_DATABASE_URL"] = url
+        if policy_file is not None:
+            self.env["LEAP_POLICY_FILE"] = str(policy_file)
+        self.settings = Settings(topic_prefix=self.prefix, database_url=url, **({"policy_file": policy_file} if policy_file else {}))
+        migrate(self.settings)
+
+    def start_consumer(self) -> subprocess.Popen:
+        """Start `leap consume` with its own metrics port; its log goes to a file."""
+        port = free_port()
+        log = (self.tmp / f"consumer-{port}.log").open("w")
+        process = subprocess.Popen([LEAP, "consume", "--metrics-port", str(port)], env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        process.port = port  # type: ignore[attr-defined]
+        process.log_path = log.name  # type: ignore[attr-defined]
+        self.consumers.append(process)
+        return process
 
     def start_worker(self, tick_seconds: float = 1.0) -> subprocess.Popen:
         """Start `leap worker` with its own port and data folder; its log goes to a file."""
@@ -55,13 +84,14 @@ class Deployment:
         process.wait(30)
 
     def logs(self) -> str:
-        return "\n".join(Path(p.log_path).read_text()[-3000:] for p in self.workers)  # type: ignore[attr-defined]
+        return "\n".join(Path(p.log_path).read_text()[-3000:] for p in self.workers + self.consumers)  # type: ignore[attr-defined]
 
     def close(self) -> None:
-        for process in self.workers:
+        processes = self.workers + self.consumers
+        for process in processes:
             if process.poll() is None:
                 process.terminate()
-        for process in self.workers:
+        for process in processes:
             try:
                 process.wait(60)
             except subprocess.TimeoutExpired:
@@ -70,7 +100,12 @@ class Deployment:
         topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(self.prefix)]
         for future in admin.delete_topics(topics).values():
             future.result()
-        groups = [f"{self.prefix}-engine"]
+        if self.database is not None:
+            import psycopg
+
+            with psycopg.connect(Settings().database_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+        groups = [f"{self.prefix}-engine", f"{self.prefix}-consumer"]
         for future in admin.delete_consumer_groups(groups).values():
             try:
                 future.result()

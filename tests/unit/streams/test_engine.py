@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,7 +17,7 @@ from streams import state_codec
 from streams.clock import tick_records
 from streams.engine import CohortCore, Engine, Message, PartitionClock, partition_for, partition_key
 from streams.model import StudentState, apply_event, effect_of, near_boundary
-from streams.policy import Engagement
+from leap.policy import Engagement
 from streams.replay import load_roster_file, read_events, replay
 
 LONDON = ZoneInfo("Europe/London")

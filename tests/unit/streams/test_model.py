@@ -27,7 +27,7 @@ from streams.model import (
     next_band,
     prune,
 )
-from streams.policy import BAND_ORDER, RELATIVE_SOURCES, Engagement
+from leap.policy import BAND_ORDER, RELATIVE_SOURCES, Engagement
 
 POLICY = Engagement()
 LONDON = ZoneInfo("Europe/London")

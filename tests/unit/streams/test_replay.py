@@ -4,7 +4,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from producers.simulate import simulate
-from streams.policy import Engagement, PolicyError, load_policy
+from leap.policy import Engagement, PolicyError, load_policy
 from streams.replay import load_roster_file, read_events, replay
 
 LONDON = ZoneInfo("Europe/London")

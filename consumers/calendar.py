@@ -1,0 +1,98 @@
+"""The academic calendar: which days are teaching days (terms minus reading weeks and holidays).
+
+Read from the calendar file the institution policy names (see deploy/calendar.toml). Alerts
+are suppressed on non-teaching days, and days of silence in non-teaching periods do not
+count towards a "no engagement" alert: a student who rests over the holidays is not
+reported on the first Monday back.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+
+class CalendarError(ValueError):
+    """The calendar file is missing or invalid; the message names the file and the entry."""
+
+
+@dataclass(frozen=True)
+class Period:
+    """A named, inclusive range of days."""
+
+    name: str
+    starts: date
+    ends: date
+
+    def __contains__(self, day: object) -> bool:
+        return isinstance(day, date) and self.starts <= day <= self.ends
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """Terms and the non-teaching periods inside them. No terms at all means every day teaches."""
+
+    terms: tuple[Period, ...] = ()
+    breaks: tuple[Period, ...] = ()
+
+    def non_teaching(self, day: date) -> str | None:
+        """Why ``day`` is not a teaching day (the period's name), or None when it is one."""
+        for period in self.breaks:
+            if day in period:
+                return period.name
+        if self.terms and not any(day in term for term in self.terms):
+            return "outside term"
+        return None
+
+    def teaching_days(self, after: date, upto: date) -> int:
+        """Teaching days in ``(after, upto]``: the days of silence that count."""
+        count = 0
+        day = after + timedelta(days=1)
+        while day <= upto:
+            if self.non_teaching(day) is None:
+                count += 1
+            day += timedelta(days=1)
+        return count
+
+
+def _period(entry: object, where: str) -> Period:
+    if not isinstance(entry, dict):
+        raise CalendarError(f"{where}: expected a table with name, starts and ends")
+    try:
+        period = Period(str(entry["name"]), _date(entry["starts"]), _date(entry["ends"]))
+    except KeyError as exc:
+        raise CalendarError(f"{where}: missing {exc.args[0]!r}") from None
+    except ValueError as exc:
+        raise CalendarError(f"{where}: {exc}") from None
+    if period.ends < period.starts:
+        raise CalendarError(f"{where} ({period.name}): ends {period.ends} before it starts {period.starts}")
+    return period
+
+
+def _date(value: object) -> date:
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
+
+
+def parse_calendar(data: dict, source: str = "calendar") -> Calendar:
+    """Build a calendar from the file's parsed TOML (``[[term]]`` and ``[[break]]`` tables)."""
+    unknown = set(data) - {"term", "break"}
+    if unknown:
+        raise CalendarError(f"{source}: unknown entries {sorted(unknown)} (expected [[term]] and [[break]])")
+    terms = tuple(_period(e, f"{source}: term {i + 1}") for i, e in enumerate(data.get("term", [])))
+    breaks = tuple(_period(e, f"{source}: break {i + 1}") for i, e in enumerate(data.get("break", [])))
+    return Calendar(terms, breaks)
+
+
+def load_calendar(path: Path) -> Calendar:
+    """Read and validate a calendar file."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise CalendarError(f"calendar file {path} does not exist (see calendar_file in the policy)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise CalendarError(f"{path}: not valid TOML: {exc}") from None
+    return parse_calendar(data, str(path))

@@ -1,0 +1,212 @@
+"""The consumer's and the records' commands: ``leap db``, ``consume``, ``exemptions``, ``status``, ``alerts``."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated, Optional
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+import typer
+from prometheus_client import make_wsgi_app
+from rich.console import Console
+from rich.table import Table
+
+from leap.log import get_logger
+from leap.settings import get_settings
+
+db_app = typer.Typer(help="PostgreSQL: LEAP's system of record.", no_args_is_help=True)
+exemptions_app = typer.Typer(help="Periods in which a student's alerts are suppressed.", no_args_is_help=True)
+alerts_app = typer.Typer(help="Alerts raised for tutors.", no_args_is_help=True)
+
+out = Console()
+err = Console(stderr=True)
+log = get_logger("leap.cli")
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def _operator() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _connect():  # type: ignore[no-untyped-def]
+    import psycopg
+
+    from consumers.db import connect
+
+    try:
+        return connect(get_settings())
+    except psycopg.OperationalError as exc:
+        _fail(f"PostgreSQL is not reachable ({str(exc).strip()}); is it running (make up)?")
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Apply the schema migrations not yet applied (idempotent; `make up` runs it)."""
+    import psycopg
+
+    from consumers.db import migrate
+
+    try:
+        done = migrate(get_settings())
+    except psycopg.OperationalError as exc:
+        _fail(f"PostgreSQL is not reachable ({str(exc).strip()})")
+    out.print(f"applied {', '.join(done)}" if done else "database schema is up to date")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """List the migrations applied to the database."""
+    from consumers.db import MIGRATIONS, applied
+
+    done = set(applied(get_settings()))
+    for path in sorted(MIGRATIONS.glob("*.sql")):
+        if path.name.endswith(".rollback.sql"):
+            continue
+        out.print(f"{'applied ' if path.stem in done else 'PENDING '} {path.stem}")
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's name
+        pass
+
+
+def _serve(port: int, health) -> None:  # type: ignore[no-untyped-def]
+    metrics = make_wsgi_app()
+
+    def application(environ, start_response):  # type: ignore[no-untyped-def]
+        if environ.get("PATH_INFO") == "/healthz":
+            body = json.dumps({"healthy": health.healthy, "problem": health.problem, "since": health.since}).encode()
+            start_response("200 OK" if health.healthy else "503 Service Unavailable", [("Content-Type", "application/json")])
+            return [body]
+        return metrics(environ, start_response)
+
+    server = make_server("127.0.0.1", port, application, handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, daemon=True, name="metrics").start()
+
+
+def consume(
+    metrics_port: Annotated[int, typer.Option(help="Port of /metrics and /healthz (503 while storage is unreachable).")] = 9102,
+) -> None:
+    """Consume band changes, states, summaries and the roster into PostgreSQL and Redis; raise alerts."""
+    from consumers.calendar import CalendarError, load_calendar
+    from consumers.consumer import AlertConsumer
+    from leap.policy import PolicyError, load_policy
+
+    settings = get_settings()
+    try:
+        policy = load_policy(settings.policy_file)
+        calendar = load_calendar(policy.alerts.calendar_file)
+    except (PolicyError, CalendarError) as exc:
+        _fail(str(exc))
+    consumer = AlertConsumer(settings, policy.alerts, calendar)
+    _serve(metrics_port, consumer.health)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    log.info("consumer started", metrics=f"http://127.0.0.1:{metrics_port}/metrics", calendar=str(policy.alerts.calendar_file))
+    consumer.run(stop)
+    log.info("consumer stopped")
+
+
+@exemptions_app.command("load")
+def exemptions_load(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV: student,from,to,reason[,note].")],
+    recorded_by: Annotated[Optional[str], typer.Option(help="Who is recording them (default: your user name).")] = None,
+) -> None:
+    """Store exemptions (authorised absence, placement, dissertation, interruption, withdrawn)."""
+    from consumers.exemptions import parse_exemptions
+    from consumers.records import add_exemptions, audit
+
+    rows, errors = parse_exemptions(path.read_text())
+    for message in errors:
+        err.print(f"[red]{path.name}[/] {message}")
+    actor = recorded_by or _operator()
+    with _connect() as conn, conn.transaction():
+        added = add_exemptions(conn, rows, actor)
+        audit(conn, actor, "operator", "load_exemptions", f"exemptions file {path.name}", record_type="exemptions", record_id=str(added))
+    out.print(f"{added:,} exemptions added, {len(rows) - added:,} already stored, {len(errors):,} rejected")
+    if errors:
+        raise typer.Exit(1)
+
+
+def status(
+    student: Annotated[str, typer.Argument(help="Student id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    purpose: Annotated[str, typer.Option(help="Why you are looking (recorded in the access log).")] = "command-line status",
+) -> None:
+    """A student's band, score, explanation, days since last activity, open alerts and exemptions."""
+    from consumers.records import audit, student_status
+
+    with _connect() as conn, conn.transaction():
+        found = student_status(conn, student)
+        audit(conn, _operator(), "operator", "view_status", purpose, student_id=student, record_type="student_status")
+    if found is None:
+        _fail(f"no student {student!r} on the roster or in the engine's output", 2)
+    if as_json:
+        print(json.dumps(found, default=str))
+        return
+    current = found["current"]
+    roster = found["roster"] or {}
+    out.print(f"[bold]{student}[/] {roster.get('programme') or ''} year {roster.get('year_of_study') or '?'}, {roster.get('status', 'unknown')}, tutor {roster.get('personal_tutor') or '-'}")
+    if current is None:
+        out.print("no engagement score yet")
+    else:
+        score = "-" if current["score"] is None else f"{current['score']:.1f}"
+        out.print(f"band [bold]{current['band']}[/] (score {score}) as of {current['day']}; days since last activity: {current['days_since_last_activity']}")
+        table = Table("source", "measure", "cohort median", "score", "weight", "note", title=f"how it was computed (cohort {current['cohort']}, window {' to '.join(current['explanation'].get('window', []))})")
+        for s in current["explanation"].get("sources", []):
+            table.add_row(s["source"], str(s["measure"]), str(s["reference"]), "-" if s["score"] is None else f"{s['score']:.1f}", str(s["weight"]), s.get("note") or "")
+        out.print(table)
+    for alert in found["open_alerts"]:
+        out.print(f"open alert: {alert['kind']} ({alert['status']}) for {alert['recipient']} on {alert['day']}: {alert['reason']}")
+    for exemption in found["exemptions"]:
+        out.print(f"exemption: {exemption['reason']} {exemption['starts']} to {exemption['ends']}")
+
+
+@alerts_app.command("list")
+def alerts_list(
+    tutor: Annotated[Optional[str], typer.Option(help="Only this recipient's alerts.")] = None,
+    include: Annotated[str, typer.Option(help="Statuses to show, comma-separated.")] = "new,acknowledged,held",
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per alert.")] = False,
+) -> None:
+    """Alerts needing attention, newest first."""
+    from consumers.records import audit, list_alerts
+
+    with _connect() as conn, conn.transaction():
+        rows = list_alerts(conn, tutor, include.split(","))
+        audit(conn, _operator(), "operator", "list_alerts", "command-line alert list", record_type="alerts", record_id=tutor)
+    if as_json:
+        for row in rows:
+            print(json.dumps(row, default=str))
+        return
+    table = Table("day", "student", "kind", "status", "recipient", "band", "reason", title=f"{len(rows):,} alerts")
+    for row in rows:
+        table.add_row(str(row["day"]), row["student_id"], row["kind"], row["status"], row["recipient"], row["band"] or "", row["reason"])
+    out.print(table)
+
+
+@alerts_app.command("summary")
+def alerts_summary(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """How many alerts of each kind are in each status, and how many were suppressed (counts only)."""
+    from consumers.records import alert_summary
+
+    with _connect() as conn:
+        rows = alert_summary(conn)
+    if as_json:
+        print(json.dumps(rows))
+        return
+    table = Table("kind", "status", "alerts", title="alerts")
+    for row in rows:
+        table.add_row(row["kind"], row["status"], f"{row['n']:,}")
+    out.print(table)

@@ -1,0 +1,433 @@
+"""``leap consume``: band changes, states, summaries and the roster into PostgreSQL and Redis, with alerts.
+
+The loop, for each batch read from Kafka:
+1. one PostgreSQL transaction applies every message not applied before (positions are
+   stored in the same transaction, see ``consumers.store``) and the alert rules' decisions;
+2. what that transaction committed reaches Redis (students' current state, alerts on
+   their recipient's stream) through outbox columns;
+3. only then are the Kafka offsets committed.
+When PostgreSQL or Redis is unreachable the loop stops reading, retries the same step with
+backoff, reports itself unhealthy (``/healthz`` answers 503, ``leap_consumer_healthy`` is 0)
+and resumes where it stopped: nothing is lost, nothing is applied twice.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import psycopg
+import redis
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from prometheus_client import Counter, Gauge, Histogram
+
+from consumers import rules, store
+from consumers.calendar import Calendar
+from consumers.live import Live
+from leap.dead_letter import DeadLetters
+from leap.kafka import Publisher, client_config
+from leap.log import get_logger
+from leap.policy import Alerts
+from leap.settings import Settings
+from schemas.codec import CodecError, default_codec
+
+log = get_logger("leap.consumer")
+
+MESSAGES = Counter("leap_consumer_messages_total", "Messages read by the consumer, by topic and outcome", ["topic", "outcome"])
+ALERTS = Counter("leap_alerts_total", "Alert decisions by kind, outcome and reason", ["kind", "outcome", "reason"])
+WRITE_SECONDS = Histogram("leap_consumer_write_seconds", "One batch's PostgreSQL transaction", buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+LAG = Gauge("leap_consumer_lag", "Messages not yet read, by topic", ["topic"])
+HEALTHY = Gauge("leap_consumer_healthy", "1 when the consumer can read and write, 0 while it retries")
+OUTAGE = Gauge("leap_source_outage", "1 while a source's feed looks broken (its alerts are held)", ["source"])
+RETRIES = Counter("leap_consumer_retries_total", "Steps retried after a storage failure", ["step", "service"])
+
+TOPICS = {
+    "activity": "activity_event",
+    "roster": "roster_entry",
+    "student-state": "student_state",
+    "daily-summaries": "daily_summary",
+    "band-changes": "band_change",
+}
+_TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError, redis.ConnectionError, redis.TimeoutError)
+
+
+def _reason_label(reason: str) -> str:
+    return reason.split(":")[0].split(" ")[0] if reason else "none"
+
+
+@dataclass
+class Health:
+    """Whether the consumer is making progress, and what it last failed on."""
+
+    healthy: bool = True
+    problem: str = ""
+    since: float = field(default_factory=time.time)
+
+    def set(self, healthy: bool, problem: str = "") -> None:
+        """Record the consumer's state (and the gauge)."""
+        if healthy != self.healthy:
+            self.since = time.time()
+        self.healthy, self.problem = healthy, problem
+        HEALTHY.set(1 if healthy else 0)
+
+
+@dataclass
+class Batch:
+    """One batch's decoded messages by topic, and the positions it reaches."""
+
+    roster: list[tuple[str, dict | None]] = field(default_factory=list)
+    states: dict[str, dict] = field(default_factory=dict)  # latest per student
+    summaries: list[dict] = field(default_factory=list)
+    changes: list[dict] = field(default_factory=list)
+    volumes: dict[tuple[str, date], int] = field(default_factory=lambda: defaultdict(int))
+    dead: list[dict] = field(default_factory=list)
+    next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+
+
+class AlertConsumer:
+    """The consumer's logic between Kafka and the stores (see the module docstring)."""
+
+    def __init__(self, settings: Settings, rules_: Alerts, calendar: Calendar, *, live: Live | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.settings = settings
+        self.rules = rules_
+        self.calendar = calendar
+        self.codec = default_codec()
+        self.live = live or Live.from_url(settings.redis_url, settings.topic_prefix)
+        self.topics = {settings.topic(name): schema for name, schema in TOPICS.items()}
+        self.activity_topic = settings.topic("activity")
+        self.health = Health()
+        self.sleep = sleep
+        self.volumes: dict[tuple[str, date], int] = {}
+        self._conn: psycopg.Connection | None = None
+        self._outages_shown: set[str] = set()
+        HEALTHY.set(1)
+
+    # ------------------------------------------------------------ connections and retries
+
+    def conn(self) -> psycopg.Connection:
+        """The PostgreSQL connection, reconnecting when it was lost."""
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = psycopg.connect(self.settings.database_url, row_factory=psycopg.rows.dict_row, connect_timeout=5)
+            first = date.today() - timedelta(weeks=self.rules.outage_guard.lookback_weeks + 2)
+            with self._conn.transaction():
+                self.volumes = store.volumes_since(self._conn, first)
+        return self._conn
+
+    def retrying(self, step: str, fn: Callable[[], Any], stop: threading.Event | None = None) -> Any:
+        """Run ``fn`` until it succeeds; while PostgreSQL or Redis is away, back off and report unhealthy."""
+        delay = 0.5
+        while True:
+            try:
+                result = fn()
+                if not self.health.healthy:
+                    log.info("storage reachable again; resuming", step=step)
+                self.health.set(True)
+                return result
+            except _TRANSIENT as exc:
+                service = "redis" if isinstance(exc, redis.RedisError) else "postgres"
+                if isinstance(exc, psycopg.Error) and self._conn is not None:
+                    self._conn.close()
+                self.health.set(False, f"{service}: {exc}")
+                RETRIES.labels(step, service).inc()
+                log.warning("storage unreachable; not committing, retrying", step=step, service=service, error=str(exc).strip(), retry_in=delay)
+                if stop is not None and stop.is_set():
+                    raise
+                self.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    # ------------------------------------------------------------ decoding
+
+    def decode(self, messages: list) -> Batch:
+        """Decode a batch; undecodable messages become dead letters (with where and why)."""
+        batch = Batch()
+        for msg in messages:
+            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+            schema = self.topics.get(topic)
+            if schema is None:
+                continue
+            value = msg.value()
+            try:
+                if value is None:
+                    if schema == "roster_entry" and msg.key():
+                        batch.roster.append((msg.key().decode(), None))
+                    continue
+                record = self.codec.decode(value, expect=schema)
+            except (CodecError, UnicodeDecodeError) as exc:
+                batch.dead.append({"location": topic, "position": f"{partition}:{offset}", "reason": str(exc), "raw": value or b""})
+                MESSAGES.labels(topic, "dead_letter").inc()
+                continue
+            if schema == "activity_event":
+                local = datetime.fromtimestamp(record["event_time"] / 1000, self.settings.tz).date()
+                batch.volumes[(record["source"], local)] += 1
+            elif schema == "roster_entry":
+                batch.roster.append((record["student_id"], record))
+            elif schema == "student_state":
+                batch.states[record["student_id"]] = record
+            elif schema == "daily_summary":
+                batch.summaries.append(record)
+            else:
+                batch.changes.append(record)
+            MESSAGES.labels(topic, "read").inc()
+        return batch
+
+    # ------------------------------------------------------------ applying
+
+    def apply(self, messages: list) -> list[str]:
+        """Apply a batch in one transaction; return the ids of alerts raised or held."""
+        conn = self.conn()
+        started = time.perf_counter()
+        with conn.transaction():
+            done = store.positions(conn, {(m.topic(), m.partition()) for m in messages})
+            fresh = [m for m in messages if m.offset() >= done.get((m.topic(), m.partition()), 0)]
+            for m in messages:
+                if m.offset() < done.get((m.topic(), m.partition()), 0):
+                    MESSAGES.labels(m.topic(), "already_applied").inc()
+            batch = self.decode(fresh)
+            batch.next_offsets = _next_offsets(messages)
+            if batch.dead:
+                # Delivered before the positions that skip them are committed.
+                with Publisher(self.settings, client_id="leap-consumer") as publisher:
+                    letters = DeadLetters(self.settings, publisher, self.codec)
+                    for where_and_why in batch.dead:
+                        letters.reject(source="consumer", **where_and_why)
+            upserts = [r for _, r in batch.roster if r is not None]
+            if upserts:
+                store.upsert_roster(conn, upserts)
+            removed = [sid for sid, r in batch.roster if r is None]
+            if removed:
+                conn.execute("UPDATE students SET status = 'not_on_roster', updated_at = now() WHERE student_id = ANY(%s)", (removed,))
+            if batch.states:
+                store.upsert_states(conn, batch.states.values())
+            if batch.summaries:
+                store.upsert_summaries(conn, batch.summaries)
+            if batch.volumes:
+                store.add_volumes(conn, batch.volumes)
+            raised = self._decide(conn, batch)
+            store.save_positions(conn, batch.next_offsets)
+        # Only once committed: the next batch's outage judgement sees this one's volumes.
+        for key, n in batch.volumes.items():
+            self.volumes[key] = self.volumes.get(key, 0) + n
+        WRITE_SECONDS.observe(time.perf_counter() - started)
+        return raised
+
+    def _volumes_with(self, batch: Batch) -> dict[tuple[str, date], int]:
+        if not batch.volumes:
+            return self.volumes
+        merged = dict(self.volumes)
+        for key, n in batch.volumes.items():
+            merged[key] = merged.get(key, 0) + n
+        return merged
+
+    def _decide(self, conn: psycopg.Connection, batch: Batch) -> list[str]:
+        ids = {c["student_id"] for c in batch.changes} | set(batch.states)
+        if not ids:
+            return []
+        roster = store.students(conn, ids)
+        exemptions = store.exemptions(conn, ids)
+        episodes = store.open_episodes(conn, ids)
+        volumes = self._volumes_with(batch)
+        outages_by_day: dict[date, dict[str, str]] = {}
+        channels = self.channels()
+        raised: list[str] = []
+
+        def context(student_id: str, kind: str, day: date) -> rules.Context:
+            if day not in outages_by_day:
+                outages_by_day[day] = rules.outages(volumes, day, self.calendar, self.rules.outage_guard)
+                self._show_outages(outages_by_day[day])
+            return rules.Context(roster.get(student_id), exemptions.get(student_id, ()), self.calendar, outages_by_day[day], episodes.get((student_id, kind)))
+
+        def record(student_id: str, decision: rules.Decision, day: date, facts: dict) -> None:
+            if decision.action == "none":
+                return
+            new = store.record_decision(conn, student_id, decision, day, rules.route(roster.get(student_id), self.rules), facts, channels)
+            if decision.action == "close":
+                episodes.pop((student_id, decision.kind), None)
+                ALERTS.labels(decision.kind, "closed", "recovered").inc()
+            elif decision.action == "suppress":
+                ALERTS.labels(decision.kind, "suppressed", _reason_label(decision.reason)).inc()
+            elif new is not None:
+                episodes[(student_id, decision.kind)] = decision.episode
+                outcome = "raised" if decision.action == "raise" else "held"
+                ALERTS.labels(decision.kind, outcome, "source_outage" if decision.held_for else "none").inc()
+                raised.append(new)
+                log.info(f"alert {outcome}", student=student_id, kind=decision.kind, reason=decision.reason, held_for=list(decision.held_for))
+
+        for change in batch.changes:
+            explanation = _explanation(change.get("explanation"))
+            day = _day_of(explanation) or date.fromtimestamp(change["as_of"] / 1000)
+            if not store.insert_band_change(conn, change, day):
+                MESSAGES.labels(self.settings.topic("band-changes"), "duplicate").inc()
+                continue
+            student = change["student_id"]
+            decision = rules.on_band_change({**change, "explanation": explanation}, day, context(student, rules.DROP, day), self.rules)
+            facts = {"band": change["new_band"], "score": change["score"], "days_since_last_activity": change["days_since_last_activity"], "explanation": explanation, "trigger_change_id": change["change_id"]}
+            record(student, decision, day, facts)
+        for student, state in batch.states.items():
+            day = store.to_date(state["day"])
+            explanation = _explanation(state.get("explanation"))
+            decision = rules.on_state({**state, "explanation": explanation}, day, context(student, rules.NO_ENGAGEMENT, day), self.rules)
+            facts = {"band": state["band"], "score": state["score"], "days_since_last_activity": state["days_since_last_activity"], "explanation": explanation}
+            record(student, decision, day, facts)
+        return raised
+
+    def _show_outages(self, found: dict[str, str]) -> None:
+        for source in set(found) - self._outages_shown:
+            log.warning("source feed looks broken; holding the alerts it could cause", source=source, detail=found[source])
+        for source in self._outages_shown | set(found):
+            OUTAGE.labels(source).set(1 if source in found else 0)
+        self._outages_shown = set(found)
+
+    def channels(self) -> list[tuple[str, str]]:
+        """The optional delivery channels configured: (channel, target)."""
+        found = []
+        if self.rules.email.enabled:
+            found.append(("email", self.rules.email.mode))
+        if self.rules.webhook.enabled:
+            found.append(("webhook", self.rules.webhook.url))
+        return found
+
+    # ------------------------------------------------------------ held alerts
+
+    def review_held(self) -> dict[str, int]:
+        """Release or drop held alerts whose source has recovered and whose student was re-scored."""
+        conn = self.conn()
+        counts = {"release": 0, "drop": 0, "keep": 0}
+        with conn.transaction():
+            held = store.held_alerts(conn)
+            if not held:
+                return counts
+            ids = {h["student_id"] for h in held}
+            exemptions = store.exemptions(conn, ids)
+            for alert in held:
+                state_day = alert["current_day"]
+                found = rules.outages(self.volumes, state_day, self.calendar, self.rules.outage_guard) if state_day else {}
+                ctx = rules.Context(None, exemptions.get(alert["student_id"], ()), self.calendar, found, None)
+                state = None if state_day is None else {"band": alert["current_band"], "days_since_last_activity": alert["current_days_since"]}
+                fate = rules.review_held(alert["kind"], alert["day"], alert["held_for"], state, state_day, ctx, self.rules)
+                counts[fate] += 1
+                if fate == "release":
+                    store.release(conn, alert["alert_id"], self.channels())
+                    ALERTS.labels(alert["kind"], "released", "source_recovered").inc()
+                    log.info("held alert released", student=alert["student_id"], kind=alert["kind"])
+                elif fate == "drop":
+                    store.drop(conn, alert["alert_id"], f"explained by the outage of {', '.join(alert['held_for'])}: student no longer meets the condition")
+                    ALERTS.labels(alert["kind"], "dropped", "source_recovered").inc()
+                    log.info("held alert dropped", student=alert["student_id"], kind=alert["kind"])
+        return counts
+
+    # ------------------------------------------------------------ live state
+
+    def sync_live(self) -> tuple[int, int]:
+        """Copy committed states and raised alerts to Redis; return (states, alerts) copied."""
+        conn = self.conn()
+        states_done = alerts_done = 0
+        while True:
+            with conn.transaction():
+                states = store.unsynced_states(conn)
+                if states:
+                    self.live.put_states(states)
+                    store.mark_synced(conn, states)
+            states_done += len(states)
+            if len(states) < 5000:
+                break
+        with conn.transaction():
+            alerts = store.unpublished_alerts(conn)
+            for alert in alerts:
+                self.live.publish_alert(alert)
+            if alerts:
+                store.mark_published(conn, [a["alert_id"] for a in alerts])
+            alerts_done = len(alerts)
+        return states_done, alerts_done
+
+    # ------------------------------------------------------------ the loop
+
+    def run(self, stop: threading.Event, *, batch_size: int = 2000, on_idle: Callable[[], None] | None = None) -> None:
+        """Consume until ``stop`` is set."""
+        consumer = Consumer(
+            client_config(
+                self.settings,
+                **{
+                    "group.id": f"{self.settings.topic_prefix}-consumer",
+                    "enable.auto.commit": False,
+                    "auto.offset.reset": "earliest",
+                    # Retrying a storage outage can take minutes without reading: stay in the group.
+                    "max.poll.interval.ms": 3_600_000,
+                },
+            )
+        )
+        consumer.subscribe(list(self.topics))
+        last_review = 0.0
+        last_lag = 0.0
+        try:
+            while not stop.is_set():
+                messages = [m for m in consumer.consume(batch_size, timeout=0.5) if m.error() is None]
+                if messages:
+                    self.retrying("apply", lambda: self.apply(messages), stop)
+                now = time.monotonic()
+                if now - last_review >= self.rules.review_seconds:
+                    self.retrying("review", self.review_held, stop)
+                    last_review = now
+                self.retrying("live", self.sync_live, stop)
+                if messages:
+                    self._commit(consumer, messages)
+                if now - last_lag >= 5:
+                    self._report_lag(consumer)
+                    last_lag = now
+                if not messages and on_idle is not None:
+                    on_idle()
+        finally:
+            consumer.close()
+
+    def _commit(self, consumer: Consumer, messages: list) -> None:
+        try:
+            consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in _next_offsets(messages).items()], asynchronous=False)
+        except KafkaException as exc:
+            # PostgreSQL's positions are the record of what was applied; a lost commit only
+            # means re-reading messages that will be skipped.
+            log.warning("offset commit failed; the batch will be re-read and skipped", error=str(exc))
+
+    def _report_lag(self, consumer: Consumer) -> None:
+        # Cached high watermarks (updated by every fetch): asking the broker for each of the
+        # partitions here blocked the loop for seconds.
+        try:
+            positions = consumer.position(consumer.assignment())
+        except KafkaException:
+            return
+        by_topic: dict[str, int] = defaultdict(int)
+        for tp in positions:
+            _, high = consumer.get_watermark_offsets(tp, cached=True)
+            if high >= 0 and tp.offset >= 0:
+                by_topic[tp.topic] += max(0, high - tp.offset)
+        for topic, lag in by_topic.items():
+            LAG.labels(topic).set(lag)
+
+
+def _next_offsets(messages: list) -> dict[tuple[str, int], int]:
+    ends: dict[tuple[str, int], int] = {}
+    for m in messages:
+        key = (m.topic(), m.partition())
+        ends[key] = max(ends.get(key, 0), m.offset() + 1)
+    return ends
+
+
+def _explanation(text: str | dict | None) -> dict | None:
+    if text is None or isinstance(text, dict):
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _day_of(explanation: dict | None) -> date | None:
+    """The local day a score is as of: the end of its window."""
+    try:
+        return date.fromisoformat(explanation["window"][1]) if explanation else None
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None

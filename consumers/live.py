@@ -1,0 +1,102 @@
+"""Redis: each student's current band for fast reads, and a live alert stream per recipient.
+
+Keys (``P`` is ``LEAP_TOPIC_PREFIX``, so deployments and test runs do not share keys):
+- ``P:student:<id>``: hash of band, score, days_since_last_activity, day, cohort,
+  explanation (JSON) and updated_at;
+- ``P:alerts:<recipient>``: stream of that recipient's alerts, newest last (capped);
+- ``P:alert-published:<alert id>``: marker that makes putting an alert on its stream
+  idempotent (a Lua script checks and adds in one step), so a crash between Redis and
+  PostgreSQL's bookkeeping never shows a tutor the same alert twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+
+import redis
+
+_PUBLISH_ONCE = """
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then
+  return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
+end
+return false
+"""
+
+MARKER_SECONDS = 90 * 86400
+STREAM_LENGTH = 10_000
+
+
+class Live:
+    """LEAP's Redis keys, read and written."""
+
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self.client = client
+        self.prefix = prefix
+        self._publish_once = client.register_script(_PUBLISH_ONCE)
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str) -> Live:
+        """Connect (lazily) to the Redis at ``url``."""
+        return cls(redis.Redis.from_url(url, decode_responses=True, socket_timeout=5, socket_connect_timeout=5), prefix)
+
+    def student_key(self, student_id: str) -> str:
+        """The hash holding a student's current state."""
+        return f"{self.prefix}:student:{student_id}"
+
+    def stream_key(self, recipient: str) -> str:
+        """The stream of a recipient's alerts."""
+        return f"{self.prefix}:alerts:{recipient}"
+
+    def put_states(self, states: Iterable[Mapping]) -> int:
+        """Write students' current states (one round trip for all)."""
+        pipe = self.client.pipeline(transaction=False)
+        n = 0
+        for s in states:
+            explanation = s["explanation"]
+            pipe.hset(
+                self.student_key(s["student_id"]),
+                mapping={
+                    "band": s["band"],
+                    "score": "" if s["score"] is None else repr(float(s["score"])),
+                    "days_since_last_activity": "" if s["days_since_last_activity"] is None else str(s["days_since_last_activity"]),
+                    "day": str(s["day"]),
+                    "cohort": s["cohort"],
+                    "explanation": explanation if isinstance(explanation, str) else json.dumps(explanation),
+                    "updated_at": str(s["updated_at"]),
+                },
+            )
+            n += 1
+        pipe.execute()
+        return n
+
+    def state(self, student_id: str) -> dict:
+        """A student's current state as stored (empty when unknown)."""
+        return self.client.hgetall(self.student_key(student_id))
+
+    def publish_alert(self, alert: Mapping) -> bool:
+        """Put an alert on its recipient's stream once; False if it was already there."""
+        fields = {
+            "alert_id": str(alert["alert_id"]),
+            "student_id": alert["student_id"],
+            "kind": alert["kind"],
+            "band": alert.get("band") or "",
+            "score": "" if alert.get("score") is None else f"{alert['score']:.1f}",
+            "days_since_last_activity": "" if alert.get("days_since_last_activity") is None else str(alert["days_since_last_activity"]),
+            "day": str(alert["day"]),
+            "reason": alert["reason"],
+            "raised_at": str(alert.get("raised_at") or ""),
+        }
+        args: list = [MARKER_SECONDS, STREAM_LENGTH]
+        for key, value in fields.items():
+            args += [key, value]
+        marker = f"{self.prefix}:alert-published:{fields['alert_id']}"
+        return self._publish_once(keys=[self.stream_key(alert["recipient"]), marker], args=args) is not None
+
+    def alerts_for(self, recipient: str, count: int = 1000) -> list[dict]:
+        """A recipient's alerts on their stream, oldest first."""
+        return [fields for _, fields in self.client.xrange(self.stream_key(recipient), count=count)]
+
+    def ping(self) -> bool:
+        """Whether Redis answers."""
+        return bool(self.client.ping())

@@ -1,0 +1,235 @@
+"""The alert policy: pure decisions over plain data, the same in the consumer and in tests.
+
+Two kinds of alert (numbers from the ``[alerts]`` section of the institution policy):
+- ``drop``: a band change into one of ``drop_into`` (Low, Very low) from a higher band;
+- ``no_engagement``: ``no_engagement_days`` days with no activity in any source, counting
+  only teaching days on which the student was not exempt (so holidays and placements do
+  not add up to an alert on the first day back).
+
+An *episode* starts when a condition first holds and ends when the student recovers (back
+to ``rearm_at`` or better for drops; any activity for silence). There is at most one alert
+per student, kind and episode, so the same trigger seen twice is one alert, and a student
+still Low after an alert is not alerted again until they have recovered.
+
+Suppressed (not raised, recorded with the reason): non-teaching days, the student's
+exemptions, a roster status other than active. Held (recorded, not sent): when a source the
+student's score depends on looks broken (its volume on the last complete day far below its
+usual level for that weekday); a held alert is released or dropped once the source has
+recovered and the student has been re-scored.
+"""
+
+from __future__ import annotations
+
+import statistics
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from consumers.calendar import Calendar
+from leap.policy import BAND_ORDER, Alerts, OutageGuard
+from producers.outcome import EVENT_NAMESPACE
+
+DROP, NO_ENGAGEMENT = "drop", "no_engagement"
+
+
+@dataclass(frozen=True)
+class Student:
+    """What the roster says about a student, as far as alerts care."""
+
+    student_id: str
+    status: str = "active"
+    personal_tutor: str | None = None
+    department: str | None = None
+
+
+@dataclass(frozen=True)
+class Exemption:
+    """A date range in which the student's alerts are suppressed."""
+
+    starts: date
+    ends: date
+    reason: str
+
+    def covers(self, day: date) -> bool:
+        """Whether ``day`` is inside the exemption (both ends included)."""
+        return self.starts <= day <= self.ends
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything a decision depends on besides the trigger itself."""
+
+    student: Student | None
+    exemptions: tuple[Exemption, ...]
+    calendar: Calendar
+    outages: Mapping[str, str]  # source -> why it looks broken
+    open_episode: str | None  # the student's open episode of this kind, if any
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do: ``raise``, ``hold``, ``suppress`` an alert, ``close`` an episode, or nothing."""
+
+    action: str
+    kind: str
+    episode: str = ""
+    reason: str = ""
+    held_for: tuple[str, ...] = ()
+
+
+NOTHING = Decision("none", "")
+
+
+@dataclass(frozen=True)
+class Route:
+    """Who receives an alert and in which role."""
+
+    recipient: str
+    role: str  # personal_tutor, department or default
+
+
+def alert_id(student_id: str, kind: str, episode: str) -> str:
+    """The alert's deterministic id: the same episode always has the same id."""
+    return str(uuid.uuid5(EVENT_NAMESPACE, f"alert:{student_id}:{kind}:{episode}"))
+
+
+def _rank(band: str | None) -> int:
+    return BAND_ORDER.index(band) if band in BAND_ORDER else -1
+
+
+def suppression(day: date, ctx: Context) -> str | None:
+    """Why an alert on ``day`` must not be raised at all, or None."""
+    if ctx.student is not None and ctx.student.status != "active":
+        return f"status {ctx.student.status}"
+    why = ctx.calendar.non_teaching(day)
+    if why is not None:
+        return f"non-teaching: {why}"
+    for exemption in ctx.exemptions:
+        if exemption.covers(day):
+            return f"exemption: {exemption.reason}"
+    return None
+
+
+def applicable_sources(explanation: Mapping | None) -> tuple[str, ...]:
+    """The sources a score depends on (weight > 0 in its explanation); all when unknown."""
+    if not explanation:
+        return ()
+    return tuple(s["source"] for s in explanation.get("sources", ()) if s.get("score") is not None)
+
+
+def _held_for(explanation: Mapping | None, ctx: Context) -> tuple[str, ...]:
+    depends = applicable_sources(explanation)
+    return tuple(sorted(s for s in ctx.outages if not depends or s in depends))
+
+
+def _decide(kind: str, episode: str, day: date, reason: str, explanation: Mapping | None, ctx: Context) -> Decision:
+    if ctx.open_episode is not None:
+        return NOTHING  # one open alert per student and kind
+    why_not = suppression(day, ctx)
+    if why_not is not None:
+        return Decision("suppress", kind, episode, why_not)
+    held = _held_for(explanation, ctx)
+    if held:
+        return Decision("hold", kind, episode, reason, held)
+    return Decision("raise", kind, episode, reason)
+
+
+def on_band_change(change: Mapping, day: date, ctx: Context, rules: Alerts) -> Decision:
+    """The drop rule for one band change (``day`` is the local day the score is as of)."""
+    previous, new = change.get("previous_band"), change["new_band"]
+    if ctx.open_episode is not None and _rank(new) >= _rank(rules.rearm_at):
+        return Decision("close", DROP, ctx.open_episode, f"recovered to {new}")
+    if new in rules.drop_into and previous in BAND_ORDER and _rank(previous) > _rank(new):
+        reason = f"band fell from {previous} to {new} (score {change.get('score'):.1f})" if change.get("score") is not None else f"band fell from {previous} to {new}"
+        return _decide(DROP, change["change_id"], day, reason, change.get("explanation"), ctx)
+    return NOTHING
+
+
+def silent_days(last_activity: date, day: date, ctx: Context) -> int:
+    """Days of silence that count: teaching days after ``last_activity`` up to ``day``, not exempt."""
+    count = 0
+    d = last_activity + timedelta(days=1)
+    while d <= day:
+        if ctx.calendar.non_teaching(d) is None and not any(e.covers(d) for e in ctx.exemptions):
+            count += 1
+        d += timedelta(days=1)
+    return count
+
+
+def on_state(state: Mapping, day: date, ctx: Context, rules: Alerts) -> Decision:
+    """The no-engagement rule for a student's current state.
+
+    A student with no activity ever recorded has no start to their silence and is not
+    alerted on (their data may simply not be loaded yet); the drop rule still covers them.
+    """
+    days_since = state.get("days_since_last_activity")
+    if days_since is None:
+        return NOTHING
+    last_activity = day - timedelta(days=days_since)
+    episode = last_activity.isoformat()
+    if ctx.open_episode is not None and ctx.open_episode < episode:
+        return Decision("close", NO_ENGAGEMENT, ctx.open_episode, f"active again on {episode}")
+    if ctx.open_episode is not None:
+        return NOTHING
+    silence = silent_days(last_activity, day, ctx)
+    if silence < rules.no_engagement_days:
+        return NOTHING
+    reason = f"no activity in any source for {silence} teaching days (last on {episode})"
+    return _decide(NO_ENGAGEMENT, episode, day, reason, state.get("explanation"), ctx)
+
+
+def review_held(kind: str, alert_day: date, held_for: Iterable[str], state: Mapping | None, state_day: date | None, ctx: Context, rules: Alerts) -> str:
+    """A held alert's fate: ``keep`` (still unsure), ``release`` or ``drop``.
+
+    It is decided once no source it was held for is still out and the student has been
+    re-scored on a later day than the alert's, from that re-scoring: released if the
+    condition still holds, dropped if the outage explained it.
+    """
+    if any(source in ctx.outages for source in held_for) or state is None or state_day is None or state_day <= alert_day:
+        return "keep"
+    if kind == DROP:
+        return "release" if state.get("band") in rules.drop_into else "drop"
+    days_since = state.get("days_since_last_activity")
+    if days_since is None:
+        return "drop"
+    silence = silent_days(state_day - timedelta(days=days_since), state_day, ctx)
+    return "release" if silence >= rules.no_engagement_days else "drop"
+
+
+def route(student: Student | None, rules: Alerts) -> Route:
+    """The personal tutor; else the department's fallback recipient; else the default one."""
+    if student is not None and student.personal_tutor:
+        return Route(student.personal_tutor, "personal_tutor")
+    if student is not None and student.department and student.department in rules.department_fallback:
+        return Route(rules.department_fallback[student.department], "department")
+    return Route(rules.default_recipient, "default")
+
+
+def outages(volumes: Mapping[tuple[str, date], int], day: date, calendar: Calendar, guard: OutageGuard) -> dict[str, str]:
+    """Sources whose feed looks broken as seen on ``day``: volume on the last complete day far below usual.
+
+    Usual = the median over the previous ``lookback_weeks`` of the same weekday, teaching
+    days only. Without ``min_history_weeks`` of such days, or when the usual volume is
+    below ``min_usual_events``, there is no judgement (no outage).
+    """
+    checked = day - timedelta(days=1)
+    if calendar.non_teaching(checked) is not None:
+        return {}
+    found = {}
+    for source in sorted({s for s, _ in volumes}):
+        history = [
+            volumes.get((source, checked - timedelta(weeks=k)), 0)
+            for k in range(1, guard.lookback_weeks + 1)
+            if calendar.non_teaching(checked - timedelta(weeks=k)) is None
+        ]
+        history = [n for n in history if n > 0]
+        if len(history) < guard.min_history_weeks:
+            continue
+        usual = statistics.median(history)
+        if usual < guard.min_usual_events:
+            continue
+        seen = volumes.get((source, checked), 0)
+        if seen < guard.ratio * usual:
+            found[source] = f"{seen} events on {checked.isoformat()} ({checked:%A}), usually {usual:.0f}"
+    return found

@@ -1,0 +1,189 @@
+"""An institution's policy, read from its TOML file (see deploy/institution.toml).
+
+The engagement model and the alert rules hold no numbers of their own: weights, caps,
+windows, bands, margins, alert thresholds and channels all come from here, validated on
+load so a typo fails at start-up with the field named.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+COUNT_SOURCES = ("vle", "coursework", "logins", "library")
+RELATIVE_SOURCES = ("vle", "coursework", "lecture_capture", "logins", "library")
+SOURCES = ("attendance", *RELATIVE_SOURCES)
+BAND_ORDER = ("very_low", "low", "partial", "good", "high")
+NO_DATA = "no_data"
+
+
+class PolicyError(ValueError):
+    """The policy file is missing, unreadable or invalid; the message says where."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Weights(_Strict):
+    attendance: float = Field(3, ge=0)
+    vle: float = Field(2, ge=0)
+    coursework: float = Field(2, ge=0)
+    lecture_capture: float = Field(1, ge=0)
+    logins: float = Field(1, ge=0)
+    library: float = Field(1, ge=0)
+
+
+class DailyCaps(_Strict):
+    vle: int = Field(200, ge=1)
+    coursework: int = Field(20, ge=1)
+    logins: int = Field(20, ge=1)
+    library: int = Field(20, ge=1)
+    lecture_capture_minutes: int = Field(300, ge=1)
+
+
+class Bands(_Strict):
+    high: float = 80
+    good: float = 60
+    partial: float = 40
+    low: float = 20
+
+    @model_validator(mode="after")
+    def _descending(self) -> Bands:
+        if not 100 >= self.high > self.good > self.partial > self.low > 0:
+            raise ValueError("band bounds must satisfy 100 >= high > good > partial > low > 0")
+        return self
+
+
+class Engagement(_Strict):
+    window_days_full_time: int = Field(7, ge=1)
+    window_days_part_time: int = Field(21, ge=1)
+    retention_days: int = Field(42, ge=35)
+    future_tolerance_minutes: int = Field(10, ge=0)
+    hysteresis_margin: float = Field(2.0, ge=0)
+    weights: Weights = Weights()
+    daily_caps: DailyCaps = DailyCaps()
+    bands: Bands = Bands()
+
+    @model_validator(mode="after")
+    def _retention_covers_windows(self) -> Engagement:
+        longest = max(self.window_days_full_time, self.window_days_part_time)
+        if self.retention_days <= longest:
+            raise ValueError(f"retention_days must exceed the longest window ({longest} days)")
+        return self
+
+
+class OutageGuard(_Strict):
+    """When a source's feed looks broken, alerts it could have caused are held."""
+
+    # A source is out when its events on the last complete day are below ratio x usual.
+    ratio: float = Field(0.3, gt=0, lt=1)
+    # Usual = median of the same weekday over this many previous weeks (teaching days only).
+    lookback_weeks: int = Field(4, ge=1)
+    # No judgement without this many weeks of history, or below this usual volume.
+    min_history_weeks: int = Field(2, ge=1)
+    min_usual_events: int = Field(50, ge=1)
+
+    @model_validator(mode="after")
+    def _history_fits(self) -> OutageGuard:
+        if self.min_history_weeks > self.lookback_weeks:
+            raise ValueError("min_history_weeks cannot exceed lookback_weeks")
+        return self
+
+
+class Email(_Strict):
+    """Optional email channel: immediate alerts or a daily digest per recipient."""
+
+    enabled: bool = False
+    mode: Literal["immediate", "digest"] = "immediate"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(25, ge=1, le=65535)
+    sender: str = "leap@localhost"
+    # Recipients are staff ids; their address is the id with this domain appended.
+    domain: str = "localhost"
+    # Local hour at which digests go out.
+    digest_hour: int = Field(8, ge=0, le=23)
+
+
+class Webhook(_Strict):
+    """Optional webhook channel: every alert POSTed as JSON, signed, retried with backoff."""
+
+    enabled: bool = False
+    url: str = ""
+    # HMAC-SHA256 of the body with this secret, hex, in the X-LEAP-Signature header.
+    # Read from the environment variable named here, never from this file.
+    secret_env: str = "LEAP_WEBHOOK_SECRET"
+    max_attempts: int = Field(8, ge=1)
+    backoff_seconds: float = Field(2.0, gt=0)
+
+    @model_validator(mode="after")
+    def _url_when_enabled(self) -> Webhook:
+        if self.enabled and not self.url.startswith(("http://", "https://")):
+            raise ValueError("an enabled webhook needs an http(s) url")
+        return self
+
+
+class Alerts(_Strict):
+    """The alert policy (see consumers/rules.py)."""
+
+    # A drop into one of these bands from a higher band raises an alert...
+    drop_into: tuple[str, ...] = ("low", "very_low")
+    # ...and the student is re-armed once back to this band or better.
+    rearm_at: str = "partial"
+    # Teaching days with no activity in any source before a "no engagement" alert (NTU 14, Leeds 7).
+    no_engagement_days: int = Field(14, ge=1)
+    # Terms, reading weeks and holidays; relative paths are relative to this policy file.
+    calendar_file: Path = Path("calendar.toml")
+    # Recipient when a student has no personal tutor: per department, else the default.
+    department_fallback: dict[str, str] = {}
+    default_recipient: str = "student-support"
+    # How often held alerts are reviewed, and pending deliveries retried.
+    review_seconds: float = Field(10.0, gt=0)
+    outage_guard: OutageGuard = OutageGuard()
+    email: Email = Email()
+    webhook: Webhook = Webhook()
+
+    @model_validator(mode="after")
+    def _known_bands(self) -> Alerts:
+        unknown = [b for b in (*self.drop_into, self.rearm_at) if b not in BAND_ORDER]
+        if unknown:
+            raise ValueError(f"unknown bands {unknown}; bands are {list(BAND_ORDER)}")
+        if any(BAND_ORDER.index(b) >= BAND_ORDER.index(self.rearm_at) for b in self.drop_into):
+            raise ValueError("rearm_at must be above every band in drop_into")
+        return self
+
+
+class Policy(_Strict):
+    """The whole institution policy file."""
+
+    engagement: Engagement = Engagement()
+    alerts: Alerts = Alerts()
+
+
+def load_policy(path: Path) -> Policy:
+    """Read and validate a policy file; ``PolicyError`` names the file and the bad field."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise PolicyError(f"policy file {path} does not exist (set LEAP_POLICY_FILE)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        policy = Policy.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise PolicyError(f"{path}: {problems}") from None
+    if not policy.alerts.calendar_file.is_absolute():
+        alerts = policy.alerts.model_copy(update={"calendar_file": path.parent / policy.alerts.calendar_file})
+        policy = policy.model_copy(update={"alerts": alerts})
+    return policy
+
+
+@lru_cache(maxsize=4)
+def cached_policy(path: Path) -> Policy:
+    """``load_policy`` once per path per process."""
+    return load_policy(path)
