@@ -197,10 +197,26 @@ def alerts_list(
 
 
 @alerts_app.command("summary")
-def alerts_summary(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+def alerts_summary(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    wait: Annotated[float, typer.Option(help="First wait up to this many seconds for `leap consume` to have stored everything published.")] = 0.0,
+) -> None:
     """How many alerts of each kind are in each status, and how many were suppressed (counts only)."""
-    from consumers.records import alert_summary
+    import time
 
+    from consumers.consumer import TOPICS
+    from consumers.records import alert_summary
+    from leap.topics import group_lag
+
+    settings = get_settings()
+    if wait > 0:
+        deadline = time.monotonic() + wait
+        topics = [settings.topic(name) for name in TOPICS]
+        with err.status("waiting for the consumer to store everything"):
+            while (lag := group_lag(settings, f"{settings.topic_prefix}-consumer", topics)) > 0:
+                if time.monotonic() > deadline:
+                    _fail(f"the consumer still has {lag:,} messages to store after {wait:.0f} s")
+                time.sleep(1.0)
     with _connect() as conn:
         rows = alert_summary(conn)
     if as_json:

@@ -29,6 +29,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from consumers import rules, store
 from consumers.calendar import Calendar
+from consumers.delivery import Deliveries
 from consumers.live import Live
 from leap.dead_letter import DeadLetters
 from leap.kafka import Publisher, client_config
@@ -106,6 +107,7 @@ class AlertConsumer:
         self.volumes: dict[tuple[str, date], int] = {}
         self._conn: psycopg.Connection | None = None
         self._outages_shown: set[str] = set()
+        self.deliveries = Deliveries(rules_.email, rules_.webhook, settings.tz) if self.channels() else None
         HEALTHY.set(1)
 
     # ------------------------------------------------------------ connections and retries
@@ -325,6 +327,7 @@ class AlertConsumer:
 
     def sync_live(self) -> tuple[int, int]:
         """Copy committed states and raised alerts to Redis; return (states, alerts) copied."""
+        self.live.ping()  # so an unreachable Redis shows in /healthz even when idle
         conn = self.conn()
         states_done = alerts_done = 0
         while True:
@@ -372,6 +375,8 @@ class AlertConsumer:
                 now = time.monotonic()
                 if now - last_review >= self.rules.review_seconds:
                     self.retrying("review", self.review_held, stop)
+                    if self.deliveries is not None:
+                        self.retrying("deliver", lambda: self.deliveries.send_pending(self.conn()), stop)
                     last_review = now
                 self.retrying("live", self.sync_live, stop)
                 if messages:

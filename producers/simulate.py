@@ -20,7 +20,7 @@ import json
 import math
 import random
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -108,6 +108,14 @@ def write_roster(students: list[SimStudent], path: Path) -> None:
             )
 
 
+def write_calendar(path: Path, first_day: date, last_day: date, holiday: list[date]) -> None:
+    """The simulated university's academic calendar: one term, the holiday week as a break."""
+    text = f'[[term]]\nname = "Simulated term"\nstarts = {first_day - timedelta(days=60)}\nends = {last_day + timedelta(days=60)}\n'
+    if holiday:
+        text += f'\n[[break]]\nname = "Holiday week"\nstarts = {min(holiday)}\nends = {max(holiday)}\n'
+    path.write_text(text)
+
+
 def simulate(
     out_dir: Path,
     *,
@@ -118,7 +126,11 @@ def simulate(
     tz: ZoneInfo,
     holiday_week: bool = True,
 ) -> SimCounts:
-    """Write ``events.jsonl`` and ``roster.csv`` for ``days`` days ending at ``end`` into ``out_dir``."""
+    """Write ``events.jsonl``, ``roster.csv`` and ``calendar.toml`` for ``days`` days ending at ``end`` into ``out_dir``.
+
+    The calendar has one term around the simulated days and the holiday week as a break,
+    so the alert rules can be run against the university it describes.
+    """
     rng = random.Random(seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     people = make_students(students, rng)
@@ -127,6 +139,7 @@ def simulate(
     last_day = end.astimezone(tz).date()
     first_day = last_day - timedelta(days=days - 1)
     holiday = range(days - 14, days - 7) if holiday_week and days >= 21 else range(0)
+    write_calendar(out_dir / "calendar.toml", first_day, last_day, [first_day + timedelta(days=i) for i in holiday])
     # Each cohort's weekly timetable: (weekday, hour) of its sessions.
     timetable = {
         (p, y): [(rng.randint(0, 4), rng.randint(9, 17)) for _ in range(rng.randint(8, 14))]

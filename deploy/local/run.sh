@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `make run`: the pipeline end to end on this machine, with what LEAP has so far.
-# Services and topics are up (make topics); this simulates a university, publishes it and a
-# Moodle export, runs a stream worker until it has caught up, and prints the bands by cohort.
+# `make run`: the whole pipeline on this machine. Services and topics are up (make topics).
+# Simulates a university (35 days, a holiday week), publishes it and a Moodle export, runs a
+# stream worker and the alert consumer until both have caught up, and prints the bands by
+# cohort and the alerts raised (counts only: nobody is identified).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 LEAP=$ROOT/.venv/bin/leap
@@ -10,6 +11,10 @@ OUT=$($ROOT/.venv/bin/python -c 'from leap.settings import get_settings; print(g
 mkdir -p "$OUT"
 
 "$LEAP" simulate "$OUT/university" --students "$STUDENTS" --days 35
+# The institution's policy, with the simulated university's academic calendar.
+sed "s|^calendar_file = .*|calendar_file = \"$OUT/university/calendar.toml\"|" "$ROOT/deploy/institution.toml" >"$OUT/institution.toml"
+export LEAP_POLICY_FILE=$OUT/institution.toml
+
 "$LEAP" roster load "$OUT/university/roster.csv"
 "$LEAP" produce events "$OUT/university/events.jsonl"
 "$LEAP" sample moodle "$OUT/moodle_logstore.csv" --rows 20000 --students 500
@@ -17,7 +22,12 @@ mkdir -p "$OUT"
 
 "$LEAP" worker --web-port "${LEAP_RUN_WORKER_PORT:-6066}" >"$OUT/worker.log" 2>&1 &
 worker=$!
-trap 'kill $worker 2>/dev/null; wait $worker 2>/dev/null || true' EXIT
-echo "stream worker running (pid $worker, metrics on http://127.0.0.1:${LEAP_RUN_WORKER_PORT:-6066}/metrics, log $OUT/worker.log)"
+"$LEAP" consume --metrics-port "${LEAP_RUN_CONSUMER_PORT:-9102}" >"$OUT/consumer.log" 2>&1 &
+consumer=$!
+trap 'kill $worker $consumer 2>/dev/null; wait $worker $consumer 2>/dev/null || true' EXIT
+echo "stream worker running (pid $worker, metrics http://127.0.0.1:${LEAP_RUN_WORKER_PORT:-6066}/metrics, log $OUT/worker.log)"
+echo "alert consumer running (pid $consumer, metrics and /healthz on http://127.0.0.1:${LEAP_RUN_CONSUMER_PORT:-9102}, log $OUT/consumer.log)"
 "$LEAP" bands --wait-for "$STUDENTS"
+"$LEAP" alerts summary --wait 600
 "$LEAP" topics list
+echo "try: $LEAP alerts list    $LEAP status <student id>    (both recorded in the access log)"

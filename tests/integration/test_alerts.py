@@ -1,14 +1,17 @@
 """Alerts on the real Kafka, PostgreSQL and Redis: a simulated term, a day at a time.
 
 One cohort over 30 days ending today, with a holiday week, an exempt student, a withdrawn
-student, three days when the VLE feed delivers nothing, a consumer SIGKILLed and restarted
-and a PostgreSQL restart, all mid-run. Alerts must go to the right students and only to
+student, three days when the VLE feed delivers nothing, a consumer SIGKILLed and restarted,
+a Redis outage and a PostgreSQL restart, all mid-run. Alerts must go to the right students and only to
 them, once per episode, in PostgreSQL and on the recipient's Redis stream.
 """
 
 from __future__ import annotations
 
 import subprocess
+import uuid
+import urllib.error
+import urllib.request
 from datetime import date, datetime, timedelta
 
 import psycopg
@@ -17,7 +20,7 @@ from psycopg.rows import dict_row
 
 from consumers.live import Live
 from leap.kafka import Publisher
-from leap.settings import PROJECT_ROOT
+from leap.settings import PROJECT_ROOT, Settings
 from schemas.codec import default_codec
 from streams.clock import send_tick
 from tests.integration.engine_helpers import all_records, wait_until
@@ -36,6 +39,7 @@ STOPS = {  # student -> first day with no activity
     "no-tutor": -10,
 }
 EVERYONE = STEADY + list(STOPS) + ["holiday-rester"]
+SERVICES = PROJECT_ROOT / "deploy" / "local" / "services.sh"
 
 
 def active(student: str, d: int) -> bool:
@@ -119,6 +123,16 @@ def query(deployment: Deployment, sql: str, *args) -> list[dict]:
         return conn.execute(sql, args).fetchall()
 
 
+def health(process) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{process.port}/healthz", timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
+
+
 def publish(settings, records: list[tuple[str, str, dict]]) -> None:
     codec = default_codec()
     with Publisher(settings) as publisher:
@@ -126,7 +140,7 @@ def publish(settings, records: list[tuple[str, str, dict]]) -> None:
             publisher.send(settings.topic(topic), codec.encode(schema, record), key=record["student_id"])
 
 
-def test_a_term_raises_the_right_alerts_once_through_a_consumer_crash_and_a_database_restart(deployment, term):
+def test_a_term_raises_the_right_alerts_once_through_a_consumer_crash_and_storage_outages(deployment, term):
     from tests.integration.conftest import run_leap
 
     settings, today = deployment.settings, term["today"]
@@ -142,14 +156,22 @@ def test_a_term_raises_the_right_alerts_once_through_a_consumer_crash_and_a_data
     noon = datetime.now(settings.tz).replace(hour=12, minute=0, second=0, microsecond=0)
     for d in range(-(DAYS - 1), 1):
         day = noon + timedelta(days=d)
+        redis_down = d == -12
+        if redis_down:
+            # Redis goes away: the consumer says so on /healthz and holds its place.
+            subprocess.run(["redis-cli", "-u", settings.redis_url, "shutdown"], capture_output=True)
+            wait_until(lambda: health(consumer) == 503, 60, "the consumer to report Redis unreachable", interval=0.3)
         publish(settings, [("activity", "activity_event", e) for s in EVERYONE for e in events_of(s, d, day)])
         send_tick(settings, int((day + timedelta(hours=1)).timestamp() * 1000))
+        if redis_down:
+            subprocess.run([str(SERVICES), "up"], check=True, capture_output=True)
+            wait_until(lambda: health(consumer) == 200, 60, "the consumer to recover", interval=0.3)
         wait_until(lambda: settled_on(day.date()), 120, f"every student scored on day {d}", interval=0.3)
         if d == -15:
             deployment.kill(consumer)  # SIGKILL: no commit, nothing flushed
             consumer = deployment.start_consumer()
         if d == -8:
-            subprocess.run([str(PROJECT_ROOT / "deploy" / "local" / "services.sh"), "restart-postgres"], check=True, capture_output=True)
+            subprocess.run([str(SERVICES), "restart-postgres"], check=True, capture_output=True)
 
     changes = {c["change_id"] for c in all_records(settings, "band-changes", "band_change")}
     wait_until(lambda: query(deployment, "SELECT count(*) AS n FROM band_changes")[0]["n"] >= len(changes), 120, "every band change stored")
@@ -192,3 +214,17 @@ def test_a_term_raises_the_right_alerts_once_through_a_consumer_crash_and_a_data
     status = run_leap(deployment.env, "status", "silent", "--json").stdout
     assert '"kind": "no_engagement"' in status and '"band": "very_low"' in status
     assert query(deployment, "SELECT count(*) AS n FROM access_log WHERE student_id = 'silent' AND action = 'view_status'")[0]["n"] == 1
+
+
+def test_an_alert_goes_on_its_recipients_stream_once_however_often_it_is_published():
+    live = Live.from_url(Settings().redis_url, f"leap-it-{uuid.uuid4().hex[:8]}")
+    alert = {"alert_id": str(uuid.uuid4()), "student_id": "s1", "kind": "drop", "recipient": "tutor-z", "day": date.today(), "reason": "band fell"}
+    try:
+        assert live.publish_alert(alert) is True
+        assert live.publish_alert(alert) is False
+        assert live.publish_alert({**alert, "alert_id": str(uuid.uuid4())}) is True
+        assert [a["alert_id"] for a in live.alerts_for("tutor-z")][0] == alert["alert_id"]
+        assert len(live.alerts_for("tutor-z")) == 2
+    finally:
+        for key in live.client.scan_iter(f"{live.prefix}:*"):
+            live.client.delete(key)

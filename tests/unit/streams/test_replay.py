@@ -1,10 +1,12 @@
+import json
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from producers.simulate import simulate
+from consumers.calendar import load_calendar
 from leap.policy import Engagement, PolicyError, load_policy
+from producers.simulate import simulate
 from streams.replay import load_roster_file, read_events, replay
 
 LONDON = ZoneInfo("Europe/London")
@@ -91,6 +93,11 @@ def test_simulated_university_replays_with_every_band(tmp_path):
     assert len(results) == 150
     assert {r.band for r in results} >= {"high", "good", "very_low"}
     assert len({r.cohort for r in results}) > 5
+    # Its calendar's break is the holiday week: no sessions were held in it.
+    calendar = load_calendar(tmp_path / "calendar.toml")
+    sessions = {datetime.fromisoformat(json.loads(line)["event_time"]).date() for line in (tmp_path / "events.jsonl").read_text().splitlines() if '"attendance"' in line}
+    holiday = [d for d in (AS_OF - timedelta(days=i) for i in range(35)) if calendar.non_teaching(d)]
+    assert len(holiday) == 7 and not sessions & set(holiday)
 
 
 def test_policy_file_errors_name_the_field(tmp_path):
