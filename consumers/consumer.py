@@ -36,6 +36,7 @@ from leap.kafka import Publisher, client_config
 from leap.log import get_logger
 from leap.policy import Alerts
 from leap.settings import Settings
+from streams.engine import partition_for
 from schemas.codec import CodecError, default_codec
 
 log = get_logger("leap.consumer")
@@ -107,6 +108,8 @@ class AlertConsumer:
         self.volumes: dict[tuple[str, date], int] = {}
         self._conn: psycopg.Connection | None = None
         self._outages_shown: set[str] = set()
+        # High watermark of each leap.activity partition, as last seen by this consumer.
+        self.activity_ends: dict[int, int] = {}
         self.deliveries = Deliveries(rules_.email, rules_.webhook, settings.tz) if self.channels() else None
         HEALTHY.set(1)
 
@@ -165,6 +168,7 @@ class AlertConsumer:
                 MESSAGES.labels(topic, "dead_letter").inc()
                 continue
             if schema == "activity_event":
+                self.activity_ends[partition] = max(self.activity_ends.get(partition, 0), offset + 1)
                 local = datetime.fromtimestamp(record["event_time"] / 1000, self.settings.tz).date()
                 batch.volumes[(record["source"], local)] += 1
             elif schema == "roster_entry":
@@ -242,7 +246,7 @@ class AlertConsumer:
             if day not in outages_by_day:
                 outages_by_day[day] = rules.outages(volumes, day, self.calendar, self.rules.outage_guard)
                 self._show_outages(outages_by_day[day])
-            return rules.Context(roster.get(student_id), exemptions.get(student_id, ()), self.calendar, outages_by_day[day], episodes.get((student_id, kind)))
+            return rules.Context(roster.get(student_id), exemptions.get(student_id, ()), self.calendar, outages_by_day[day], episodes.get((student_id, kind)), behind[student_id])
 
         def record(student_id: str, decision: rules.Decision, day: date, facts: dict) -> None:
             if decision.action == "none":
@@ -256,10 +260,16 @@ class AlertConsumer:
             elif new is not None:
                 episodes[(student_id, decision.kind)] = decision.episode
                 outcome = "raised" if decision.action == "raise" else "held"
-                ALERTS.labels(decision.kind, outcome, "source_outage" if decision.held_for else "none").inc()
+                why = "none" if not decision.held_for else ("engine_behind" if rules.ENGINE in decision.held_for else "source_outage")
+                ALERTS.labels(decision.kind, outcome, why).inc()
                 raised.append(new)
                 log.info(f"alert {outcome}", student=student_id, kind=decision.kind, reason=decision.reason, held_for=list(decision.held_for))
 
+        behind: dict[str, str | None] = {}
+        for change in batch.changes:
+            behind[change["student_id"]] = self.behind(change["student_id"], change.get("input_offset"))
+        for student, state in batch.states.items():
+            behind[student] = self.behind(student, state.get("input_offset"))
         for change in batch.changes:
             explanation = _explanation(change.get("explanation"))
             day = _day_of(explanation) or date.fromtimestamp(change["as_of"] / 1000)
@@ -277,6 +287,24 @@ class AlertConsumer:
             facts = {"band": state["band"], "score": state["score"], "days_since_last_activity": state["days_since_last_activity"], "explanation": explanation}
             record(student, decision, day, facts)
         return raised
+
+    def behind(self, student_id: str, input_offset: int | None) -> str | None:
+        """Why a state of this student may predate activity already published, or None.
+
+        The engine stamps each state with how far into the student's activity partition it
+        had read; more than ``engine_lag_tolerance`` messages short of the partition's end
+        means the state was computed half-way through a backlog.
+        """
+        if input_offset is None:
+            return None  # an engine that does not say: judge the state as it is
+        partition = partition_for(student_id.encode(), self.settings.partitions)
+        end = self.activity_ends.get(partition)
+        if end is None:
+            return None
+        unread = end - 1 - input_offset
+        if unread > self.rules.engine_lag_tolerance:
+            return f"the engine had {unread:,} activity messages of partition {partition} still to read"
+        return None
 
     def _show_outages(self, found: dict[str, str]) -> None:
         for source in set(found) - self._outages_shown:
@@ -305,20 +333,24 @@ class AlertConsumer:
             if not held:
                 return counts
             ids = {h["student_id"] for h in held}
+            roster = store.students(conn, ids)
             exemptions = store.exemptions(conn, ids)
             for alert in held:
-                state_day = alert["current_day"]
+                student, state_day = alert["student_id"], alert["current_day"]
                 found = rules.outages(self.volumes, state_day, self.calendar, self.rules.outage_guard) if state_day else {}
-                ctx = rules.Context(None, exemptions.get(alert["student_id"], ()), self.calendar, found, None)
+                ctx = rules.Context(roster.get(student), exemptions.get(student, ()), self.calendar, found, None, self.behind(student, alert["current_offset"]))
                 state = None if state_day is None else {"band": alert["current_band"], "days_since_last_activity": alert["current_days_since"]}
                 fate = rules.review_held(alert["kind"], alert["day"], alert["held_for"], state, state_day, ctx, self.rules)
+                because = f"held for {', '.join(alert['held_for'])}; the student's current state does not call for it"
+                if fate == "release" and (why_not := rules.suppression(state_day, ctx)) is not None:
+                    fate, because = "drop", f"held, and now suppressed ({why_not})"
                 counts[fate] += 1
                 if fate == "release":
                     store.release(conn, alert["alert_id"], self.channels())
                     ALERTS.labels(alert["kind"], "released", "source_recovered").inc()
                     log.info("held alert released", student=alert["student_id"], kind=alert["kind"])
                 elif fate == "drop":
-                    store.drop(conn, alert["alert_id"], f"explained by the outage of {', '.join(alert['held_for'])}: student no longer meets the condition")
+                    store.drop(conn, alert["alert_id"], because)
                     ALERTS.labels(alert["kind"], "dropped", "source_recovered").inc()
                     log.info("held alert dropped", student=alert["student_id"], kind=alert["kind"])
         return counts

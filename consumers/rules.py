@@ -14,8 +14,10 @@ still Low after an alert is not alerted again until they have recovered.
 Suppressed (not raised, recorded with the reason): non-teaching days, the student's
 exemptions, a roster status other than active. Held (recorded, not sent): when a source the
 student's score depends on looks broken (its volume on the last complete day far below its
-usual level for that weekday); a held alert is released or dropped once the source has
-recovered and the student has been re-scored.
+usual level for that weekday), or when the state was computed before the engine had read
+the activity already published (``behind``: a backlog); a held alert is released or
+dropped once the source has recovered (or the engine caught up) and the student has been
+re-scored.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ from leap.policy import BAND_ORDER, Alerts, OutageGuard
 from producers.outcome import EVENT_NAMESPACE
 
 DROP, NO_ENGAGEMENT = "drop", "no_engagement"
+# Held for the engine: the state was computed before the engine had read the activity
+# already published (a backlog after a load, an outage or a restart).
+ENGINE = "engine"
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,7 @@ class Context:
     calendar: Calendar
     outages: Mapping[str, str]  # source -> why it looks broken
     open_episode: str | None  # the student's open episode of this kind, if any
+    behind: str | None = None  # why the state may not reflect the data published yet
 
 
 @dataclass(frozen=True)
@@ -129,6 +135,8 @@ def _decide(kind: str, episode: str, day: date, reason: str, explanation: Mappin
     why_not = suppression(day, ctx)
     if why_not is not None:
         return Decision("suppress", kind, episode, why_not)
+    if ctx.behind is not None:
+        return Decision("hold", kind, episode, reason, (ENGINE,))
     held = _held_for(explanation, ctx)
     if held:
         return Decision("hold", kind, episode, reason, held)
@@ -183,11 +191,14 @@ def review_held(kind: str, alert_day: date, held_for: Iterable[str], state: Mapp
     """A held alert's fate: ``keep`` (still unsure), ``release`` or ``drop``.
 
     It is decided once no source it was held for is still out and the student has been
-    re-scored on a later day than the alert's, from that re-scoring: released if the
-    condition still holds, dropped if the outage explained it.
+    re-scored on a later day than the alert's (for a hold on the engine: once the student's
+    current state has caught up), from that state: released if the condition still holds,
+    dropped if the outage or the backlog explained it.
     """
-    if any(source in ctx.outages for source in held_for) or state is None or state_day is None or state_day <= alert_day:
+    if ctx.behind is not None or any(source in ctx.outages for source in held_for) or state is None or state_day is None:
         return "keep"
+    if state_day <= alert_day and ENGINE not in held_for:
+        return "keep"  # a source outage: wait for a re-scoring on a later day
     if kind == DROP:
         return "release" if state.get("band") in rules.drop_into else "drop"
     days_since = state.get("days_since_last_activity")

@@ -96,14 +96,14 @@ def upsert_roster(conn: psycopg.Connection, entries: Iterable[dict]) -> None:
 def upsert_states(conn: psycopg.Connection, states: Iterable[dict]) -> None:
     """Students' current states; an older state never replaces a newer one."""
     conn.cursor().executemany(
-        """INSERT INTO student_current (student_id, cohort, score, band, days_since_last_activity, day, explanation, updated_at, live_synced)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, false)
+        """INSERT INTO student_current (student_id, cohort, score, band, days_since_last_activity, day, explanation, updated_at, input_offset, live_synced)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, false)
            ON CONFLICT (student_id) DO UPDATE SET cohort = EXCLUDED.cohort, score = EXCLUDED.score, band = EXCLUDED.band,
              days_since_last_activity = EXCLUDED.days_since_last_activity, day = EXCLUDED.day, explanation = EXCLUDED.explanation,
-             updated_at = EXCLUDED.updated_at, live_synced = false
+             updated_at = EXCLUDED.updated_at, input_offset = EXCLUDED.input_offset, live_synced = false
            WHERE (student_current.day, student_current.updated_at) <= (EXCLUDED.day, EXCLUDED.updated_at)""",
         [
-            (s["student_id"], s["cohort"], s["score"], s["band"], s["days_since_last_activity"], to_date(s["day"]), _json(s["explanation"]), _ts(s["updated_at"]))
+            (s["student_id"], s["cohort"], s["score"], s["band"], s["days_since_last_activity"], to_date(s["day"]), _json(s["explanation"]), _ts(s["updated_at"]), s.get("input_offset"))
             for s in states
         ],
     )
@@ -124,12 +124,12 @@ def insert_band_change(conn: psycopg.Connection, change: dict, day: date | None)
     """Store a band change; False if it was already stored (same deterministic id)."""
     row = conn.execute(
         """INSERT INTO band_changes (change_id, student_id, cohort, previous_band, new_band, score, day, cause, days_since_last_activity,
-             explanation, trigger_event_id, trigger_time, as_of)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (change_id) DO NOTHING RETURNING change_id""",
+             explanation, trigger_event_id, trigger_time, as_of, input_offset)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (change_id) DO NOTHING RETURNING change_id""",
         (
             change["change_id"], change["student_id"], change["cohort"], change["previous_band"], change["new_band"], change["score"], day,
             change["cause"], change["days_since_last_activity"], _json(change["explanation"]), change.get("trigger_event_id"),
-            _ts(change.get("trigger_time")), _ts(change["as_of"]),
+            _ts(change.get("trigger_time")), _ts(change["as_of"]), change.get("input_offset"),
         ),
     ).fetchone()
     return row is not None
@@ -197,7 +197,9 @@ def record_decision(
         return None
     if decision.action == "close":
         conn.execute(
-            "UPDATE alerts SET closed_at = now(), closed_reason = %s WHERE student_id = %s AND kind = %s AND episode = %s AND closed_at IS NULL",
+            # A held alert whose student recovered is never sent.
+            """UPDATE alerts SET closed_at = now(), closed_reason = %s, status = CASE WHEN status = 'held' THEN 'dropped' ELSE status END
+               WHERE student_id = %s AND kind = %s AND episode = %s AND closed_at IS NULL""",
             (decision.reason, student_id, decision.kind, decision.episode),
         )
         return None
@@ -235,7 +237,7 @@ def held_alerts(conn: psycopg.Connection) -> list[dict]:
     """Held alerts with the student's current state (if any)."""
     return conn.execute(
         """SELECT a.alert_id, a.student_id, a.kind, a.day, a.held_for, a.recipient, c.band AS current_band,
-                  c.days_since_last_activity AS current_days_since, c.day AS current_day
+                  c.days_since_last_activity AS current_days_since, c.day AS current_day, c.input_offset AS current_offset
            FROM alerts a LEFT JOIN student_current c USING (student_id) WHERE a.status = 'held' FOR UPDATE OF a"""
     ).fetchall()
 

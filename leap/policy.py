@@ -143,6 +143,9 @@ class Alerts(_Strict):
     default_recipient: str = "student-support"
     # How often held alerts are reviewed, and pending deliveries retried.
     review_seconds: float = Field(10.0, gt=0)
+    # A state computed while the engine had this many more activity messages of the
+    # student's partition still to read (a backlog) holds its alerts until it catches up.
+    engine_lag_tolerance: int = Field(1000, ge=0)
     outage_guard: OutageGuard = OutageGuard()
     email: Email = Email()
     webhook: Webhook = Webhook()

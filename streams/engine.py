@@ -93,13 +93,18 @@ class PartitionClock:
     now: int = 0
     day: int = 0
     baselines: dict[str, Baseline] = field(default_factory=dict)
+    # The highest leap.activity offset of this partition read: the engine's watermark, sent
+    # with every state and band change so a reader can tell a caught-up state from one
+    # computed half-way through a backlog.
+    input_offset: int = -1
 
     def dumps(self) -> bytes:
-        """JSON for the changelog (small, written on ticks and baselines only)."""
+        """JSON for the changelog (small, written on ticks, baselines and batches only)."""
         return json.dumps(
             {
                 "now": self.now,
                 "day": self.day,
+                "input_offset": self.input_offset,
                 "baselines": {c: [b.day, list(b.medians), list(b.used), b.members] for c, b in self.baselines.items()},
             }
         ).encode()
@@ -109,7 +114,7 @@ class PartitionClock:
         """Read a clock from its changelog form."""
         obj = json.loads(data)
         baselines = {c: Baseline(c, d, tuple(m), tuple(u), n) for c, (d, m, u, n) in obj["baselines"].items()}
-        return cls(obj["now"], obj["day"], baselines)
+        return cls(obj["now"], obj["day"], baselines, obj.get("input_offset", -1))
 
 
 @dataclass
@@ -198,6 +203,7 @@ class Engine:
         for msg in batch:
             try:
                 if msg.topic == self.topics["activity"]:
+                    self._read_up_to(msg, clocks, out)
                     self._activity(msg, students, clocks, touched, out)
                 elif msg.topic == self.topics["roster"]:
                     self._roster(msg, students, clocks, touched, out)
@@ -207,6 +213,12 @@ class Engine:
                 self._reject(msg, str(exc), out)
         self._evaluate_all(touched, students, clocks, out)
         return out
+
+    def _read_up_to(self, msg: Message, clocks: MutableMapping[int, PartitionClock], out: Outbox) -> None:
+        clock = self._clock_for(msg.partition, clocks)
+        if msg.offset > clock.input_offset:
+            clock.input_offset = msg.offset
+            out.clock_writes.add(msg.partition)
 
     def _reject(self, msg: Message, reason: str, out: Outbox) -> None:
         out.counts["rejected"] += 1
@@ -437,6 +449,7 @@ class Engine:
                         "explanation": explanation,
                         "trigger_event_id": touch.trigger_event_id,
                         "trigger_time": touch.trigger_time,
+                        "input_offset": clock.input_offset if clock.input_offset >= 0 else None,
                     },
                 )
             )
@@ -464,6 +477,7 @@ class Engine:
                         "day": clock.day - EPOCH_ORDINAL,
                         "explanation": explanation or json.dumps(result.explanation(state.cohort), separators=(",", ":")),
                         "updated_at": now,
+                        "input_offset": clock.input_offset if clock.input_offset >= 0 else None,
                     },
                 )
             )

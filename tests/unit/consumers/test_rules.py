@@ -218,3 +218,23 @@ def test_alerts_go_to_the_tutor_else_the_department_else_the_default():
 def test_alert_ids_are_deterministic_per_episode():
     assert alert_id("s1", DROP, "c-1") == alert_id("s1", DROP, "c-1") != alert_id("s1", DROP, "c-2")
     assert alert_id("s1", DROP, "c-1") != alert_id("s1", NO_ENGAGEMENT, "c-1")
+
+
+# ----------------------------------------------------------------- the engine's watermark
+
+
+def test_alerts_from_a_state_computed_mid_backlog_are_held_for_the_engine():
+    behind = ctx(behind="the engine had 40,000 activity messages still to read")
+    decision = on_band_change(change("good", "low"), TEACHING_DAY, behind, RULES)
+    assert (decision.action, decision.held_for) == ("hold", ("engine",))
+    assert on_state(state(20), date(2026, 12, 2), behind, RULES).held_for == ("engine",)
+    # Suppression still comes first: nothing is held that would not be sent anyway.
+    assert on_band_change(change("good", "low"), date(2026, 11, 10), behind, RULES).action == "suppress"
+
+
+def test_an_engine_hold_is_decided_as_soon_as_the_current_state_has_caught_up():
+    day = date(2026, 12, 2)
+    assert review_held(DROP, day, ["engine"], {"band": "low"}, day, ctx(behind="still reading"), RULES) == "keep"
+    assert review_held(DROP, day, ["engine"], {"band": "low"}, day, ctx(), RULES) == "release"
+    assert review_held(DROP, day, ["engine"], {"band": "high"}, day, ctx(), RULES) == "drop"
+    assert review_held(NO_ENGAGEMENT, day, ["engine"], {"days_since_last_activity": 1}, day, ctx(), RULES) == "drop"

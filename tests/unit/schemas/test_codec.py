@@ -58,6 +58,7 @@ def test_round_trip_of_every_current_schema():
             "explanation": json.dumps({"vle": 10}),
             "trigger_event_id": "e1",
             "trigger_time": 6,
+            "input_offset": 41,
         },
         "student_state": {
             "student_id": "s1",
@@ -68,6 +69,7 @@ def test_round_trip_of_every_current_schema():
             "day": 20_000,
             "explanation": "{}",
             "updated_at": 9,
+            "input_offset": None,
         },
         "daily_summary": {"student_id": "s1", "cohort": "P/Y1", "day": 20_000, "score": 55.5, "band": "partial", "days_since_last_activity": 2},
         "clock_message": {"kind": "baseline", "at": 1, "cohort": "P/Y1", "day": 739_000, "medians": [1.0, 0.5], "used": [True, False], "members": 12},
@@ -87,13 +89,13 @@ def test_round_trip_of_every_current_schema():
         assert codec.decode(codec.encode(name, record), expect=name) == record
 
 
-def test_band_change_v1_reads_as_v2_without_trigger():
+def test_band_change_v1_reads_as_current_without_trigger_or_watermark():
     codec = default_codec()
     v1 = {
         "change_id": "c1", "student_id": "s1", "cohort": "all", "previous_band": "good", "new_band": "low",
         "score": 30.0, "as_of": 7, "cause": "activity", "days_since_last_activity": 0, "explanation": "{}",
     }  # fmt: skip
-    assert codec.decode(codec.encode("band_change", v1, version=1)) == {**v1, "trigger_event_id": None, "trigger_time": None}
+    assert codec.decode(codec.encode("band_change", v1, version=1)) == {**v1, "trigger_event_id": None, "trigger_time": None, "input_offset": None}
 
 
 def test_a_message_written_with_an_old_version_is_read_into_the_current_one():

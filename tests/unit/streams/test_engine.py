@@ -278,5 +278,20 @@ def test_partition_keys_land_on_their_partition():
 
 
 def test_partition_clock_round_trips():
-    clock = PartitionClock(5, 739_000, {})
+    clock = PartitionClock(5, 739_000, {}, 1234)
     assert PartitionClock.loads(clock.dumps()) == clock
+    # A clock written before the watermark existed reads as "nothing read yet".
+    assert PartitionClock.loads(b'{"now": 5, "day": 7, "baselines": {}}').input_offset == -1
+
+
+def test_states_and_band_changes_carry_how_far_into_the_activity_partition_the_engine_had_read():
+    p = Pipeline()
+    p.tick(NOW_MS)
+    s1 = [p.event(vle("s1", NOW - timedelta(hours=h), h)) for h in range(3)]
+    neighbour = next(f"n{i}" for i in range(100) if partition_for(f"n{i}".encode(), N) == partition_for(b"s1", N))
+    other = p.event(vle(neighbour, NOW - timedelta(hours=9), 9))  # s1's partition, a later offset
+    p.run(s1 + [other])
+    assert p.states["s1"]["input_offset"] == other.offset
+    assert p.band_changes[-1]["input_offset"] == other.offset
+    part = partition_for(b"s1", N)
+    assert p.clocks[part].input_offset == other.offset

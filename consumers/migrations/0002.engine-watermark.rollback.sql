@@ -1,0 +1,2 @@
+ALTER TABLE student_current DROP COLUMN input_offset;
+ALTER TABLE band_changes DROP COLUMN input_offset;
