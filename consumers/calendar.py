@@ -8,10 +8,11 @@ reported on the first Monday back.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+
+from leap.policy import read_toml
 
 
 class CalendarError(ValueError):
@@ -89,10 +90,4 @@ def parse_calendar(data: dict, source: str = "calendar") -> Calendar:
 
 def load_calendar(path: Path) -> Calendar:
     """Read and validate a calendar file."""
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise CalendarError(f"calendar file {path} does not exist (see calendar_file in the policy)") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise CalendarError(f"{path}: not valid TOML: {exc}") from None
-    return parse_calendar(data, str(path))
+    return parse_calendar(read_toml(path, CalendarError, "calendar file (calendar_file in the policy)"), str(path))

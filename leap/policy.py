@@ -167,14 +167,19 @@ class Policy(_Strict):
     alerts: Alerts = Alerts()
 
 
+def read_toml(path: Path, error: type[ValueError], what: str) -> dict:
+    """A TOML file's contents; ``error`` names the file when it is missing or not TOML."""
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise error(f"{what} {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{path}: not valid TOML: {exc}") from None
+
+
 def load_policy(path: Path) -> Policy:
     """Read and validate a policy file; ``PolicyError`` names the file and the bad field."""
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise PolicyError(f"policy file {path} does not exist (set LEAP_POLICY_FILE)") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise PolicyError(f"{path}: not valid TOML: {exc}") from None
+    data = read_toml(path, PolicyError, "policy file (LEAP_POLICY_FILE)")
     try:
         policy = Policy.model_validate(data)
     except ValidationError as exc:
