@@ -202,10 +202,11 @@ class AlertConsumer:
                     letters = DeadLetters(self.settings, publisher, self.codec)
                     for where_and_why in batch.dead:
                         letters.reject(source="consumer", **where_and_why)
-            upserts = [r for _, r in batch.roster if r is not None]
+            latest = dict(batch.roster)  # in offset order: a student's last entry (or removal) wins
+            upserts = [r for r in latest.values() if r is not None]
             if upserts:
                 store.upsert_roster(conn, upserts)
-            removed = [sid for sid, r in batch.roster if r is None]
+            removed = [sid for sid, r in latest.items() if r is None]
             if removed:
                 conn.execute("UPDATE students SET status = 'not_on_roster', updated_at = now() WHERE student_id = ANY(%s)", (removed,))
             if batch.states:

@@ -8,6 +8,7 @@ them, once per episode, in PostgreSQL and on the recipient's Redis stream.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import uuid
 import urllib.error
@@ -214,6 +215,10 @@ def test_a_term_raises_the_right_alerts_once_through_a_consumer_crash_and_storag
     status = run_leap(deployment.env, "status", "silent", "--json").stdout
     assert '"kind": "no_engagement"' in status and '"band": "very_low"' in status
     assert query(deployment, "SELECT count(*) AS n FROM access_log WHERE student_id = 'silent' AND action = 'view_status'")[0]["n"] == 1
+    text = run_leap(deployment.env, "status", "dropper").stdout
+    assert "how it was computed" in text and "open alert: drop (new) for tutor-a" in text
+    listed = run_leap(deployment.env, "alerts", "list", "--tutor", "history-office", "--json").stdout.splitlines()
+    assert [json.loads(line)["student_id"] for line in listed] == ["no-tutor"]
 
 
 def test_an_alert_goes_on_its_recipients_stream_once_however_often_it_is_published():
