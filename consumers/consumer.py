@@ -57,6 +57,8 @@ TOPICS = {
     "band-changes": "band_change",
 }
 _TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError, redis.ConnectionError, redis.TimeoutError)
+# The data, not the service: retrying cannot help, the message is dead-lettered instead.
+_REFUSED = (psycopg.DataError, psycopg.IntegrityError)
 
 
 def _reason_label(reason: str) -> str:
@@ -383,7 +385,36 @@ class AlertConsumer:
 
     # ------------------------------------------------------------ the loop
 
-    def run(self, stop: threading.Event, *, batch_size: int = 2000, on_idle: Callable[[], None] | None = None) -> None:
+    def apply_or_isolate(self, messages: list) -> list[str]:
+        """``apply``; when PostgreSQL refuses a batch's data, find the message it refuses and dead-letter it.
+
+        The engine's records are schema-checked, but a value PostgreSQL cannot take (an id
+        that is not a UUID, say) must not stop the consumer for good: it goes to the
+        dead-letter topic with its position and the reason, and the rest is stored.
+        """
+        try:
+            return self.apply(messages)
+        except _REFUSED as exc:
+            if len(messages) == 1:
+                self._refuse(messages[0], exc)
+                return []
+        raised: list[str] = []
+        for message in messages:
+            raised += self.apply_or_isolate([message])
+        return raised
+
+    def _refuse(self, message, exc: Exception) -> None:  # type: ignore[no-untyped-def]
+        topic, partition, offset = message.topic(), message.partition(), message.offset()
+        reason = f"cannot store: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        with Publisher(self.settings, client_id="leap-consumer") as publisher:
+            DeadLetters(self.settings, publisher, self.codec).reject(source="consumer", location=topic, position=f"{partition}:{offset}", reason=reason, raw=message.value() or b"")
+        conn = self.conn()
+        with conn.transaction():
+            store.save_positions(conn, {(topic, partition): offset + 1})
+        MESSAGES.labels(topic, "dead_letter").inc()
+        log.error("message refused by PostgreSQL; dead-lettered", topic=topic, partition=partition, offset=offset, reason=reason)
+
+    def run(self, stop: threading.Event, *, batch_size: int = 2000) -> None:
         """Consume until ``stop`` is set."""
         consumer = Consumer(
             client_config(
@@ -404,7 +435,7 @@ class AlertConsumer:
             while not stop.is_set():
                 messages = [m for m in consumer.consume(batch_size, timeout=0.5) if m.error() is None]
                 if messages:
-                    self.retrying("apply", lambda: self.apply(messages), stop)
+                    self.retrying("apply", lambda: self.apply_or_isolate(messages), stop)
                 now = time.monotonic()
                 if now - last_review >= self.rules.review_seconds:
                     self.retrying("review", self.review_held, stop)
@@ -417,8 +448,6 @@ class AlertConsumer:
                 if now - last_lag >= 5:
                     self._report_lag(consumer)
                     last_lag = now
-                if not messages and on_idle is not None:
-                    on_idle()
         finally:
             consumer.close()
 

@@ -233,3 +233,21 @@ def test_an_alert_goes_on_its_recipients_stream_once_however_often_it_is_publish
     finally:
         for key in live.client.scan_iter(f"{live.prefix}:*"):
             live.client.delete(key)
+
+
+def test_a_record_postgresql_refuses_is_dead_lettered_and_the_rest_is_stored(deployment):
+    settings = deployment.settings
+    consumer = deployment.start_consumer()
+    good = {
+        "change_id": str(uuid.uuid4()), "student_id": "s-good", "cohort": "all", "previous_band": None, "new_band": "high",
+        "score": 90.0, "as_of": 1_790_000_000_000, "cause": "activity", "days_since_last_activity": 0, "explanation": "{}",
+        "trigger_event_id": None, "trigger_time": None, "input_offset": None,
+    }  # fmt: skip
+    bad = {**good, "change_id": "not-a-uuid", "student_id": "s-bad"}
+    publish(settings, [("band-changes", "band_change", bad), ("band-changes", "band_change", good)])
+    wait_until(lambda: query(deployment, "SELECT 1 FROM band_changes WHERE student_id = 's-good'"), 60, "the good band change stored")
+    letters = [r for r in all_records(settings, "dead-letter", "dead_letter") if r["source"] == "consumer"]
+    assert len(letters) == 1 and letters[0]["location"] == settings.topic("band-changes")
+    assert "not-a-uuid" in letters[0]["reason"] or "uuid" in letters[0]["reason"].lower()
+    assert default_codec().decode(letters[0]["raw"])["student_id"] == "s-bad"
+    assert health(consumer) == 200
