@@ -97,16 +97,14 @@ class Batch:
 class AlertConsumer:
     """The consumer's logic between Kafka and the stores (see the module docstring)."""
 
-    def __init__(self, settings: Settings, rules_: Alerts, calendar: Calendar, *, live: Live | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, settings: Settings, rules_: Alerts, calendar: Calendar, *, live: Live | None = None) -> None:
         self.settings = settings
         self.rules = rules_
         self.calendar = calendar
         self.codec = default_codec()
         self.live = live or Live.from_url(settings.redis_url, settings.topic_prefix)
         self.topics = {settings.topic(name): schema for name, schema in TOPICS.items()}
-        self.activity_topic = settings.topic("activity")
         self.health = Health()
-        self.sleep = sleep
         self.volumes: dict[tuple[str, date], int] = {}
         self._conn: psycopg.Connection | None = None
         self._outages_shown: set[str] = set()
@@ -145,7 +143,7 @@ class AlertConsumer:
                 log.warning("storage unreachable; not committing, retrying", step=step, service=service, error=str(exc).strip(), retry_in=delay)
                 if stop is not None and stop.is_set():
                     raise
-                self.sleep(delay)
+                time.sleep(delay)
                 delay = min(delay * 2, 30.0)
 
     # ------------------------------------------------------------ decoding
