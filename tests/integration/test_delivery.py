@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psycopg
@@ -101,6 +101,35 @@ def test_an_alert_is_emailed_once_and_posted_signed_after_a_retry(tmp_path, smtp
             rows = {r["channel"]: r for r in check.execute("SELECT * FROM alert_deliveries")}
         assert rows["email"]["status"] == "sent" and rows["email"]["attempts"] == 1
         assert rows["webhook"]["status"] == "sent" and rows["webhook"]["attempts"] == 2 and "HTTP 500" in rows["webhook"]["last_error"]
+        conn.close()
+    finally:
+        deployment.close()
+
+
+def test_a_digest_collects_a_recipients_alerts_into_one_email_at_the_digest_hour(tmp_path, smtp):
+    smtp_port, mailbox = smtp
+    deployment = Deployment(tmp_path)
+    try:
+        deployment.with_database()
+        rules = Alerts(email=Email(enabled=True, mode="digest", digest_hour=8, smtp_port=smtp_port, domain="uni.test"))
+        consumer = AlertConsumer(deployment.settings, rules, Calendar())
+        conn = consumer.conn()
+        with conn.transaction():
+            for student in ("s1", "s2"):
+                store.record_decision(
+                    conn, student, Decision("raise", "drop", f"change-{student}", f"{student} fell to low"), date.today(),
+                    Route("tutor-a", "personal_tutor"), {"band": "low"}, consumer.channels(),
+                )
+        tz = deployment.settings.tz
+        now = datetime.now(tz)
+        before_next_digest = now.replace(hour=7, minute=59) + timedelta(days=1) if now.hour >= 8 else now
+        assert consumer.deliveries.send_pending(conn, now=before_next_digest.astimezone(timezone.utc)).get("sent", 0) == 0
+        assert mailbox.messages == []
+        next_digest = (now + timedelta(days=1)).replace(hour=8, minute=0)
+        assert consumer.deliveries.send_pending(conn, now=next_digest.astimezone(timezone.utc)) == {"sent": 2}
+        assert len(mailbox.messages) == 1 and "2 student(s)" in mailbox.messages[0]
+        assert "s1:" in mailbox.messages[0] and "s2:" in mailbox.messages[0] and "To: tutor-a@uni.test" in mailbox.messages[0]
+        assert consumer.deliveries.send_pending(conn, now=next_digest.astimezone(timezone.utc)) == {}
         conn.close()
     finally:
         deployment.close()
