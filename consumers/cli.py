@@ -12,9 +12,9 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import typer
 from prometheus_client import make_wsgi_app
-from rich.console import Console
 from rich.table import Table
 
+from leap.console import err, fail, out
 from leap.log import get_logger
 from leap.settings import get_settings
 
@@ -22,14 +22,8 @@ db_app = typer.Typer(help="PostgreSQL: LEAP's system of record.", no_args_is_hel
 exemptions_app = typer.Typer(help="Periods in which a student's alerts are suppressed.", no_args_is_help=True)
 alerts_app = typer.Typer(help="Alerts raised for tutors.", no_args_is_help=True)
 
-out = Console()
-err = Console(stderr=True)
 log = get_logger("leap.cli")
 
-
-def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {message}")
-    raise typer.Exit(code)
 
 
 def _operator() -> str:
@@ -47,7 +41,7 @@ def _connect():  # type: ignore[no-untyped-def]
     try:
         return connect(get_settings())
     except psycopg.OperationalError as exc:
-        _fail(f"PostgreSQL is not reachable ({str(exc).strip()}); is it running (make up)?")
+        fail(f"PostgreSQL is not reachable ({str(exc).strip()}); is it running (make up)?")
 
 
 @db_app.command("migrate")
@@ -60,7 +54,7 @@ def db_migrate() -> None:
     try:
         done = migrate(get_settings())
     except psycopg.OperationalError as exc:
-        _fail(f"PostgreSQL is not reachable ({str(exc).strip()})")
+        fail(f"PostgreSQL is not reachable ({str(exc).strip()})")
     out.print(f"applied {', '.join(done)}" if done else "database schema is up to date")
 
 
@@ -108,7 +102,7 @@ def consume(
         policy = load_policy(settings.policy_file)
         calendar = load_calendar(policy.alerts.calendar_file)
     except (PolicyError, CalendarError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     consumer = AlertConsumer(settings, policy.alerts, calendar)
     _serve(metrics_port, consumer.health)
     stop = threading.Event()
@@ -152,7 +146,7 @@ def status(
         found = student_status(conn, student)
         audit(conn, _operator(), "operator", "view_status", purpose, student_id=student, record_type="student_status")
     if found is None:
-        _fail(f"no student {student!r} on the roster or in the engine's output", 2)
+        fail(f"no student {student!r} on the roster or in the engine's output", 2)
     if as_json:
         print(json.dumps(found, default=str))
         return
@@ -215,7 +209,7 @@ def alerts_summary(
         with err.status("waiting for the consumer to store everything"):
             while (lag := group_lag(settings, f"{settings.topic_prefix}-consumer", topics)) > 0:
                 if time.monotonic() > deadline:
-                    _fail(f"the consumer still has {lag:,} messages to store after {wait:.0f} s")
+                    fail(f"the consumer still has {lag:,} messages to store after {wait:.0f} s")
                 time.sleep(1.0)
     with _connect() as conn:
         rows = alert_summary(conn)

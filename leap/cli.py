@@ -10,10 +10,10 @@ from typing import Annotated, Optional
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from leap.console import err, fail, out
 from leap.log import configure_logging, get_logger
 from leap.settings import get_settings
 
@@ -29,8 +29,6 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(produce_app, name="produce")
 app.add_typer(sample_app, name="sample")
 
-out = Console()
-err = Console(stderr=True)
 log = get_logger("leap.cli")
 
 
@@ -38,10 +36,6 @@ log = get_logger("leap.cli")
 def _setup() -> None:
     configure_logging(get_settings())
 
-
-def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {message}")
-    raise typer.Exit(code)
 
 
 @app.command()
@@ -56,7 +50,7 @@ def check(
     names = services or list(CHECKS)
     unknown = [n for n in names if n not in CHECKS]
     if unknown:
-        _fail(f"unknown service(s) {', '.join(unknown)}; choose from {', '.join(CHECKS)}", 2)
+        fail(f"unknown service(s) {', '.join(unknown)}; choose from {', '.join(CHECKS)}", 2)
     deadline = time.monotonic() + wait
     failed: dict[str, str] = {}
     for name in names:
@@ -86,7 +80,7 @@ def topics_create() -> None:
         for line in create_topics(get_settings()):
             out.print(line)
     except RuntimeError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 @topics_app.command("list")
@@ -144,11 +138,11 @@ def produce_moodle(
         records = read_csv(stream)
         first = next(records, None)
         if first is None or first.fields is None:
-            _fail(f"{path}: empty or unreadable first row")
+            fail(f"{path}: empty or unreadable first row")
         try:
             fmt, is_header = moodle.detect_format(first.fields)
         except ValueError as exc:
-            _fail(f"{path}: {exc}")
+            fail(f"{path}: {exc}")
         parse_row = moodle.row_parser(
             fmt,
             first.fields,
@@ -258,7 +252,7 @@ def roster_load(
     try:
         counts = publish_roster(path, settings)
     except ValueError as exc:
-        _fail(f"{path}: {exc}")
+        fail(f"{path}: {exc}")
     _print_counts(path, "roster", counts, settings, as_json)
 
 
@@ -282,7 +276,7 @@ def replay(
         entries = load_roster_file(roster) if roster else {}
         day = date.fromisoformat(as_of)
     except (PolicyError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     with err.status("replaying"):
         results, counts = run_replay(read_events(paths), entries, day, policy, settings.tz)
     write_results(results, output)
@@ -326,7 +320,7 @@ def bands(
             if len(states) >= wait_for and (not wait_for or _engine_caught_up(settings)):
                 break
             if time.monotonic() > deadline:
-                _fail(f"only {len(states):,} of {wait_for:,} students have a state after {timeout:.0f} s")
+                fail(f"only {len(states):,} of {wait_for:,} students have a state after {timeout:.0f} s")
             time.sleep(1.0)
     table_data = bands_by_cohort(states)
     if as_json:
@@ -350,7 +344,7 @@ def _instant(text, tz):  # type: ignore[no-untyped-def]
     try:
         when = datetime.fromisoformat(text) if text else datetime.now(tz)
     except ValueError:
-        _fail(f"{text!r} is not an ISO 8601 date and time")
+        fail(f"{text!r} is not an ISO 8601 date and time")
     return when if when.tzinfo else when.replace(tzinfo=tz)
 
 
