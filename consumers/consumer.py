@@ -83,7 +83,7 @@ class Health:
 
 @dataclass
 class Batch:
-    """One batch's decoded messages by topic, and the positions it reaches."""
+    """One batch's decoded messages by topic."""
 
     roster: list[tuple[str, dict | None]] = field(default_factory=list)
     states: dict[str, dict] = field(default_factory=dict)  # latest per student
@@ -91,7 +91,6 @@ class Batch:
     changes: list[dict] = field(default_factory=list)
     volumes: dict[tuple[str, date], int] = field(default_factory=lambda: defaultdict(int))
     dead: list[dict] = field(default_factory=list)
-    next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
 class AlertConsumer:
@@ -174,18 +173,20 @@ class AlertConsumer:
             elif schema == "roster_entry":
                 batch.roster.append((record["student_id"], record))
             elif schema == "student_state":
+                record["explanation"] = _explanation(record["explanation"])
                 batch.states[record["student_id"]] = record
             elif schema == "daily_summary":
                 batch.summaries.append(record)
             else:
+                record["explanation"] = _explanation(record["explanation"])
                 batch.changes.append(record)
             MESSAGES.labels(topic, "read").inc()
         return batch
 
     # ------------------------------------------------------------ applying
 
-    def apply(self, messages: list) -> list[str]:
-        """Apply a batch in one transaction; return the ids of alerts raised or held."""
+    def apply(self, messages: list) -> None:
+        """Apply a batch in one transaction."""
         conn = self.conn()
         started = time.perf_counter()
         with conn.transaction():
@@ -195,13 +196,9 @@ class AlertConsumer:
                 if m.offset() < done.get((m.topic(), m.partition()), 0):
                     MESSAGES.labels(m.topic(), "already_applied").inc()
             batch = self.decode(fresh)
-            batch.next_offsets = _next_offsets(messages)
             if batch.dead:
                 # Delivered before the positions that skip them are committed.
-                with Publisher(self.settings, client_id="leap-consumer") as publisher:
-                    letters = DeadLetters(self.settings, publisher, self.codec)
-                    for where_and_why in batch.dead:
-                        letters.reject(source="consumer", **where_and_why)
+                self._dead_letter(batch.dead)
             latest = dict(batch.roster)  # in offset order: a student's last entry (or removal) wins
             upserts = [r for r in latest.values() if r is not None]
             if upserts:
@@ -215,13 +212,19 @@ class AlertConsumer:
                 store.upsert_summaries(conn, batch.summaries)
             if batch.volumes:
                 store.add_volumes(conn, batch.volumes)
-            raised = self._decide(conn, batch)
-            store.save_positions(conn, batch.next_offsets)
+            self._decide(conn, batch)
+            store.save_positions(conn, _next_offsets(messages))
         # Only once committed: the next batch's outage judgement sees this one's volumes.
         for key, n in batch.volumes.items():
             self.volumes[key] = self.volumes.get(key, 0) + n
         WRITE_SECONDS.observe(time.perf_counter() - started)
-        return raised
+
+    def _dead_letter(self, rejected: list[dict]) -> None:
+        """Send rejected messages (location, position, reason, raw) to the dead-letter topic."""
+        with Publisher(self.settings, client_id="leap-consumer") as publisher:
+            letters = DeadLetters(self.settings, publisher, self.codec)
+            for where_and_why in rejected:
+                letters.reject(source="consumer", **where_and_why)
 
     def _volumes_with(self, batch: Batch) -> dict[tuple[str, date], int]:
         if not batch.volumes:
@@ -231,23 +234,26 @@ class AlertConsumer:
             merged[key] = merged.get(key, 0) + n
         return merged
 
-    def _decide(self, conn: psycopg.Connection, batch: Batch) -> list[str]:
+    def _decide(self, conn: psycopg.Connection, batch: Batch) -> None:
         ids = {c["student_id"] for c in batch.changes} | set(batch.states)
         if not ids:
-            return []
+            return
         roster = store.students(conn, ids)
         exemptions = store.exemptions(conn, ids)
         episodes = store.open_episodes(conn, ids)
         volumes = self._volumes_with(batch)
         outages_by_day: dict[date, dict[str, str]] = {}
         channels = self.channels()
-        raised: list[str] = []
 
-        def context(student_id: str, kind: str, day: date) -> rules.Context:
+        def context(record: dict, kind: str, day: date) -> rules.Context:
             if day not in outages_by_day:
                 outages_by_day[day] = rules.outages(volumes, day, self.calendar, self.rules.outage_guard)
                 self._show_outages(outages_by_day[day])
-            return rules.Context(roster.get(student_id), exemptions.get(student_id, ()), self.calendar, outages_by_day[day], episodes.get((student_id, kind)), behind[student_id])
+            student_id = record["student_id"]
+            return rules.Context(
+                roster.get(student_id), exemptions.get(student_id, ()), self.calendar, outages_by_day[day],
+                episodes.get((student_id, kind)), self.behind(student_id, record.get("input_offset")),
+            )
 
         def record(student_id: str, decision: rules.Decision, day: date, facts: dict) -> None:
             if decision.action == "none":
@@ -263,31 +269,21 @@ class AlertConsumer:
                 outcome = "raised" if decision.action == "raise" else "held"
                 why = "none" if not decision.held_for else ("engine_behind" if rules.ENGINE in decision.held_for else "source_outage")
                 ALERTS.labels(decision.kind, outcome, why).inc()
-                raised.append(new)
                 log.info(f"alert {outcome}", student=student_id, kind=decision.kind, reason=decision.reason, held_for=list(decision.held_for))
 
-        behind: dict[str, str | None] = {}
         for change in batch.changes:
-            behind[change["student_id"]] = self.behind(change["student_id"], change.get("input_offset"))
-        for student, state in batch.states.items():
-            behind[student] = self.behind(student, state.get("input_offset"))
-        for change in batch.changes:
-            explanation = _explanation(change.get("explanation"))
-            day = _day_of(explanation) or date.fromtimestamp(change["as_of"] / 1000)
+            day = _day_of(change["explanation"]) or date.fromtimestamp(change["as_of"] / 1000)
             if not store.insert_band_change(conn, change, day):
                 MESSAGES.labels(self.settings.topic("band-changes"), "duplicate").inc()
                 continue
-            student = change["student_id"]
-            decision = rules.on_band_change({**change, "explanation": explanation}, day, context(student, rules.DROP, day), self.rules)
-            facts = {"band": change["new_band"], "score": change["score"], "days_since_last_activity": change["days_since_last_activity"], "explanation": explanation, "trigger_change_id": change["change_id"]}
-            record(student, decision, day, facts)
+            decision = rules.on_band_change(change, day, context(change, rules.DROP, day), self.rules)
+            facts = {"band": change["new_band"], "score": change["score"], "days_since_last_activity": change["days_since_last_activity"], "explanation": change["explanation"], "trigger_change_id": change["change_id"]}
+            record(change["student_id"], decision, day, facts)
         for student, state in batch.states.items():
             day = store.to_date(state["day"])
-            explanation = _explanation(state.get("explanation"))
-            decision = rules.on_state({**state, "explanation": explanation}, day, context(student, rules.NO_ENGAGEMENT, day), self.rules)
-            facts = {"band": state["band"], "score": state["score"], "days_since_last_activity": state["days_since_last_activity"], "explanation": explanation}
+            decision = rules.on_state(state, day, context(state, rules.NO_ENGAGEMENT, day), self.rules)
+            facts = {"band": state["band"], "score": state["score"], "days_since_last_activity": state["days_since_last_activity"], "explanation": state["explanation"]}
             record(student, decision, day, facts)
-        return raised
 
     def behind(self, student_id: str, input_offset: int | None) -> str | None:
         """Why a state of this student may predate activity already published, or None.
@@ -336,9 +332,12 @@ class AlertConsumer:
             ids = {h["student_id"] for h in held}
             roster = store.students(conn, ids)
             exemptions = store.exemptions(conn, ids)
+            outages_by_day: dict[date, dict[str, str]] = {}
             for alert in held:
                 student, state_day = alert["student_id"], alert["current_day"]
-                found = rules.outages(self.volumes, state_day, self.calendar, self.rules.outage_guard) if state_day else {}
+                if state_day is not None and state_day not in outages_by_day:
+                    outages_by_day[state_day] = rules.outages(self.volumes, state_day, self.calendar, self.rules.outage_guard)
+                found = outages_by_day.get(state_day, {})
                 ctx = rules.Context(roster.get(student), exemptions.get(student, ()), self.calendar, found, None, self.behind(student, alert["current_offset"]))
                 state = None if state_day is None else {"band": alert["current_band"], "days_since_last_activity": alert["current_days_since"]}
                 fate = rules.review_held(alert["kind"], alert["day"], alert["held_for"], state, state_day, ctx, self.rules)
@@ -383,7 +382,7 @@ class AlertConsumer:
 
     # ------------------------------------------------------------ the loop
 
-    def apply_or_isolate(self, messages: list) -> list[str]:
+    def apply_or_isolate(self, messages: list) -> None:
         """``apply``; when PostgreSQL refuses a batch's data, find the message it refuses and dead-letter it.
 
         The engine's records are schema-checked, but a value PostgreSQL cannot take (an id
@@ -391,21 +390,19 @@ class AlertConsumer:
         dead-letter topic with its position and the reason, and the rest is stored.
         """
         try:
-            return self.apply(messages)
+            self.apply(messages)
+            return
         except _REFUSED as exc:
             if len(messages) == 1:
                 self._refuse(messages[0], exc)
-                return []
-        raised: list[str] = []
+                return
         for message in messages:
-            raised += self.apply_or_isolate([message])
-        return raised
+            self.apply_or_isolate([message])
 
     def _refuse(self, message, exc: Exception) -> None:  # type: ignore[no-untyped-def]
         topic, partition, offset = message.topic(), message.partition(), message.offset()
         reason = f"cannot store: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-        with Publisher(self.settings, client_id="leap-consumer") as publisher:
-            DeadLetters(self.settings, publisher, self.codec).reject(source="consumer", location=topic, position=f"{partition}:{offset}", reason=reason, raw=message.value() or b"")
+        self._dead_letter([{"location": topic, "position": f"{partition}:{offset}", "reason": reason, "raw": message.value() or b""}])
         conn = self.conn()
         with conn.transaction():
             store.save_positions(conn, {(topic, partition): offset + 1})
@@ -481,9 +478,9 @@ def _next_offsets(messages: list) -> dict[tuple[str, int], int]:
     return ends
 
 
-def _explanation(text: str | dict | None) -> dict | None:
-    if text is None or isinstance(text, dict):
-        return text
+def _explanation(text: str | None) -> dict | None:
+    if not text:
+        return None
     try:
         return json.loads(text)
     except ValueError:

@@ -13,7 +13,6 @@ PostgreSQL has committed always reaches them, even across a crash between the tw
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta, timezone
 
@@ -34,8 +33,8 @@ def _ts(ms: int | None) -> datetime | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, timezone.utc)
 
 
-def _json(text: str | None) -> Jsonb:
-    return Jsonb(json.loads(text) if text else {})
+def _json(value: dict | None) -> Jsonb:
+    return Jsonb(value or {})
 
 
 # ------------------------------------------------------------------ positions
@@ -214,7 +213,7 @@ def record_decision(
            ON CONFLICT DO NOTHING RETURNING alert_id""",
         (
             new_id, student_id, decision.kind, decision.episode, "new" if raised else "held", route.recipient, route.role, day,
-            facts.get("band"), facts.get("score"), facts.get("days_since_last_activity"), decision.reason, Jsonb(facts.get("explanation") or {}),
+            facts.get("band"), facts.get("score"), facts.get("days_since_last_activity"), decision.reason, _json(facts.get("explanation")),
             facts.get("trigger_change_id"), list(decision.held_for), raised,
         ),
     ).fetchone()
