@@ -346,8 +346,9 @@ def create_app(
                 send(students_changelog, state_codec.dumps(state), key=key, partition=partition_for(key, settings.partitions))
         for key in out.deletes:
             send(students_changelog, None, key=key, partition=partition_for(key, settings.partitions))
-        for p in out.clock_writes:
-            send(clocks_changelog, clock_cache[p].dumps(), key=clock_keys[p], partition=p)
+        clock_values = {p: clock_cache[p].dumps() for p in out.clock_writes}
+        for p, value in clock_values.items():
+            send(clocks_changelog, value, key=clock_keys[p], partition=p)
         await flushed()
         store = students.data
         for key, state in out.writes.items():
@@ -355,8 +356,8 @@ def create_app(
                 store[key] = state
         for key in out.deletes:
             store.pop(key, None)
-        for p in out.clock_writes:
-            clocks_table.data[clock_keys[p]] = clock_cache[p].dumps()
+        for p, value in clock_values.items():
+            clocks_table.data[clock_keys[p]] = value
         for outcome in ("applied", "duplicate", "late", "rejected"):
             if out.counts[outcome]:
                 EVENTS.labels(outcome).inc(out.counts[outcome])
