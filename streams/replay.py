@@ -11,9 +11,9 @@ from __future__ import annotations
 import csv
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -22,7 +22,6 @@ from producers.outcome import Event
 from streams.model import (
     APPLIED,
     Baseline,
-    Evaluation,
     InvalidEvent,
     StudentState,
     apply_event,
@@ -33,7 +32,6 @@ from streams.model import (
     evaluate,
     local_day,
     next_band,
-    prune,
 )
 from leap.policy import Engagement
 
@@ -112,13 +110,32 @@ def cohort_baselines(states: Mapping[str, StudentState], day: int, policy: Engag
 def replay(
     events: Iterable[dict | None],
     roster: Mapping[str, Mapping[str, object]],
-    as_of: date,
+    as_of: date | datetime,
     policy: Engagement,
     tz: ZoneInfo,
+    *,
+    start: date | None = None,
+    observe: Callable[[date, list[ReplayResult]], None] | None = None,
 ) -> tuple[list[ReplayResult], ReplayCounts]:
-    """Every student's result as of the end of ``as_of`` (see module docstring)."""
-    today = as_of.toordinal()
-    oldest = today - policy.retention_days + 1
+    """Every student's result as of ``as_of`` (see module docstring).
+
+    ``as_of`` is a day (its end) or an aware instant (what the stream shows at that moment:
+    events up to the instant). Bands are followed day by day from ``start`` (default: the
+    oldest retained day); ``observe(day, results)`` is called with every day's end-of-day
+    results (for the last day, the results as of ``as_of``), so a caller can follow scores
+    through a term without replaying it once per day.
+    """
+    if isinstance(as_of, datetime):
+        if as_of.tzinfo is None:
+            raise ValueError("as_of instant needs a time zone")
+        until_ms = int(as_of.timestamp() * 1000)
+        today = as_of.astimezone(tz).date().toordinal()
+    else:
+        today = as_of.toordinal()
+        until_ms = None
+    # Events older than the retention before the first day followed count for nothing.
+    oldest = min(start.toordinal() if start is not None else today, today) - policy.retention_days + 1
+    first_followed = start.toordinal() if start is not None else oldest
     counts = ReplayCounts()
     states: dict[str, StudentState] = {}
     for student, entry in roster.items():
@@ -129,7 +146,7 @@ def replay(
             counts.rejected += 1
             continue
         day = local_day(event["event_time"], tz)
-        if day > today or day < oldest:
+        if day > today or day < oldest or (until_ms is not None and event["event_time"] > until_ms):
             counts.outside += 1
             continue
         try:
@@ -146,30 +163,22 @@ def replay(
             counts.applied += 1
         else:
             counts.duplicates += 1
-    for state in states.values():
-        prune(state, today, policy)
 
-    # Follow each student's band through the retained days, as end-of-day evaluations.
+    # Follow each student's band through the days, as end-of-day evaluations.
     first_day = min((d for s in states.values() for d in s.days), default=today)
-    evaluations: dict[str, Evaluation] = {}
-    for day in range(max(first_day, oldest), today + 1):
+    results: list[ReplayResult] = []
+    for day in range(max(first_day, first_followed), today + 1):
         baselines = cohort_baselines(states, day, policy)
-        for student, state in states.items():
+        results = []
+        for student, state in sorted(states.items()):
             result = evaluate(state, day, baselines.get(state.cohort), policy)
             state.band = next_band(state.band, result.score, policy)
             state.score = result.score
-            evaluations[student] = result
-    results = [
-        ReplayResult(
-            student,
-            state.cohort,
-            state.score,
-            state.band or "no_data",
-            evaluations[student].days_since_last_activity,
-            evaluations[student].explanation(state.cohort),
-        )
-        for student, state in sorted(states.items())
-    ]
+            results.append(
+                ReplayResult(student, state.cohort, state.score, state.band or "no_data", result.days_since_last_activity, result.explanation(state.cohort))
+            )
+        if observe is not None:
+            observe(date.fromordinal(day), results)
     return results, counts
 
 
