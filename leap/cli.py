@@ -163,13 +163,13 @@ def worker(
 
 @app.command()
 def simulate(
-    out_dir: Annotated[Path, typer.Argument(file_okay=False, help="Folder for events.jsonl and roster.csv.")],
+    out_dir: Annotated[Path, typer.Argument(file_okay=False, help="Folder for events.jsonl, roster.csv, calendar.toml and outcomes.csv.")],
     students: Annotated[int, typer.Option(min=1, help="Number of students.")] = 1000,
     days: Annotated[int, typer.Option(min=1, help="Days of activity, ending now.")] = 35,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed writes the same university.")] = 1,
     end: Annotated[Optional[str], typer.Option(help="End instant, ISO 8601 (default: now).")] = None,
 ) -> None:
-    """Write a synthetic university: activity events (JSON lines) and its roster (CSV)."""
+    """Write a synthetic university: activity events (JSON lines), its roster, calendar and planted outcomes."""
     from producers.simulate import simulate as run_simulation
 
     settings = get_settings()
@@ -179,7 +179,7 @@ def simulate(
     out.print(
         f"wrote {counts.events:,} events for {counts.students:,} students to {out_dir}/events.jsonl "
         f"({counts.duplicates:,} duplicates, {counts.corrections:,} corrections, {counts.late_uploads:,} late attendance uploads) "
-        f"and {out_dir}/roster.csv"
+        f"with {out_dir}/roster.csv and {out_dir}/outcomes.csv"
     )
 
 
@@ -321,7 +321,7 @@ def _print_counts(path, label, counts, settings, as_json) -> None:  # type: igno
 
 def _add_record_commands() -> None:
     from consumers.cli import alerts_app, consume, db_app, exemptions_app, status
-    from streams.cli import replay
+    from streams.cli import evaluate, replay
 
     app.add_typer(db_app, name="db")
     app.add_typer(exemptions_app, name="exemptions")
@@ -329,6 +329,7 @@ def _add_record_commands() -> None:
     app.command()(consume)
     app.command()(status)
     app.command()(replay)
+    app.command()(evaluate)
 
 
 _add_record_commands()
