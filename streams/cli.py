@@ -85,8 +85,12 @@ def _event_days(events, tz) -> tuple[date, date] | None:  # type: ignore[no-unty
     """The first and last local days with events, or None without any."""
     from streams.model import local_day
 
-    days = [local_day(e["event_time"], tz) for e in events if e is not None]
-    return (date.fromordinal(min(days)), date.fromordinal(max(days))) if days else None
+    first = last = None
+    for event in events:
+        if event is not None:
+            day = local_day(event["event_time"], tz)
+            first, last = min(day, first or day), max(day, last or day)
+    return None if first is None else (date.fromordinal(first), date.fromordinal(last))
 
 
 def evaluate(
@@ -145,7 +149,7 @@ def evaluate(
         fail(str(exc))
     report = evaluation(collector, known, last_day, bad_values, min_students=min_students, min_each=min_each)
     if as_json:
-        print(json.dumps(report.as_json()))
+        print(json.dumps({**report.as_json(), "read": {**read.summary(), "rejected_by_reason": dict(read.rejected_by_reason)}}))
         return
     print_read_counts(read)
     _print_evaluation(report)
