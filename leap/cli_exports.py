@@ -6,6 +6,7 @@ offline through the same adapters (``producers.exports``).
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Optional
 from zoneinfo import ZoneInfo
@@ -78,16 +79,22 @@ def read_exports(paths: list[Path], fmt: str, options: dict, counts, progress: P
     return read_events(paths, fmt, counts=counts, on_record=lambda r: progress.advance(task, len(r.raw)), **options)
 
 
-def print_read_counts(counts, rejected_by_model: int = 0) -> None:  # type: ignore[no-untyped-def]
-    """What reading the exports did, with skips and rejections by reason (to standard error)."""
+def print_read_counts(counts, rejected_by_model=None) -> None:  # type: ignore[no-untyped-def]
+    """What reading the exports did, with skips and rejections by reason (to standard error).
+
+    ``rejected_by_model`` counts, by reason, events the adapters accepted but the model refused.
+    """
+    from producers.exports import reason_kind
+
+    by_model: Counter[str] = Counter()
+    for reason, n in (rejected_by_model or {}).items():
+        by_model[reason_kind(reason)] += n
     formats = ", ".join(f"{n} {label}" for label, n in counts.formats.items())
     err.print(
         f"read {counts.read:,} records ({formats}): {counts.events:,} events, "
-        f"skipped {counts.skipped:,}, rejected {counts.rejected + rejected_by_model:,}"
+        f"skipped {counts.skipped:,}, rejected {counts.rejected + sum(by_model.values()):,}"
     )
     for reason, n in counts.skipped_by_reason.most_common():
         err.print(f"  skipped {n:,}: {reason}")
-    for reason, n in counts.rejected_by_reason.most_common():
+    for reason, n in (counts.rejected_by_reason + by_model).most_common():
         err.print(f"  rejected {n:,}: {reason}")
-    if rejected_by_model:
-        err.print(f"  rejected {rejected_by_model:,}: quantity or attendance status not valid for its source")

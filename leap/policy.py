@@ -65,6 +65,9 @@ class Engagement(_Strict):
     retention_days: int = Field(42, ge=35)
     future_tolerance_minutes: int = Field(10, ge=0)
     hysteresis_margin: float = Field(2.0, ge=0)
+    # No comparison figure comes from fewer active students than this: a smaller cohort is
+    # compared with the next wider group (programme, department, institution).
+    min_cohort_size: int = Field(10, ge=1)
     weights: Weights = Weights()
     daily_caps: DailyCaps = DailyCaps()
     bands: Bands = Bands()

@@ -9,9 +9,10 @@ A student's cohort is their programme and year: ``BSC-CS/Y2``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
+from leap.vocabulary import UNASSIGNED, cohort_of
 from producers.outcome import Reject
+
+__all__ = ["COLUMNS", "REQUIRED", "STATUSES", "UNASSIGNED", "check_header", "cohort_of", "parse_roster_row"]
 
 COLUMNS = ("student_id", "programme", "year_of_study", "mode_of_study", "personal_tutor_id", "department", "status")
 REQUIRED = ("student_id", "programme", "year_of_study", "mode_of_study", "status")
@@ -20,15 +21,6 @@ _MODES = {
     "full_time": "full_time", "full-time": "full_time", "ft": "full_time", "full time": "full_time",
     "part_time": "part_time", "part-time": "part_time", "pt": "part_time", "part time": "part_time",
 }  # fmt: skip
-UNASSIGNED = "unassigned"
-
-
-def cohort_of(entry: Mapping[str, object] | None) -> str:
-    """A student's cohort: programme and year from the roster, or 'unassigned' without an entry."""
-    if entry is None:
-        return UNASSIGNED
-    return f"{entry['programme']}/Y{entry['year_of_study']}"
-
 
 def check_header(header: list[str]) -> list[str]:
     """The normalised header; ``ValueError`` naming missing columns."""

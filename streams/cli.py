@@ -74,7 +74,7 @@ def replay(
     except ExportError as exc:
         fail(str(exc))
     write_results(results, output)
-    print_read_counts(read, counts.rejected - read.rejected)
+    print_read_counts(read, counts.reasons)
     err.print(
         f"{len(results):,} students as of {when}: applied {counts.applied:,}, "
         f"duplicates {counts.duplicates:,}, outside the window {counts.outside:,}"
@@ -82,13 +82,16 @@ def replay(
 
 
 def _event_days(events, tz) -> tuple[date, date] | None:  # type: ignore[no-untyped-def]
-    """The first and last local days with events, or None without any."""
-    from streams.model import local_day
+    """The first and last local days with events the model accepts a time of, or None without any."""
+    from streams.model import InvalidEvent, event_day
 
     first = last = None
     for event in events:
-        if event is not None:
-            day = local_day(event["event_time"], tz)
+        try:
+            day = event_day(event["event_time"], tz) if event is not None else None
+        except InvalidEvent:
+            continue  # the replay rejects it, with the reason
+        if day is not None:
             first, last = min(day, first or day), max(day, last or day)
     return None if first is None else (date.fromordinal(first), date.fromordinal(last))
 
@@ -144,14 +147,14 @@ def evaluate(
                 fail(f"no week {weeks or ''} of a term starting {start} ends by the last day with events, {last_day}")
             collector = WeekCollector(start, wanted)
             events = read_exports(paths, fmt, options, read, progress, "replaying")
-            run_replay(events, entries, week_end(start, max(in_data)), policy, settings.tz, start=start, observe=collector)
+            _, counts = run_replay(events, entries, week_end(start, max(in_data)), policy, settings.tz, start=start, observe=collector)
     except ExportError as exc:
         fail(str(exc))
     report = evaluation(collector, known, last_day, bad_values, min_students=min_students, min_each=min_each)
     if as_json:
-        print(json.dumps({**report.as_json(), "read": {**read.summary(), "rejected_by_reason": dict(read.rejected_by_reason)}}))
+        print(json.dumps({**report.as_json(), "read": {**read.summary(), "rejected_by_reason": dict(read.rejected_by_reason + counts.reasons)}}))
         return
-    print_read_counts(read)
+    print_read_counts(read, counts.reasons)
     _print_evaluation(report)
 
 

@@ -50,11 +50,16 @@ from streams.model import (
     days_since_last_activity,
     effect_of,
     evaluate,
+    event_day,
     local_day,
     next_band,
     prune,
+    reference_baseline,
 )
+from leap.log import get_logger
 from leap.policy import Engagement
+
+log = get_logger("leap.engine")
 
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
@@ -211,6 +216,11 @@ class Engine:
                     self._clock(msg, students, clocks, touched, out)
             except (CodecError, InvalidEvent) as exc:
                 self._reject(msg, str(exc), out)
+            except Exception as exc:  # noqa: BLE001 - no single message may stop the engine
+                # A message that trips a fault in this code would otherwise be redelivered
+                # and crash every restart: it goes to the dead-letter topic instead.
+                log.exception("message could not be applied; dead-lettered", topic=msg.topic, position=f"{msg.partition}:{msg.offset}")
+                self._reject(msg, f"could not be applied: {type(exc).__name__}: {exc}"[:500], out)
         self._evaluate_all(touched, students, clocks, out)
         return out
 
@@ -261,7 +271,7 @@ class Engine:
         if when > self.wall_ms() + tolerance:
             raise InvalidEvent(f"event time {when} is more than {self.policy.future_tolerance_minutes} minutes in the future")
         clock = self._clock_for(msg.partition, clocks)
-        day = local_day(when, self.tz)
+        day = event_day(when, self.tz)
         if clock.day and day < clock.day - self.policy.retention_days + 1:
             raise InvalidEvent(f"event day {date.fromordinal(day)} is older than the {self.policy.retention_days}-day retention")
         code, amount = effect_of(event["source"], event["quantity"], event["attendance_status"])
@@ -302,10 +312,10 @@ class Engine:
             state = StudentState()
             students[key] = state
             self._students_in(msg.partition, students).add(key)
-        old_cohort, was_eligible = state.cohort, state.active
+        old_groups, was_eligible = state.groups, state.active
         apply_roster(state, entry)
-        if (old_cohort != state.cohort or was_eligible != state.active) and state.contribution is not None:
-            out.contributions.append((old_cohort.encode(), self._withdrawal(old_cohort, key)))
+        if (old_groups != state.groups or was_eligible != state.active) and state.contribution is not None:
+            self._withdraw(old_groups, key, out)
             state.contribution = None
         self._dirty_contributions[msg.partition].add(key)
         self._clock_for(msg.partition, clocks)
@@ -329,9 +339,14 @@ class Engine:
         clock.baselines[new.cohort] = new
         out.clock_writes.add(msg.partition)
         if old != new:
+            size = self.policy.min_cohort_size
             for key in self._students_in(msg.partition, students):
                 state = students.get(key)
-                if state is not None and state.cohort == new.cohort:
+                if state is None or new.cohort not in state.groups:
+                    continue
+                # Only students compared with this group, or with a wider one it may now replace.
+                chosen = reference_baseline(state.groups, clock.baselines, size)
+                if chosen is None or state.groups.index(new.cohort) <= state.groups.index(chosen.cohort):
                     self._touch(touched, key, _Touch("cohort_baseline"))
 
     def _advance(self, partition, clock: PartitionClock, now: int, students, touched, out) -> None:
@@ -363,7 +378,7 @@ class Engine:
             if not state.days and not state.rostered:
                 # Nothing retained and not enrolled: forget the student, as a replay would.
                 if state.contribution is not None:
-                    out.contributions.append((state.cohort.encode(), self._withdrawal(state.cohort, key)))
+                    self._withdraw(state.groups, key, out)
                 members.discard(key)
                 del students[key]
                 out.deletes.add(key)
@@ -386,8 +401,10 @@ class Engine:
 
     # ---------------------------------------------------------------- contributions
 
-    def _withdrawal(self, cohort: str, key: bytes) -> dict:
-        return {"kind": "withdraw", "cohort": cohort, "student_id": key.decode(), "day": 0, "measures": [], "at": self.wall_ms()}
+    def _withdraw(self, groups: tuple[str, ...], key: bytes, out: Outbox) -> None:
+        at = self.wall_ms()
+        for group in groups:
+            out.contributions.append((group.encode(), {"kind": "withdraw", "cohort": group, "student_id": key.decode(), "day": 0, "measures": [], "at": at}))
 
     def _send_contributions(self, partition, clock, students, out) -> None:
         members = self._students_in(partition, students)
@@ -398,7 +415,7 @@ class Engine:
                 continue
             if not state.active:
                 if state.contribution is not None:
-                    out.contributions.append((state.cohort.encode(), self._withdrawal(state.cohort, key)))
+                    self._withdraw(state.groups, key, out)
                     state.contribution = None
                     out.writes[key] = state
                 continue
@@ -406,12 +423,11 @@ class Engine:
             if current != state.contribution:
                 state.contribution = current
                 out.writes[key] = state
-                out.contributions.append(
-                    (
-                        state.cohort.encode(),
-                        {"kind": "contribution", "cohort": state.cohort, "student_id": key.decode(), "day": clock.day, "measures": list(current[1]), "at": self.wall_ms()},
+                at, measures = self.wall_ms(), list(current[1])
+                for group in state.groups:
+                    out.contributions.append(
+                        (group.encode(), {"kind": "contribution", "cohort": group, "student_id": key.decode(), "day": clock.day, "measures": measures, "at": at})
                     )
-                )
 
     # ---------------------------------------------------------------- scoring
 
@@ -423,15 +439,19 @@ class Engine:
             clock = clocks.get(self.partition_of(key))
             if clock is None or not clock.day:
                 continue
-            self._evaluate(key, state, clock, touch, out)
+            try:
+                self._evaluate(key, state, clock, touch, out)
+            except Exception:  # noqa: BLE001 - one student's fault must not stop everyone's scores
+                log.exception("student could not be scored; left as they were", student=key.decode(errors="replace"))
+                out.counts["evaluation_failed"] += 1
 
     def _evaluate(self, key: bytes, state: StudentState, clock: PartitionClock, touch: _Touch, out: Outbox) -> None:
-        result = evaluate(state, clock.day, clock.baselines.get(state.cohort), self.policy)
+        result = evaluate(state, clock.day, clock.baselines, self.policy)
         band = next_band(state.band, result.score, self.policy)
         now = self.wall_ms()
         explanation = None
         if band != state.band:
-            explanation = json.dumps(result.explanation(state.cohort), separators=(",", ":"))
+            explanation = json.dumps(result.explanation(state.cohort, band, self.policy), separators=(",", ":"))
             change_id = str(uuid.uuid5(EVENT_NAMESPACE, f"band-change:{key.decode()}:{state.change_seq}:{state.band}:{band}"))
             out.band_changes.append(
                 (
@@ -460,7 +480,7 @@ class Engine:
             state.band = band
         state.score = result.score
         digest = hashlib.blake2b(
-            repr((result.score, band, result.days_since_last_activity, clock.day, result.baseline_day, [s.measure for s in result.sources])).encode(),
+            repr((result.score, band, result.days_since_last_activity, clock.day, result.baseline_day, result.window_kind, result.reference, [s.measure for s in result.sources])).encode(),
             digest_size=8,
         ).digest()
         if digest != state.published:
@@ -475,7 +495,7 @@ class Engine:
                         "band": band,
                         "days_since_last_activity": result.days_since_last_activity,
                         "day": clock.day - EPOCH_ORDINAL,
-                        "explanation": explanation or json.dumps(result.explanation(state.cohort), separators=(",", ":")),
+                        "explanation": explanation or json.dumps(result.explanation(state.cohort, band, self.policy), separators=(",", ":")),
                         "updated_at": now,
                         "input_offset": clock.input_offset if clock.input_offset >= 0 else None,
                     },

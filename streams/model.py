@@ -14,6 +14,7 @@ they do not depend on the order events arrive in.
 from __future__ import annotations
 
 import hashlib
+import math
 from array import array
 from bisect import bisect_left
 from collections.abc import Mapping
@@ -22,8 +23,8 @@ from datetime import date, datetime
 from statistics import median
 from zoneinfo import ZoneInfo
 
-from producers.roster import cohort_of
-from leap.policy import BAND_ORDER, NO_DATA, RELATIVE_SOURCES, Engagement
+from leap.policy import BAND_ORDER, NO_DATA, RELATIVE_SOURCES, SOURCES, Engagement
+from leap.vocabulary import cohort_of, group_label, group_level, reference_groups
 
 # Positions in Day.totals.
 VLE, COURSEWORK, LECTURE_SECONDS, LOGINS, LIBRARY, ATTENDED, EXPECTED = range(7)
@@ -48,6 +49,23 @@ def local_day(event_time_ms: int, tz: ZoneInfo) -> int:
     return datetime.fromtimestamp(event_time_ms / 1000, tz).date().toordinal()
 
 
+# Instants outside these years are not activity but a broken clock or a unit mistake
+# (seconds or microseconds for milliseconds).
+EARLIEST_EVENT_MS = 946_684_800_000  # 2000-01-01
+LATEST_EVENT_MS = 4_102_444_800_000  # 2100-01-01
+# One event cannot stand for more than a day of lecture capture.
+MAX_MINUTES = 24 * 60
+
+
+def event_day(event_time_ms: object, tz: ZoneInfo) -> int:
+    """The local day of an event's time; ``InvalidEvent`` if it is not a plausible instant."""
+    if isinstance(event_time_ms, bool) or not isinstance(event_time_ms, int):
+        raise InvalidEvent(f"event time {event_time_ms!r} is not whole milliseconds")
+    if not EARLIEST_EVENT_MS <= event_time_ms < LATEST_EVENT_MS:
+        raise InvalidEvent(f"event time {event_time_ms} ms is outside 2000-2099 (seconds or microseconds instead of milliseconds?)")
+    return local_day(event_time_ms, tz)
+
+
 def day_start_ms(day: int, tz: ZoneInfo) -> int:
     """The first millisecond of a local day."""
     d = date.fromordinal(day)
@@ -63,14 +81,16 @@ def effect_of(source: str, quantity: float | None, attendance_status: str | None
     if source in ("vle", "coursework", "logins", "library"):
         return RELATIVE_INDEX[source], 1
     if source == "lecture_capture":
-        if quantity is None or quantity < 0 or quantity != quantity:
-            raise InvalidEvent("lecture_capture event without a non-negative quantity (minutes watched)")
+        if isinstance(quantity, bool) or not isinstance(quantity, (int, float)) or not math.isfinite(quantity) or quantity < 0:
+            raise InvalidEvent(f"lecture_capture event needs minutes watched as a finite number >= 0, not {quantity!r}")
+        if quantity > MAX_MINUTES:
+            raise InvalidEvent(f"lecture_capture event of {quantity:g} minutes: more than a day ({MAX_MINUTES}) in one event")
         return LECTURE_SECONDS, round(quantity * 60)
     if source == "attendance":
         if attendance_status not in ATTENDANCE_MARKS:
-            raise InvalidEvent(f"attendance event with status {attendance_status!r}: expected one of {', '.join(ATTENDANCE_MARKS)}")
+            raise InvalidEvent(f"attendance event with status {attendance_status!r:.40}: expected one of {', '.join(ATTENDANCE_MARKS)}")
         return ATTENDANCE, ATTENDANCE_MARKS[attendance_status]
-    raise InvalidEvent(f"unknown source {source!r}")
+    raise InvalidEvent(f"unknown source {source!r}"[:200])
 
 
 class Day:
@@ -121,14 +141,22 @@ class Day:
 class StudentState:
     """Everything the engine keeps about one student."""
 
-    __slots__ = ("cohort", "part_time", "active", "rostered", "days", "score", "band", "change_seq", "contribution", "published")
+    __slots__ = (
+        "cohort", "groups", "part_time", "active", "rostered", "days", "last_active_pruned",
+        "score", "band", "change_seq", "contribution", "published",
+    )  # fmt: skip
 
-    def __init__(self, cohort: str = "unassigned") -> None:
+    def __init__(self, cohort: str = "unassigned", groups: tuple[str, ...] = ("institution",)) -> None:
         self.cohort = cohort
+        # The reference groups this student may be compared with, narrowest first (leap.vocabulary).
+        self.groups = groups
         self.part_time = False
         self.active = True  # enrolment status active (roster); inactive students are not in baselines
         self.rostered = False
         self.days: dict[int, Day] = {}
+        # The last active day among days already forgotten (0: none), so silence is measured
+        # beyond the retention: a student who stopped before a holiday is still known to have.
+        self.last_active_pruned = 0
         self.score: float | None = None
         self.band: str | None = None
         self.change_seq = 0
@@ -141,6 +169,7 @@ class StudentState:
 def apply_roster(state: StudentState, entry: Mapping[str, object] | None) -> None:
     """Set a student's cohort, mode of study and status from their roster entry (or its absence)."""
     state.cohort = cohort_of(entry)
+    state.groups = reference_groups(entry)
     state.rostered = entry is not None
     state.part_time = entry is not None and entry["mode_of_study"] == "part_time"
     state.active = entry is None or entry["status"] == "active"
@@ -157,10 +186,15 @@ def apply_event(state: StudentState, day: int, event_id: str, code: int, amount:
     the correction's day, so it counts for nothing when it comes (corrections carry the
     original's event time).
     """
+    if amends is not None and amends == event_id:
+        raise InvalidEvent(f"event {event_id[:80]} amends itself")
     hashed = id_hash(event_id)
+    # An event id counts once per student whatever day it claims: a re-sent record with a
+    # corrected timestamp is still the same record.
+    for other in state.days.values():
+        if other.find(hashed) >= 0:
+            return DUPLICATE
     target = state.days.get(day)
-    if target is not None and target.find(hashed) >= 0:
-        return DUPLICATE
     if target is None:
         target = state.days[day] = Day()
     if amends is not None:
@@ -181,6 +215,8 @@ def prune(state: StudentState, today: int, policy: Engagement) -> None:
     """Forget days older than the retention (late events for them are rejected anyway)."""
     oldest = today - policy.retention_days + 1
     for day in [d for d in state.days if d < oldest]:
+        if state.days[day].active and day > state.last_active_pruned:
+            state.last_active_pruned = day
         del state.days[day]
 
 
@@ -189,10 +225,16 @@ def window_length(state: StudentState, policy: Engagement) -> int:
     return policy.window_days_part_time if state.part_time else policy.window_days_full_time
 
 
-def _window_totals(state: StudentState, first: int, last: int, policy: Engagement) -> list[int]:
+def _caps(policy: Engagement) -> tuple[int, ...]:
     caps = policy.daily_caps
-    cap = (caps.vle, caps.coursework, caps.lecture_capture_minutes * 60, caps.logins, caps.library)
+    return (caps.vle, caps.coursework, caps.lecture_capture_minutes * 60, caps.logins, caps.library)
+
+
+def _window_totals(state: StudentState, first: int, last: int, policy: Engagement) -> tuple[list[int], list[int]]:
+    """Capped sums over ``first..last`` per totals index, and per index the days the cap cut."""
+    cap = _caps(policy)
     sums = [0] * TOTALS
+    capped = [0] * TOTALS
     days = state.days
     for d in range(first, last + 1):
         day = days.get(d)
@@ -200,10 +242,14 @@ def _window_totals(state: StudentState, first: int, last: int, policy: Engagemen
             continue
         t = day.totals
         for i in range(5):
-            sums[i] += t[i] if t[i] < cap[i] else cap[i]
+            if t[i] > cap[i]:
+                sums[i] += cap[i]
+                capped[i] += 1
+            else:
+                sums[i] += t[i]
         sums[ATTENDED] += t[ATTENDED]
         sums[EXPECTED] += t[EXPECTED]
-    return sums
+    return sums, capped
 
 
 def _measures(sums: list[int], length: int) -> tuple[float, ...]:
@@ -217,18 +263,18 @@ def _measures(sums: list[int], length: int) -> tuple[float, ...]:
 def contribution(state: StudentState, today: int, policy: Engagement) -> tuple[float, ...]:
     """The student's measures over the complete days before ``today`` (their own window length).
 
-    Cohort baselines are medians of these: only complete days, so a baseline for a day
-    does not move while that day goes on.
+    Group baselines are medians of these: only complete days, so a baseline for a day does
+    not move while that day goes on, and a student is scored on the same footing.
     """
     length = window_length(state, policy)
-    return _measures(_window_totals(state, today - length, today - 1, policy), length)
+    return _measures(_window_totals(state, today - length, today - 1, policy)[0], length)
 
 
 @dataclass(frozen=True, slots=True)
 class Baseline:
-    """A cohort's medians for one day, from its members' contributions."""
+    """A group's medians for one day, from its active members' contributions."""
 
-    cohort: str
+    cohort: str  # the group's key (leap.vocabulary); named cohort in the wire format
     day: int
     medians: tuple[float, ...]
     used: tuple[bool, ...]
@@ -236,7 +282,7 @@ class Baseline:
 
 
 def baseline(cohort: str, day: int, contributions: list[tuple[float, ...]]) -> Baseline:
-    """Cohort medians per relative source, and whether anyone used each source at all."""
+    """Group medians per relative source, and whether anyone used each source at all."""
     if not contributions:
         zeros = tuple(0.0 for _ in RELATIVE_SOURCES)
         return Baseline(cohort, day, zeros, tuple(False for _ in RELATIVE_SOURCES), 0)
@@ -250,16 +296,35 @@ def baseline(cohort: str, day: int, contributions: list[tuple[float, ...]]) -> B
     )
 
 
+def reference_baseline(groups: tuple[str, ...], baselines: Mapping[str, Baseline], min_size: int) -> Baseline | None:
+    """The narrowest of a student's groups whose baseline has at least ``min_size`` members.
+
+    No figure from a smaller group is ever used, so no comparison can single anyone out.
+    """
+    for group in groups:
+        found = baselines.get(group)
+        if found is not None and found.members >= min_size:
+            return found
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class SourceScore:
     """One source's part in a score: what a student is told about it."""
 
     source: str
     measure: float  # per day over the window (attendance: attended sessions)
-    reference: float | None  # cohort median per day (attendance: expected sessions)
+    reference: float | None  # group median per day (attendance: expected sessions)
     score: float | None  # None: not applicable
     weight: float
-    note: str
+    status: str  # see SOURCE_STATUSES
+    capped_days: int = 0
+
+
+# Why a source scored what it did; the explanation renderer (leap.explain) puts each in words.
+SOURCE_STATUSES = (
+    "scored", "no_sessions", "no_baseline", "group_too_small", "nobody_used", "group_did_not_use", "used_when_group_did_not",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,15 +337,30 @@ class Evaluation:
     window_end: int
     baseline_day: int | None
     days_since_last_activity: int | None
+    as_of: int = 0
+    window_kind: str = "complete_days"  # or "including_today"
+    reference: Baseline | None = None
+    last_active: int | None = None
 
-    def explanation(self, cohort: str) -> dict:
-        """The explanation as plain data (for people and for the Avro record)."""
+    def explanation(self, cohort: str, band: str | None, policy: Engagement) -> dict:
+        """The explanation as plain data, format 2 (for people, the Avro record and the portal)."""
+        b = policy.bands
+        ref = self.reference
         return {
+            "version": 2,
             "cohort": cohort,
-            "window": [date.fromordinal(self.window_start).isoformat(), date.fromordinal(self.window_end).isoformat()],
-            "baseline_day": date.fromordinal(self.baseline_day).isoformat() if self.baseline_day else None,
-            "score": self.score,
+            "as_of_day": _iso(self.as_of),
+            "window": [_iso(self.window_start), _iso(self.window_end)],
+            "window_kind": self.window_kind,
+            "window_days": self.window_end - self.window_start + 1,
+            "reference_group": None if ref is None else {"key": ref.cohort, "label": group_label(ref.cohort), "size": ref.members, "level": group_level(ref.cohort)},
+            "baseline_day": _iso(self.baseline_day) if self.baseline_day else None,
+            "score": None if self.score is None else round(self.score, 4),
+            "band": band or NO_DATA,
+            "band_by_score": NO_DATA if self.score is None else band_of(self.score, policy),
+            "bands": {"high": b.high, "good": b.good, "partial": b.partial, "low": b.low, "margin": policy.hysteresis_margin},
             "days_since_last_activity": self.days_since_last_activity,
+            "last_active_day": _iso(self.last_active) if self.last_active else None,
             "sources": [
                 {
                     "source": s.source,
@@ -288,51 +368,87 @@ class Evaluation:
                     "reference": None if s.reference is None else round(s.reference, 4),
                     "score": None if s.score is None else round(s.score, 4),
                     "weight": s.weight,
-                    "note": s.note,
+                    "status": s.status,
+                    "capped_days": s.capped_days,
                 }
                 for s in self.sources
             ],
         }
 
 
+def _iso(day: int) -> str:
+    return date.fromordinal(day).isoformat()
+
+
+def last_active_day(state: StudentState, today: int) -> int | None:
+    """The last day up to ``today`` with any activity, remembered beyond the retention; None if never."""
+    last = max((d for d, day in state.days.items() if d <= today and day.active), default=0)
+    last = max(last, state.last_active_pruned if state.last_active_pruned <= today else 0)
+    return last or None
+
+
 def days_since_last_activity(state: StudentState, today: int) -> int | None:
-    """Whole days since the last day with any activity (0: today); None if none retained."""
-    last = max((d for d, day in state.days.items() if d <= today and day.active), default=None)
+    """Whole days since the last day with any activity (0: today); None if never active."""
+    last = last_active_day(state, today)
     return None if last is None else today - last
 
 
-def evaluate(state: StudentState, today: int, base: Baseline | None, policy: Engagement) -> Evaluation:
-    """Score a student on ``today`` against their cohort's baseline (None: none yet)."""
-    length = window_length(state, policy)
-    first = today - length + 1
-    sums = _window_totals(state, first, today, policy)
+def _score_window(state: StudentState, first: int, last: int, length: int, base: Baseline | None, policy: Engagement, why_no_base: str) -> tuple[float | None, tuple[SourceScore, ...]]:
+    sums, capped = _window_totals(state, first, last, policy)
     measures = _measures(sums, length)
     weights = policy.weights
     parts: list[SourceScore] = []
     expected = sums[EXPECTED]
     if expected:
-        parts.append(SourceScore("attendance", sums[ATTENDED], expected, 100.0 * sums[ATTENDED] / expected, weights.attendance, "attended / expected sessions"))
+        parts.append(SourceScore("attendance", sums[ATTENDED], expected, 100.0 * sums[ATTENDED] / expected, weights.attendance, "scored"))
     else:
-        parts.append(SourceScore("attendance", 0, 0, None, weights.attendance, "no sessions expected in the window"))
+        parts.append(SourceScore("attendance", 0, 0, None, weights.attendance, "no_sessions"))
     for i, source in enumerate(RELATIVE_SOURCES):
         weight = getattr(weights, source)
         measure = measures[i]
+        days_capped = capped[RELATIVE_INDEX[source]]
         if base is None:
-            parts.append(SourceScore(source, measure, None, None, weight, "no cohort baseline yet"))
+            parts.append(SourceScore(source, measure, None, None, weight, why_no_base, days_capped))
             continue
         ref = base.medians[i]
         if not base.used[i]:
-            parts.append(SourceScore(source, measure, ref, None, weight, "nobody in the cohort used it in the baseline window"))
+            parts.append(SourceScore(source, measure, ref, None, weight, "nobody_used", days_capped))
         elif ref > 0:
-            parts.append(SourceScore(source, measure, ref, min(100.0, 100.0 * measure / ref), weight, "100 x measure / cohort median, capped at 100"))
+            parts.append(SourceScore(source, measure, ref, min(100.0, 100.0 * measure / ref), weight, "scored", days_capped))
         elif measure > 0:
-            parts.append(SourceScore(source, measure, ref, 100.0, weight, "most of the cohort did not use it; using it counts fully"))
+            parts.append(SourceScore(source, measure, ref, 100.0, weight, "used_when_group_did_not", days_capped))
         else:
-            parts.append(SourceScore(source, measure, ref, None, weight, "most of the cohort did not use it either"))
+            parts.append(SourceScore(source, measure, ref, None, weight, "group_did_not_use", days_capped))
     weighted = [(p.score, p.weight) for p in parts if p.score is not None and p.weight > 0]
     total_weight = sum(w for _, w in weighted)
     score = sum(s * w for s, w in weighted) / total_weight if total_weight else None
-    return Evaluation(score, tuple(parts), first, today, base.day if base else None, days_since_last_activity(state, today))
+    return score, tuple(parts)
+
+
+def evaluate(state: StudentState, today: int, baselines: Mapping[str, Baseline], policy: Engagement) -> Evaluation:
+    """Score a student on ``today`` against the narrowest of their groups that is big enough.
+
+    The window is the last N complete days, the same days the group's baseline is made of,
+    so a student whose days are all alike scores the same at every hour and across every
+    midnight. Today's activity counts as soon as it happens, but only when it helps: the
+    score is the better of the last N complete days and the last N-1 complete days plus
+    today so far. A quiet morning therefore never lowers a band; the day counts against a
+    student only once it is over.
+    """
+    length = window_length(state, policy)
+    base = reference_baseline(state.groups, baselines, policy.min_cohort_size)
+    why = "no_baseline" if not any(g in baselines for g in state.groups) else "group_too_small"
+    complete = _score_window(state, today - length, today - 1, length, base, policy, why)
+    with_today = _score_window(state, today - length + 1, today, length, base, policy, why)
+    if with_today[0] is not None and (complete[0] is None or with_today[0] > complete[0]):
+        (score, parts), first, kind = with_today, today - length + 1, "including_today"
+    else:
+        (score, parts), first, kind = complete, today - length, "complete_days"
+    last_active = last_active_day(state, today)
+    return Evaluation(
+        score, parts, first, first + length - 1, base.day if base else None,
+        None if last_active is None else today - last_active, today, kind, base, last_active,
+    )  # fmt: skip
 
 
 def band_of(score: float, policy: Engagement) -> str:

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import csv
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from streams.model import (
     APPLIED,
+    DUPLICATE,
     Baseline,
     InvalidEvent,
     StudentState,
@@ -28,7 +29,7 @@ from streams.model import (
     contribution,
     effect_of,
     evaluate,
-    local_day,
+    event_day,
     next_band,
 )
 from leap.policy import Engagement
@@ -66,6 +67,7 @@ class ReplayCounts:
     duplicates: int = 0
     rejected: int = 0
     outside: int = 0  # after the as-of day, or older than the retention
+    reasons: Counter[str] = field(default_factory=Counter)  # rejections by reason
 
 
 def eligible(state: StudentState) -> bool:
@@ -74,12 +76,14 @@ def eligible(state: StudentState) -> bool:
 
 
 def cohort_baselines(states: Mapping[str, StudentState], day: int, policy: Engagement) -> dict[str, Baseline]:
-    """Every cohort's baseline for ``day`` from its active members' complete days."""
+    """Every reference group's baseline for ``day`` from its active members' complete days."""
     members: dict[str, list[tuple[float, ...]]] = defaultdict(list)
     for state in states.values():
         if eligible(state):
-            members[state.cohort].append(contribution(state, day, policy))
-    return {cohort: baseline(cohort, day, contribs) for cohort, contribs in members.items()}
+            measures = contribution(state, day, policy)
+            for group in state.groups:
+                members[group].append(measures)
+    return {group: baseline(group, day, contribs) for group, contribs in members.items()}
 
 
 def replay(
@@ -120,24 +124,19 @@ def replay(
         if event is None:
             counts.rejected += 1
             continue
-        day = local_day(event["event_time"], tz)
-        if day > today or day < oldest or (until_ms is not None and event["event_time"] > until_ms):
-            counts.outside += 1
-            continue
         try:
-            code, amount = effect_of(event["source"], event["quantity"], event["attendance_status"])
-        except InvalidEvent:
-            counts.rejected += 1
-            continue
-        student = event["student_id"]
-        state = states.get(student)
-        if state is None:
-            state = states[student] = StudentState()
-            apply_roster(state, roster.get(student))
-        if apply_event(state, day, event["event_id"], code, amount, event.get("amends")) == APPLIED:
+            outcome = _apply(event, states, roster, today, oldest, until_ms, tz)
+        except Exception as exc:  # noqa: BLE001 - the same rule as the stream: no record stops it
+            outcome = f"{type(exc).__name__}: {exc}" if not isinstance(exc, InvalidEvent) else str(exc)
+        if outcome == APPLIED:
             counts.applied += 1
-        else:
+        elif outcome == DUPLICATE:
             counts.duplicates += 1
+        elif outcome == _OUTSIDE:
+            counts.outside += 1
+        else:
+            counts.rejected += 1
+            counts.reasons[outcome[:200]] += 1
 
     # Follow each student's band through the days, as end-of-day evaluations.
     first_day = min((d for s in states.values() for d in s.days), default=today)
@@ -146,15 +145,34 @@ def replay(
         baselines = cohort_baselines(states, day, policy)
         results = []
         for student, state in sorted(states.items()):
-            result = evaluate(state, day, baselines.get(state.cohort), policy)
+            result = evaluate(state, day, baselines, policy)
             state.band = next_band(state.band, result.score, policy)
             state.score = result.score
             results.append(
-                ReplayResult(student, state.cohort, state.score, state.band or "no_data", result.days_since_last_activity, result.explanation(state.cohort))
+                ReplayResult(student, state.cohort, state.score, state.band or "no_data", result.days_since_last_activity, result.explanation(state.cohort, state.band, policy))
             )
         if observe is not None:
             observe(date.fromordinal(day), results)
     return results, counts
+
+
+_OUTSIDE = "outside"
+
+
+def _apply(event: Mapping, states: dict[str, StudentState], roster: Mapping, today: int, oldest: int, until_ms: int | None, tz: ZoneInfo) -> str:
+    """One event into the students' states, by the engine's rules: APPLIED, DUPLICATE, _OUTSIDE, or raises."""
+    if not isinstance(event.get("student_id"), str) or not isinstance(event.get("event_id"), str):
+        raise InvalidEvent("event without a text student_id and event_id")
+    day = event_day(event["event_time"], tz)
+    if day > today or day < oldest or (until_ms is not None and event["event_time"] > until_ms):
+        return _OUTSIDE
+    code, amount = effect_of(event["source"], event["quantity"], event["attendance_status"])
+    student = event["student_id"]
+    state = states.get(student)
+    if state is None:
+        state = states[student] = StudentState()
+        apply_roster(state, roster.get(student))
+    return apply_event(state, day, event["event_id"], code, amount, event.get("amends"))
 
 
 def load_roster_file(path: Path) -> dict[str, dict]:

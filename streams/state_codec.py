@@ -14,11 +14,13 @@ from array import array
 from streams.model import TOTALS, Day, StudentState
 from leap.policy import BAND_ORDER, NO_DATA, RELATIVE_SOURCES
 
-FORMAT = 1
+FORMAT = 2  # 2 added the reference groups and the last active day beyond the retention
 _BANDS = (*BAND_ORDER, NO_DATA)
 _NO_BAND = 255
 # version, flags, band, change_seq, score, contribution day, n days, cohort length, published length
 _HEAD = struct.Struct("<BBBIdiIHH")
+# last active day forgotten, groups' length (format 2)
+_HEAD2 = struct.Struct("<iH")
 _DAY = struct.Struct(f"<iI{TOTALS}q")
 _MEASURES = struct.Struct(f"<{len(RELATIVE_SOURCES)}d")
 _PART_TIME, _ACTIVE, _ROSTERED, _HAS_CONTRIBUTION = 1, 2, 4, 8
@@ -53,6 +55,8 @@ def dumps(state: StudentState) -> bytes:
         cohort,
         state.published,
     ]
+    groups = "\n".join(state.groups).encode()
+    parts += [_HEAD2.pack(state.last_active_pruned, len(groups)), groups]
     if state.contribution is not None:
         parts.append(_MEASURES.pack(*state.contribution[1]))
     for ordinal in sorted(state.days):
@@ -68,13 +72,20 @@ def loads(data: bytes) -> StudentState:
     """Decode a student's state; ``StateFormatError`` if it is not one."""
     try:
         version, flags, band, seq, score, contribution_day, n_days, cohort_len, published_len = _HEAD.unpack_from(data, 0)
-        if version != FORMAT:
-            raise StateFormatError(f"student state format {version}, this code reads {FORMAT}")
+        if version not in (1, FORMAT):
+            raise StateFormatError(f"student state format {version}, this code reads 1 and {FORMAT}")
         offset = _HEAD.size
         state = StudentState(data[offset : offset + cohort_len].decode())
         offset += cohort_len
         state.published = bytes(data[offset : offset + published_len])
         offset += published_len
+        if version >= 2:
+            state.last_active_pruned, groups_len = _HEAD2.unpack_from(data, offset)
+            offset += _HEAD2.size
+            state.groups = tuple(data[offset : offset + groups_len].decode().split("\n"))
+            offset += groups_len
+        else:
+            state.groups = _groups_before_format_2(state.cohort, bool(flags & _PART_TIME))
         state.part_time = bool(flags & _PART_TIME)
         state.active = bool(flags & _ACTIVE)
         state.rostered = bool(flags & _ROSTERED)
@@ -103,6 +114,15 @@ def loads(data: bytes) -> StudentState:
         if isinstance(exc, StateFormatError):
             raise
         raise StateFormatError(f"not a student state: {exc}") from exc
+
+
+def _groups_before_format_2(cohort: str, part_time: bool) -> tuple[str, ...]:
+    # Format 1 kept no department: the chain without it, until the roster is applied again.
+    if cohort == "unassigned":
+        return ("institution",)
+    mode = "part_time" if part_time else "full_time"
+    programme = cohort.rsplit("/Y", 1)[0]
+    return (f"cohort:{cohort}:{mode}", f"programme:{programme}:{mode}", f"institution:{mode}", "institution")
 
 
 def _check_array_sizes() -> None:

@@ -29,7 +29,7 @@ from streams.model import (
 )
 from leap.policy import BAND_ORDER, RELATIVE_SOURCES, Engagement
 
-POLICY = Engagement()
+POLICY = Engagement(min_cohort_size=1)  # tests of other rules use groups of a few students; the minimum has tests of its own
 LONDON = ZoneInfo("Europe/London")
 TODAY = date(2026, 11, 20).toordinal()
 
@@ -38,6 +38,11 @@ def add(state, day, source="vle", n=1, quantity=None, status=None, prefix="e"):
     code, amount = effect_of(source, quantity, status)
     for i in range(n):
         apply_event(state, day, f"{prefix}-{source}-{day}-{i}-{len(state.days)}", code, amount)
+
+
+def ev(state, base, today=TODAY, policy=POLICY):
+    """Evaluate against ``base`` as the student's narrowest group."""
+    return evaluate(state, today, {} if base is None else {state.groups[0]: base}, policy)
 
 
 def uniform_baseline(value=1.0, day=TODAY):
@@ -80,9 +85,12 @@ def test_effects_of_each_source():
 @pytest.mark.parametrize(
     ("source", "quantity", "status", "reason"),
     [
-        ("lecture_capture", None, None, "without a non-negative quantity"),
-        ("lecture_capture", -1.0, None, "without a non-negative quantity"),
-        ("lecture_capture", float("nan"), None, "without a non-negative quantity"),
+        ("lecture_capture", None, None, "needs minutes watched as a finite number"),
+        ("lecture_capture", -1.0, None, "needs minutes watched as a finite number"),
+        ("lecture_capture", float("nan"), None, "needs minutes watched as a finite number"),
+        ("lecture_capture", float("inf"), None, "needs minutes watched as a finite number"),
+        ("lecture_capture", 1e300, None, "more than a day"),
+        ("lecture_capture", True, None, "needs minutes watched as a finite number"),
         ("attendance", None, None, "attendance event with status None"),
         ("attendance", None, "asleep", "status 'asleep'"),
         ("other", None, None, "unknown source"),
@@ -154,31 +162,40 @@ def test_totals_do_not_depend_on_arrival_order_or_redelivery(events, rnd):
 # ---------------------------------------------------------------- windows, caps, pruning
 
 
-def test_window_includes_today_and_six_days_back_for_full_time():
+def test_window_is_the_last_seven_complete_days_when_today_does_not_help():
     state = StudentState()
-    add(state, TODAY - 6, n=7)  # first day of the window
-    add(state, TODAY - 7, n=100)  # one day too old
-    result = evaluate(state, TODAY, uniform_baseline(), POLICY)
+    add(state, TODAY - 7, n=7)  # first complete day of the window
+    add(state, TODAY - 8, n=100)  # one day too old
+    result = ev(state, uniform_baseline())
     vle = next(s for s in result.sources if s.source == "vle")
-    assert vle.measure == 1.0
-    assert (result.window_start, result.window_end) == (TODAY - 6, TODAY)
+    assert vle.measure == 1.0 and vle.score == 100.0
+    assert (result.window_start, result.window_end, result.window_kind) == (TODAY - 7, TODAY - 1, "complete_days")
+
+
+def test_todays_activity_counts_at_once_when_it_raises_the_score():
+    state = StudentState()
+    add(state, TODAY - 7, n=3)
+    add(state, TODAY, n=7)  # today beats the day that would leave the window
+    result = ev(state, uniform_baseline())
+    assert (result.window_start, result.window_end, result.window_kind) == (TODAY - 6, TODAY, "including_today")
+    assert next(s for s in result.sources if s.source == "vle").measure == 1.0
 
 
 def test_part_time_students_are_judged_over_21_days():
     state = StudentState()
     state.part_time = True
-    add(state, TODAY - 20, n=21)
-    add(state, TODAY - 21, n=50)
-    result = evaluate(state, TODAY, uniform_baseline(), POLICY)
+    add(state, TODAY - 21, n=21)
+    add(state, TODAY - 22, n=50)
+    result = ev(state, uniform_baseline())
     assert next(s for s in result.sources if s.source == "vle").measure == 1.0
-    assert result.window_start == TODAY - 20
+    assert (result.window_start, result.window_end) == (TODAY - 21, TODAY - 1)
 
 
 def test_daily_caps_stop_a_scraper_buying_a_band():
     state = StudentState()
     add(state, TODAY, n=POLICY.daily_caps.vle + 500)
     add(state, TODAY, source="lecture_capture", quantity=POLICY.daily_caps.lecture_capture_minutes * 3)
-    result = evaluate(state, TODAY, uniform_baseline(), POLICY)
+    result = ev(state, uniform_baseline())
     by_source = {s.source: s for s in result.sources}
     assert by_source["vle"].measure == POLICY.daily_caps.vle / 7
     assert by_source["lecture_capture"].measure == pytest.approx(POLICY.daily_caps.lecture_capture_minutes / 7)
@@ -200,10 +217,10 @@ def test_score_is_relative_to_the_cohort_median_and_capped():
     state = StudentState()
     add(state, TODAY, n=7)  # 1 a day
     half = Baseline("c", TODAY, (2.0, 0, 0, 0, 0), (True, False, False, False, False), 5)
-    result = evaluate(state, TODAY, half, POLICY)
+    result = ev(state, half)
     assert result.score == 50.0
     double = Baseline("c", TODAY, (0.5, 0, 0, 0, 0), (True, False, False, False, False), 5)
-    assert evaluate(state, TODAY, double, POLICY).score == 100.0
+    assert ev(state, double).score == 100.0
 
 
 def test_sources_nobody_used_drop_out_and_weights_renormalise():
@@ -212,7 +229,7 @@ def test_sources_nobody_used_drop_out_and_weights_renormalise():
     add(state, TODAY, source="attendance", status="absent", n=4)
     add(state, TODAY, source="attendance", status="present", n=4, prefix="p")
     base = Baseline("c", TODAY, (1.0, 0, 0, 0, 0), (True, False, False, False, False), 5)
-    result = evaluate(state, TODAY, base, POLICY)
+    result = ev(state, base)
     # attendance 50 (weight 3), vle 100 (weight 2): (150 + 200) / 5 = 70
     assert result.score == pytest.approx(70.0)
     not_applicable = [s.source for s in result.sources if s.score is None]
@@ -225,17 +242,17 @@ def test_median_zero_source_can_raise_a_score_but_never_lower_it():
     add(user, TODAY, n=7)
     add(non_user, TODAY, n=7)
     add(user, TODAY, source="coursework")
-    assert next(s for s in evaluate(user, TODAY, base, POLICY).sources if s.source == "coursework").score == 100.0
-    assert next(s for s in evaluate(non_user, TODAY, base, POLICY).sources if s.source == "coursework").score is None
-    assert evaluate(non_user, TODAY, base, POLICY).score == 100.0
+    assert next(s for s in ev(user, base).sources if s.source == "coursework").score == 100.0
+    assert next(s for s in ev(non_user, base).sources if s.source == "coursework").score is None
+    assert ev(non_user, base).score == 100.0
 
 
 def test_no_applicable_source_is_no_data():
     state = StudentState()
-    result = evaluate(state, TODAY, None, POLICY)
+    result = ev(state, None)
     assert result.score is None
     assert next_band("good", result.score, POLICY) == "no_data"
-    assert all(s.note for s in result.sources)
+    assert all(s.status in model.SOURCE_STATUSES and s.status != "scored" for s in result.sources)
 
 
 def test_empty_cohort_baseline_has_no_used_source():
@@ -243,7 +260,7 @@ def test_empty_cohort_baseline_has_no_used_source():
     assert empty.members == 0 and not any(empty.used)
     state = StudentState()
     add(state, TODAY, n=3)
-    assert evaluate(state, TODAY, empty, POLICY).score is None
+    assert ev(state, empty).score is None
 
 
 def test_baseline_is_the_median_of_contributions():
@@ -320,5 +337,5 @@ def test_score_is_between_0_and_100(activity, median_value):
     state = StudentState()
     for offset, n in activity:
         add(state, TODAY - offset, n=n)
-    result = evaluate(state, TODAY, uniform_baseline(median_value), POLICY)
+    result = ev(state, uniform_baseline(median_value))
     assert result.score is None or 0 <= result.score <= 100

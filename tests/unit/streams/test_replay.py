@@ -11,7 +11,7 @@ from producers.exports import read_events
 from streams.replay import load_roster_file, replay
 
 LONDON = ZoneInfo("Europe/London")
-POLICY = Engagement()
+POLICY = Engagement(min_cohort_size=1)  # tests of other rules use groups of a few students; the minimum has tests of its own
 AS_OF = date(2026, 11, 20)
 
 
@@ -65,18 +65,24 @@ def test_counts_and_what_is_outside_the_window():
 def test_roster_gives_cohort_mode_and_excludes_inactive_students_from_baselines():
     roster = {
         "ft": {"programme": "P", "year_of_study": 1, "mode_of_study": "full_time", "status": "active"},
+        "ft2": {"programme": "P", "year_of_study": 1, "mode_of_study": "full_time", "status": "active"},
         "pt": {"programme": "P", "year_of_study": 1, "mode_of_study": "part_time", "status": "active"},
         "gone": {"programme": "P", "year_of_study": 1, "mode_of_study": "full_time", "status": "withdrawn"},
     }
-    events = [event(s, AS_OF - timedelta(days=d), n) for s in ("ft", "pt") for d in range(1, 21) for n in range(2)]
+    per_day = {"ft": 2, "ft2": 4, "pt": 1}
+    events = [event(s, AS_OF - timedelta(days=d), n) for s, k in per_day.items() for d in range(1, 22) for n in range(k)]
     results, _ = replay(iter(events), roster, AS_OF, POLICY, LONDON)
     got = by_student(results)
     assert got["ft"].cohort == "P/Y1" and got["gone"].cohort == "P/Y1"
-    assert got["pt"].explanation["window"] == [str(AS_OF - timedelta(days=20)), str(AS_OF)]
-    # The withdrawn student's zeros are not in the median: it is the median of the two active
-    # students' daily averages, 14/7 (full-time) and 40/21 (part-time), not 40/21.
+    assert got["pt"].explanation["window"] == [str(AS_OF - timedelta(days=21)), str(AS_OF - timedelta(days=1))]
+    # Full-time students are compared with full-time peers, without the withdrawn student's
+    # zeros: the median of 2 and 4 a day, not of 0, 2 and 4.
     vle = next(s for s in got["ft"].explanation["sources"] if s["source"] == "vle")
-    assert vle["reference"] == pytest.approx((2.0 + 40 / 21) / 2, abs=1e-4)
+    assert vle["reference"] == pytest.approx(3.0)
+    assert got["ft"].explanation["reference_group"] == {"key": "cohort:P/Y1:full_time", "label": "P/Y1 full-time students", "size": 2, "level": "cohort"}
+    # The part-time student is compared with part-time students only (here just themself).
+    assert got["pt"].explanation["reference_group"]["key"] == "cohort:P/Y1:part_time"
+    assert got["pt"].score == 100.0
 
 
 def test_students_without_roster_entry_are_unassigned():
@@ -119,4 +125,4 @@ def test_policy_file_errors_name_the_field(tmp_path):
 def test_the_shipped_policy_is_the_documented_default():
     from leap.settings import PROJECT_ROOT
 
-    assert load_policy(PROJECT_ROOT / "deploy" / "institution.toml").engagement == POLICY
+    assert load_policy(PROJECT_ROOT / "deploy" / "institution.toml").engagement == Engagement()

@@ -1,0 +1,69 @@
+"""Names every layer shares: cohorts and the reference groups students are compared with.
+
+A student's *cohort* is their programme and year (``BSC-CS/Y2``), as tutors and the roster
+know it. The group a student's figures are *compared with* is their cohort's students of the
+same mode of study, unless that group has fewer active students than the policy's
+``min_cohort_size``: then the next wider group is used (programme all years, department,
+every student of that mode, every student). Each student's chain of groups is fixed by their
+roster entry; the engine keeps a baseline for every group and picks the narrowest big enough.
+Comparing part-time students with part-time peers first is what makes a 21-day part-time
+average fair: part-time students study fewer hours a week by definition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+UNASSIGNED = "unassigned"
+INSTITUTION = "institution"
+LEVELS = ("cohort", "programme", "department", "institution_mode", "institution")
+_MODE_WORDS = {"full_time": "full-time", "part_time": "part-time"}
+
+
+def cohort_of(entry: Mapping[str, object] | None) -> str:
+    """A student's cohort: programme and year from the roster, or 'unassigned' without an entry."""
+    if entry is None:
+        return UNASSIGNED
+    return f"{entry['programme']}/Y{entry['year_of_study']}"
+
+
+def reference_groups(entry: Mapping[str, object] | None) -> tuple[str, ...]:
+    """The keys of the groups a student may be compared with, narrowest first.
+
+    Without a roster entry there is nothing to narrow by: every student. ``:`` cannot occur
+    in a mode, and a programme or department name containing one only makes a longer key.
+    """
+    if entry is None:
+        return (INSTITUTION,)
+    mode = str(entry.get("mode_of_study") or "full_time")
+    groups = [f"cohort:{entry['programme']}/Y{entry['year_of_study']}:{mode}", f"programme:{entry['programme']}:{mode}"]
+    if entry.get("department"):
+        groups.append(f"department:{entry['department']}:{mode}")
+    groups += [f"institution:{mode}", INSTITUTION]
+    return tuple(groups)
+
+
+def group_level(key: str) -> str:
+    """Which of ``LEVELS`` a group key is."""
+    if key == INSTITUTION:
+        return "institution"
+    kind = key.split(":", 1)[0]
+    return "institution_mode" if kind == "institution" else kind
+
+
+def group_label(key: str) -> str:
+    """A group key in words: 'BSC-CS/Y2 full-time students', 'all part-time students'."""
+    if key == INSTITUTION:
+        return "all students"
+    kind, _, rest = key.partition(":")
+    name, _, mode = rest.rpartition(":")
+    words = _MODE_WORDS.get(mode, mode.replace("_", "-"))
+    if kind == "cohort":
+        return f"{name} {words} students"
+    if kind == "programme":
+        return f"{name} {words} students (all years)"
+    if kind == "department":
+        return f"{words} students in {name}"
+    if kind == "institution":
+        return f"all {words} students"
+    return key
