@@ -89,9 +89,10 @@ def print_read_counts(counts, rejected_by_model=None) -> None:  # type: ignore[n
     by_model: Counter[str] = Counter()
     for reason, n in (rejected_by_model or {}).items():
         by_model[reason_kind(reason)] += n
-    formats = ", ".join(f"{n} {label}" for label, n in counts.formats.items())
+    files = sum(counts.formats.values())
+    formats = ", ".join(label + (f" x{n}" if n > 1 else "") for label, n in counts.formats.items())
     err.print(
-        f"read {counts.read:,} records ({formats}): {counts.events:,} events, "
+        f"read {counts.read:,} records from {files} file{'s' if files != 1 else ''} ({formats}): {counts.events:,} events, "
         f"skipped {counts.skipped:,}, rejected {counts.rejected + sum(by_model.values()):,}"
     )
     for reason, n in counts.skipped_by_reason.most_common():
