@@ -10,9 +10,9 @@ from typing import Annotated, Optional
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from leap.cli_exports import SiteOption, TimeFormatOption, TzOption, export_options, progress_bar
 from leap.console import err, fail, out
 from leap.log import configure_logging, get_logger
 from leap.settings import get_settings
@@ -100,27 +100,25 @@ def topics_list(as_json: Annotated[bool, typer.Option("--json", help="One JSON o
     out.print(table)
 
 
-def _progress(total: int, enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        disable=not enabled,
-        transient=True,
-    )
+def _produce(path: Path, fmt: str, source: str, options: dict, as_json: bool) -> None:
+    """Publish one export through its adapter and print what happened to its records."""
+    from producers.exports import ExportError, open_export
+
+    settings = get_settings()
+    try:
+        with open_export(path, fmt, **options) as export:
+            counts = _publish_with_progress(path, export, source, as_json)
+    except ExportError as exc:
+        fail(str(exc))
+    _print_counts(path, export.label, counts, settings, as_json)
 
 
 @produce_app.command("moodle")
 def produce_moodle(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="logstore_standard_log CSV dump or Logs report CSV.")],
-    site: Annotated[str, typer.Option(help="Name of the Moodle site; part of every event id.")] = "moodle",
-    time_format: Annotated[
-        Optional[list[str]],
-        typer.Option(help="strptime format of the Logs report's Time column (repeatable; default: Moodle English)."),
-    ] = None,
-    tz: Annotated[Optional[str], typer.Option(help="Time zone of the Logs report's Time column (default LEAP_TIMEZONE).")] = None,
+    site: SiteOption = "moodle",
+    time_format: TimeFormatOption = None,
+    tz: TzOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line of counts.")] = False,
 ) -> None:
     """Publish a Moodle log export: one activity event per row that is a student's own engagement.
@@ -129,43 +127,7 @@ def produce_moodle(
     to the dead-letter topic with file, line and reason; the counts satisfy
     read = published + skipped + rejected.
     """
-    from producers import moodle
-    from producers.ingest import open_text, read_csv
-
-    settings = get_settings()
-    zone = ZoneInfo(tz) if tz else settings.tz
-    with open_text(path) as stream:
-        records = read_csv(stream)
-        first = next(records, None)
-        if first is None or first.fields is None:
-            fail(f"{path}: empty or unreadable first row")
-        try:
-            fmt, is_header = moodle.detect_format(first.fields)
-        except ValueError as exc:
-            fail(f"{path}: {exc}")
-        parse_row = moodle.row_parser(
-            fmt,
-            first.fields,
-            site=site,
-            location=str(path),
-            tz=zone,
-            time_formats=tuple(time_format) if time_format else moodle.DEFAULT_REPORT_TIME_FORMATS,
-        )
-        body = records if is_header else _prepend(first, records)
-        counts = _publish_with_progress(
-            path,
-            lambda record: parse_row(record.fields, record.line),
-            "moodle",
-            as_json,
-            records=body,
-            label=f"{path.name} ({fmt})",
-        )
-    _print_counts(path, fmt, counts, settings, as_json)
-
-
-def _prepend(first, rest):  # type: ignore[no-untyped-def]
-    yield first
-    yield from rest
+    _produce(path, "moodle", "moodle", export_options(site, time_format, tz, get_settings().tz), as_json)
 
 
 @sample_app.command("moodle")
@@ -201,13 +163,13 @@ def worker(
 
 @app.command()
 def simulate(
-    out_dir: Annotated[Path, typer.Argument(file_okay=False, help="Folder for events.jsonl and roster.csv.")],
+    out_dir: Annotated[Path, typer.Argument(file_okay=False, help="Folder for events.jsonl, roster.csv, calendar.toml and outcomes.csv.")],
     students: Annotated[int, typer.Option(min=1, help="Number of students.")] = 1000,
     days: Annotated[int, typer.Option(min=1, help="Days of activity, ending now.")] = 35,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed writes the same university.")] = 1,
     end: Annotated[Optional[str], typer.Option(help="End instant, ISO 8601 (default: now).")] = None,
 ) -> None:
-    """Write a synthetic university: activity events (JSON lines) and its roster (CSV)."""
+    """Write a synthetic university: activity events (JSON lines), its roster, calendar and planted outcomes."""
     from producers.simulate import simulate as run_simulation
 
     settings = get_settings()
@@ -217,23 +179,17 @@ def simulate(
     out.print(
         f"wrote {counts.events:,} events for {counts.students:,} students to {out_dir}/events.jsonl "
         f"({counts.duplicates:,} duplicates, {counts.corrections:,} corrections, {counts.late_uploads:,} late attendance uploads) "
-        f"and {out_dir}/roster.csv"
+        f"with {out_dir}/roster.csv and {out_dir}/outcomes.csv"
     )
 
 
 @produce_app.command("events")
 def produce_events(
-    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON lines of activity events.")],
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Normalised activity events: JSON lines or CSV.")],
     as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line of counts.")] = False,
 ) -> None:
-    """Publish normalised activity events from a JSON-lines file (the generic adapter)."""
-    from producers.events_file import parse_line
-
-    name = path.name
-    counts = _publish_with_progress(
-        path, lambda record: parse_line(record.raw, position=f"{name}:{record.line}"), "events", as_json, lines=True
-    )
-    _print_counts(path, "events", counts, get_settings(), as_json)
+    """Publish normalised activity events (the generic adapter): JSON lines, or CSV with the same column names."""
+    _produce(path, "events", "events", {}, as_json)
 
 
 roster_app = typer.Typer(help="Load the student roster (cohorts, mode of study, tutors).", no_args_is_help=True)
@@ -254,36 +210,6 @@ def roster_load(
     except ValueError as exc:
         fail(f"{path}: {exc}")
     _print_counts(path, "roster", counts, settings, as_json)
-
-
-@app.command()
-def replay(
-    paths: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help="Event files: JSON lines or CSV.")],
-    as_of: Annotated[str, typer.Option("--as-of", help="The day to compute bands as of its end (YYYY-MM-DD).")],
-    roster: Annotated[Optional[Path], typer.Option(exists=True, dir_okay=False, help="Roster CSV.")] = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write JSON lines here (default stdout).")] = None,
-) -> None:
-    """Compute every student's band, score and explanation offline, with the stream's own model."""
-    from datetime import date
-
-    from leap.policy import PolicyError, load_policy
-    from streams.replay import load_roster_file, read_events, write_results
-    from streams.replay import replay as run_replay
-
-    settings = get_settings()
-    try:
-        policy = load_policy(settings.policy_file).engagement
-        entries = load_roster_file(roster) if roster else {}
-        day = date.fromisoformat(as_of)
-    except (PolicyError, ValueError) as exc:
-        fail(str(exc))
-    with err.status("replaying"):
-        results, counts = run_replay(read_events(paths), entries, day, policy, settings.tz)
-    write_results(results, output)
-    err.print(
-        f"{len(results):,} students as of {day}: read {counts.read:,}, applied {counts.applied:,}, "
-        f"duplicates {counts.duplicates:,}, rejected {counts.rejected:,}, outside the window {counts.outside:,}"
-    )
 
 
 clock_app = typer.Typer(help="The engine's clock.", no_args_is_help=True)
@@ -357,21 +283,26 @@ def _engine_caught_up(settings) -> bool:  # type: ignore[no-untyped-def]
         return False
 
 
-def _publish_with_progress(path, parse, source, as_json, *, lines=False, records=None, label=None):  # type: ignore[no-untyped-def]
-    """Publish a file with a progress bar on large files (not with --json)."""
+def _publish_with_progress(path, export, source, as_json):  # type: ignore[no-untyped-def]
+    """Publish an opened export with a progress bar on large files (not with --json)."""
     from leap.kafka import Publisher
-    from producers.ingest import publish_file, publish_records
+    from producers.ingest import publish_records
     from schemas.codec import default_codec
 
     settings = get_settings()
     size = path.stat().st_size
-    with _progress(size, size > 5_000_000 and not as_json) as progress, Publisher(settings) as publisher:
-        task = progress.add_task(label or path.name, total=size)
-        advance = lambda n: progress.advance(task, n)  # noqa: E731
-        common = {"source": source, "settings": settings, "publisher": publisher, "codec": default_codec()}
-        if records is not None:
-            return publish_records(records, parse, location=str(path), on_record=lambda r: advance(len(r.raw)), **common)
-        return publish_file(path, parse, on_bytes=advance, lines=lines, **common)
+    with progress_bar(size > 5_000_000 and not as_json) as progress, Publisher(settings) as publisher:
+        task = progress.add_task(f"{path.name} ({export.label})", total=size)
+        return publish_records(
+            export.records,
+            export.parse,
+            source=source,
+            location=str(path),
+            settings=settings,
+            publisher=publisher,
+            codec=default_codec(),
+            on_record=lambda r: progress.advance(task, len(r.raw)),
+        )
 
 
 def _print_counts(path, label, counts, settings, as_json) -> None:  # type: ignore[no-untyped-def]
@@ -390,12 +321,15 @@ def _print_counts(path, label, counts, settings, as_json) -> None:  # type: igno
 
 def _add_record_commands() -> None:
     from consumers.cli import alerts_app, consume, db_app, exemptions_app, status
+    from streams.cli import evaluate, replay
 
     app.add_typer(db_app, name="db")
     app.add_typer(exemptions_app, name="exemptions")
     app.add_typer(alerts_app, name="alerts")
     app.command()(consume)
     app.command()(status)
+    app.command()(replay)
+    app.command()(evaluate)
 
 
 _add_record_commands()

@@ -108,6 +108,35 @@ def write_roster(students: list[SimStudent], path: Path) -> None:
             )
 
 
+def draw_outcomes(students: list[SimStudent], seed: int) -> dict[str, str]:
+    """Each student's end-of-year outcome: pass, fail or withdrawn, with planted risk.
+
+    Students who disengage part-way fail or withdraw most often, and the less engaged a
+    student's habits the likelier a bad outcome, so ``leap evaluate`` has something to find.
+    Drawn from a generator of their own, so the events a seed produces do not change.
+    """
+    rng = random.Random(f"outcomes:{seed}")
+    outcomes = {}
+    for s in students:
+        if s.status == "withdrawn":
+            outcomes[s.student_id] = "withdrawn"
+            continue
+        risk = 0.6 if s.stops_on is not None else 0.04 + 0.3 * max(0.0, 0.8 - s.propensity) / 0.8
+        if rng.random() < risk:
+            outcomes[s.student_id] = "fail" if rng.random() < 0.7 else "withdrawn"
+        else:
+            outcomes[s.student_id] = "pass"
+    return outcomes
+
+
+def write_outcomes(outcomes: dict[str, str], path: Path) -> None:
+    """The outcomes CSV (``leap evaluate --outcomes`` reads it)."""
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["student_id", "outcome"])
+        writer.writerows(outcomes.items())
+
+
 def write_calendar(path: Path, first_day: date, last_day: date, holiday: list[date]) -> None:
     """The simulated university's academic calendar: one term, the holiday week as a break."""
     text = f'[[term]]\nname = "Simulated term"\nstarts = {first_day - timedelta(days=60)}\nends = {last_day + timedelta(days=60)}\n'
@@ -126,15 +155,17 @@ def simulate(
     tz: ZoneInfo,
     holiday_week: bool = True,
 ) -> SimCounts:
-    """Write ``events.jsonl``, ``roster.csv`` and ``calendar.toml`` for ``days`` days ending at ``end`` into ``out_dir``.
+    """Write ``events.jsonl``, ``roster.csv``, ``calendar.toml`` and ``outcomes.csv`` for ``days`` days ending at ``end`` into ``out_dir``.
 
     The calendar has one term around the simulated days and the holiday week as a break,
-    so the alert rules can be run against the university it describes.
+    so the alert rules can be run against the university it describes; the outcomes are
+    planted (``draw_outcomes``) so ``leap evaluate`` can be tested end to end.
     """
     rng = random.Random(seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     people = make_students(students, rng)
     write_roster(people, out_dir / "roster.csv")
+    write_outcomes(draw_outcomes(people, seed), out_dir / "outcomes.csv")
     end_ms = int(end.timestamp() * 1000)
     last_day = end.astimezone(tz).date()
     first_day = last_day - timedelta(days=days - 1)

@@ -11,14 +11,12 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from producers.events_file import parse_event, parse_line
-from producers.outcome import Event
 from streams.model import (
     APPLIED,
     DUPLICATE,
@@ -70,29 +68,6 @@ class ReplayCounts:
     rejected: int = 0
     outside: int = 0  # after the as-of day, or older than the retention
     reasons: Counter[str] = field(default_factory=Counter)  # rejections by reason
-
-
-def read_events(paths: Iterable[Path]) -> Iterator[dict | None]:
-    """Events from JSON lines files (or CSV with the same column names); None for a bad record."""
-    for path in paths:
-        with path.open(newline="", encoding="utf-8") as stream:
-            if path.suffix.lower() == ".csv":
-                for i, row in enumerate(csv.DictReader(stream), start=2):
-                    row = {k: (v if v != "" else None) for k, v in row.items()}
-                    if row.get("quantity") is not None:
-                        try:
-                            row["quantity"] = float(row["quantity"])
-                        except ValueError:
-                            pass
-                    if row.get("event_time") and row["event_time"].isdigit():
-                        row["event_time"] = int(row["event_time"])
-                    outcome = parse_event(row, position=f"{path.name}:{i}")
-                    yield outcome.record if isinstance(outcome, Event) else None
-            else:
-                for i, line in enumerate(stream, start=1):
-                    if line.strip():
-                        outcome = parse_line(line, position=f"{path.name}:{i}")
-                        yield outcome.record if isinstance(outcome, Event) else None
 
 
 def eligible(state: StudentState) -> bool:

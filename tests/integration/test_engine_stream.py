@@ -14,7 +14,8 @@ import pytest
 from producers.simulate import simulate
 from streams.model import near_boundary
 from leap.policy import load_policy
-from streams.replay import load_roster_file, read_events, replay
+from producers.exports import read_events
+from streams.replay import load_roster_file, replay
 from tests.integration.conftest import run_leap
 from tests.integration.engine_helpers import all_records, latest_states, wait_until
 from tests.integration.workers import Deployment

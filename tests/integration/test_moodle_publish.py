@@ -12,7 +12,7 @@ import pytest
 
 from leap.kafka import DeliveryError, Publisher
 from producers import moodle
-from producers.ingest import open_text, read_csv
+from producers.exports import open_text, read_csv
 from producers.moodle_sample import write_dump
 from producers.outcome import Event
 from schemas.codec import default_codec

@@ -3,7 +3,7 @@ import io
 from hypothesis import given
 from hypothesis import strategies as st
 
-from producers.ingest import CsvRecord, open_text, raw_bytes, read_csv
+from producers.exports import CsvRecord, open_text, raw_bytes, read_csv
 
 
 def records(text: str) -> list[CsvRecord]:

@@ -18,7 +18,8 @@ from streams.clock import tick_records
 from streams.engine import CohortCore, Engine, Message, PartitionClock, partition_for, partition_key
 from streams.model import StudentState, apply_event, effect_of, near_boundary
 from leap.policy import Engagement
-from streams.replay import load_roster_file, read_events, replay
+from producers.exports import read_events
+from streams.replay import load_roster_file, replay
 
 LONDON = ZoneInfo("Europe/London")
 POLICY = Engagement(min_cohort_size=1)  # tests of other rules use groups of a few students; the minimum has tests of its own

@@ -1,0 +1,101 @@
+"""What every command that reads source exports shares: its options, progress and counts.
+
+``leap produce`` publishes exports; ``leap replay`` and ``leap evaluate`` read the same files
+offline through the same adapters (``producers.exports``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Optional
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+from leap.console import err, fail
+
+FormatOption = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        help="auto (detect from the file's start), moodle, events (JSON lines or CSV), events-jsonl or events-csv.",
+    ),
+]
+SiteOption = Annotated[str, typer.Option(help="Name of the Moodle site; part of every event id.")]
+TimeFormatOption = Annotated[
+    Optional[list[str]],
+    typer.Option(help="strptime format of a Moodle Logs report's Time column (repeatable; default: Moodle English)."),
+]
+TzOption = Annotated[Optional[str], typer.Option(help="Time zone of a Moodle Logs report's Time column (default LEAP_TIMEZONE).")]
+
+
+def progress_bar(enabled: bool) -> Progress:
+    """A byte progress bar on standard error, gone when done."""
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=not enabled,
+        transient=True,
+    )
+
+
+def export_options(site: str, time_format: list[str] | None, tz: str | None, default_tz: ZoneInfo) -> dict:
+    """The Moodle adapter's options for ``producers.exports.open_export``."""
+    from producers.moodle import DEFAULT_REPORT_TIME_FORMATS
+
+    try:
+        zone = ZoneInfo(tz) if tz else default_tz
+    except (ValueError, KeyError):
+        fail(f"unknown time zone {tz!r}")
+    return {"site": site, "tz": zone, "time_formats": tuple(time_format) if time_format else DEFAULT_REPORT_TIME_FORMATS}
+
+
+def as_of_option(text: str, tz: ZoneInfo):  # type: ignore[no-untyped-def]
+    """``--as-of``: a day (meaning its end) or an instant, local to ``tz`` when it has no offset."""
+    from datetime import date, datetime
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"--as-of {text!r} is neither a day (2026-11-20) nor an ISO 8601 instant (2026-11-20T00:30)")
+    return when if when.tzinfo else when.replace(tzinfo=tz)
+
+
+def read_exports(paths: list[Path], fmt: str, options: dict, counts, progress: Progress, label: str = "reading"):  # type: ignore[no-untyped-def]
+    """Events of export files for an offline run, advancing ``progress`` by the bytes read."""
+    from producers.exports import read_events
+
+    names = ", ".join(p.name for p in paths[:3]) + (" ..." if len(paths) > 3 else "")
+    task = progress.add_task(f"{label} {names}", total=sum(p.stat().st_size for p in paths))
+    return read_events(paths, fmt, counts=counts, on_record=lambda r: progress.advance(task, len(r.raw)), **options)
+
+
+def print_read_counts(counts, rejected_by_model=None) -> None:  # type: ignore[no-untyped-def]
+    """What reading the exports did, with skips and rejections by reason (to standard error).
+
+    ``rejected_by_model`` counts, by reason, events the adapters accepted but the model refused.
+    """
+    from producers.exports import reason_kind
+
+    by_model: Counter[str] = Counter()
+    for reason, n in (rejected_by_model or {}).items():
+        by_model[reason_kind(reason)] += n
+    files = sum(counts.formats.values())
+    formats = ", ".join(label + (f" x{n}" if n > 1 else "") for label, n in counts.formats.items())
+    err.print(
+        f"read {counts.read:,} records from {files} file{'s' if files != 1 else ''} ({formats}): {counts.events:,} events, "
+        f"skipped {counts.skipped:,}, rejected {counts.rejected + sum(by_model.values()):,}"
+    )
+    for reason, n in counts.skipped_by_reason.most_common():
+        err.print(f"  skipped {n:,}: {reason}")
+    for reason, n in (counts.rejected_by_reason + by_model).most_common():
+        err.print(f"  rejected {n:,}: {reason}")
