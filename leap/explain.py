@@ -386,10 +386,11 @@ def _attendance(s: Source, title: str) -> tuple[str, bool]:
     attended, expected = s.measure, s.reference
     if s.status == "no_sessions" or (s.score is None and expected == 0):
         return f"{title}: no sessions were expected, so it does not count.", False
-    if attended is None or expected is None or expected <= 0 or attended < 0:
+    share = 100 * attended / expected if attended is not None and expected and expected > 0 and attended >= 0 else None
+    if share is None or not math.isfinite(share):
         return f"{title}: {verdict}.", counts
-    sessions = "session" if number(expected) == "1" else "sessions"
-    share = bounded(100 * attended / expected, None, 100)
+    sessions = "session" if number(expected) == "1" else "sessions"  # type: ignore[arg-type]
+    share = bounded(share, None, 100)
     tail = "" if counts or s.weight != 0 else f" — {verdict}"
     return f"{title}: attended {number(attended)} of {number(expected)} expected {sessions} ({share}%){tail}.", counts
 

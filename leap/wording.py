@@ -7,14 +7,16 @@ trailing ".0", never more; halves round up. Dates "23 Nov 2026", ranges "23–29
 from __future__ import annotations
 
 from datetime import date
-from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def _decimal(value: float, places: int, rounding: str = ROUND_HALF_UP) -> Decimal:
     # repr: the shortest decimal that is the float, so 4.45 rounds as people expect (4.5).
-    return Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-places), rounding=rounding)
+    # The precision holds any float's whole digits (up to 309), so nothing finite can fail.
+    with localcontext(prec=340):
+        return Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-places), rounding=rounding)
 
 
 def _show(d: Decimal) -> str:
@@ -46,7 +48,7 @@ def bounded(value: float, low: float | None, high: float | None) -> str:
     shown = float(text.replace(",", ""))
     if not ((high is not None and value < high <= shown) or (low is not None and shown < low <= value)):
         return text
-    down = _decimal(value, _places(value), ROUND_FLOOR)
+    down = _decimal(value, 0 if abs(value) >= 10 else 1, ROUND_FLOOR)
     if low is not None and float(down) < low <= value:  # a bound with a decimal: keep one
         down = _decimal(value, 1, ROUND_FLOOR)
     return _show(down)
