@@ -194,14 +194,20 @@ def _group(raw: object) -> tuple[str, int | None, str] | None:
     return _text(raw.get("label")), size if size else None, _text(raw.get("level")) or ""  # type: ignore[return-value]
 
 
-def read(explanation: object, engagement: Engagement | None = None) -> Facts:
-    """The facts an explanation holds, normalised; anything missing or malformed is left out."""
+def read(explanation: object, engagement: Engagement | None = None, fill: Mapping | None = None) -> Facts:
+    """The facts an explanation (a dict or its JSON text) holds, normalised.
+
+    Anything missing or malformed is left out; keys missing from the explanation are taken
+    from ``fill`` (the row it came with: a v1 record has no band).
+    """
     if isinstance(explanation, str | bytes):
         try:
             explanation = json.loads(explanation)
         except ValueError:
             explanation = None
     e: Mapping = explanation if isinstance(explanation, Mapping) else {}
+    if isinstance(fill, Mapping):
+        e = {**fill, **e}
     bounds, margin = _bounds(e.get("bands"), engagement)
     score = _num(e.get("score"))
     score = score if score is not None and 0 <= score <= 100 else None
@@ -535,13 +541,15 @@ def explain(
     *,
     engagement: Engagement | None = None,
     names: Mapping[str, str] | None = None,
+    fill: Mapping | None = None,
 ) -> Explained:
     """An explanation (a dict, or its JSON text) in plain words for a student or for staff.
 
     Never raises on the explanation's contents. ``engagement`` (the policy's) gives the
     daily caps named in notes and the bands and margin of records that do not carry them;
-    ``names`` overrides source display names (the policy's ``sources.display_names``).
+    ``names`` overrides source display names (the policy's ``sources.display_names``);
+    ``fill`` gives what the explanation lacks (band, score... from the record's row).
     """
     if viewer not in ("student", "staff"):
         raise ValueError(f"viewer must be 'student' or 'staff', not {viewer!r}")
-    return render(read(explanation, engagement), viewer, engagement=engagement, names=names)
+    return render(read(explanation, engagement, fill), viewer, engagement=engagement, names=names)

@@ -409,3 +409,10 @@ def test_any_finite_figure_has_at_most_one_decimal_and_stays_in_its_range(value,
         if low is not None and high is not None and low <= value < high and low == int(low) and high == int(high):
             assert low <= shown < high
         assert abs(shown - value) <= max(1.0, abs(value) * 1e-9)
+
+
+def test_what_a_record_lacks_comes_from_its_row_and_the_record_wins():
+    assert explain(V1, fill={"band": "good", "score": 10.0}).headline.startswith("Good — engagement score 94 out of 100")
+    assert explain(json.dumps(V1), fill={"band": "low"}).band == "low"
+    assert explain(None, fill={"band": "low", "score": 30.0}).headline == "Low — engagement score 30 out of 100 (Low is 20 to 39)."
+    assert explain(V2, fill={"band": "low"}).band == "good"
