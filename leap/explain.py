@@ -198,7 +198,7 @@ def read(explanation: object, engagement: Engagement | None = None, fill: Mappin
     """The facts an explanation (a dict or its JSON text) holds, normalised.
 
     Anything missing or malformed is left out; keys missing from the explanation are taken
-    from ``fill`` (the row it came with: a v1 record has no band).
+    from ``fill`` (the row it came with: a v1 record has no band), unless None there.
     """
     if isinstance(explanation, str | bytes):
         try:
@@ -207,7 +207,7 @@ def read(explanation: object, engagement: Engagement | None = None, fill: Mappin
             explanation = None
     e: Mapping = explanation if isinstance(explanation, Mapping) else {}
     if isinstance(fill, Mapping):
-        e = {**fill, **e}
+        e = {**{k: v for k, v in fill.items() if v is not None}, **e}
     bounds, margin = _bounds(e.get("bands"), engagement)
     score = _num(e.get("score"))
     score = score if score is not None and 0 <= score <= 100 else None

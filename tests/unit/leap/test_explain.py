@@ -416,3 +416,4 @@ def test_what_a_record_lacks_comes_from_its_row_and_the_record_wins():
     assert explain(json.dumps(V1), fill={"band": "low"}).band == "low"
     assert explain(None, fill={"band": "low", "score": 30.0}).headline == "Low — engagement score 30 out of 100 (Low is 20 to 39)."
     assert explain(V2, fill={"band": "low"}).band == "good"
+    assert explain({"score": 30.0}, fill={"days_since_last_activity": None}).last_activity == ""
