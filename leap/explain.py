@@ -1,7 +1,8 @@
 """Explanations in plain words, one renderer for `leap status`, email and (later) the portal.
 
 ``explain(explanation, viewer)`` turns the engine's explanation (format v2, see the engine's
-``Evaluation.explanation``; v1 records and damaged dicts are read as far as they go, never
+``Evaluation.explanation``; v1 records and damaged dicts are read as far as they go by
+leap/explanation.py, never
 raising) into an ``Explained``: a headline, the window sentence, one line per source, the
 last activity and notes, as plain strings. ``to_text()`` is for terminals and email;
 ``to_dict()`` is plain data a web page can lay out (no HTML).
@@ -31,14 +32,14 @@ Wording rules (tests pin them):
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any, Literal
 
-from leap.policy import BAND_ORDER, NO_DATA, Bands, Engagement
+from leap.explanation import Facts, Source, band_limits, clean_text, read
+from leap.policy import BAND_ORDER, NO_DATA, Engagement
 from leap.wording import bound, bounded, capital, day_text, join, number, one_decimal, plural, range_text
 
 Viewer = Literal["student", "staff"]
@@ -70,171 +71,6 @@ _STATUSES = ("scored", "no_sessions", "used_when_group_did_not", *_NOT_COUNTING)
 def band_name(band: object) -> str:
     """A band in words ("Very low"); anything unknown is "No data"."""
     return BAND_NAMES.get(band, BAND_NAMES[NO_DATA]) if isinstance(band, str) else BAND_NAMES[NO_DATA]
-
-
-# ---- reading an explanation, whatever its state --------------------------------------
-
-
-def _num(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        value = float(value)
-    except OverflowError:
-        return None
-    return value if math.isfinite(value) and abs(value) < 1e15 else None
-
-
-def _count(value: object) -> int | None:
-    n = _num(value)
-    return int(n) if n is not None and n >= 0 and n == int(n) else None
-
-
-def _text(value: object) -> str | None:
-    return value.strip() if isinstance(value, str) and value.strip() else None
-
-
-def _day(value: object) -> date | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        return None
-
-
-@dataclass(frozen=True, slots=True)
-class Source:
-    key: str
-    measure: float | None
-    reference: float | None
-    score: float | None
-    weight: float | None
-    status: str
-    capped_days: int
-
-
-def _v1_status(key: str, measure: float | None, reference: float | None, score: float | None, note: str) -> str:
-    """The v2 status a v1 entry (no status, a free-text note) stands for."""
-    if key == "attendance":
-        return "scored" if score is not None else "no_sessions"
-    if score is not None:
-        return "used_when_group_did_not" if reference == 0 else "scored"
-    if reference is None:
-        return "no_baseline"
-    if "nobody" in note:
-        return "nobody_used"
-    return "group_did_not_use"
-
-
-def _source(entry: object) -> Source | None:
-    if not isinstance(entry, Mapping) or _text(entry.get("source")) is None:
-        return None
-    key = _text(entry.get("source"))
-    measure, reference, score = _num(entry.get("measure")), _num(entry.get("reference")), _num(entry.get("score"))
-    status = _text(entry.get("status")) or _v1_status(key, measure, reference, score, str(entry.get("note") or ""))
-    return Source(key, measure, reference, score, _num(entry.get("weight")), status, _count(entry.get("capped_days")) or 0)
-
-
-def _bounds(raw: object, engagement: Engagement | None) -> tuple[dict[str, float], float | None]:
-    """Lower bound of each band, and the hysteresis margin: the record's, else the policy's."""
-    fallback = engagement.bands if engagement is not None else Bands()
-    bounds = {b: getattr(fallback, b) for b in ("high", "good", "partial", "low")}
-    margin = engagement.hysteresis_margin if engagement is not None else None
-    if isinstance(raw, Mapping):
-        given = {b: _num(raw.get(b)) for b in bounds}
-        values = [given[b] for b in ("high", "good", "partial", "low")]
-        if all(v is not None for v in values) and 100 >= values[0] > values[1] > values[2] > values[3] > 0:
-            bounds = given  # type: ignore[assignment]
-        raw_margin = _num(raw.get("margin"))
-        margin = raw_margin if raw_margin is not None and raw_margin >= 0 else margin
-    return bounds, margin
-
-
-def _band_of(score: float, bounds: dict[str, float]) -> str:
-    for band in ("high", "good", "partial", "low"):
-        if score >= bounds[band]:
-            return band
-    return "very_low"
-
-
-def _band_limits(band: str, bounds: dict[str, float]) -> tuple[float | None, float | None]:
-    """[lower, upper) of a band's scores."""
-    if band not in BAND_ORDER:
-        return None, None
-    i = BAND_ORDER.index(band)
-    lower = bounds.get(band)
-    upper = bounds[BAND_ORDER[i + 1]] if i + 1 < len(BAND_ORDER) else None
-    return lower, upper
-
-
-@dataclass(frozen=True, slots=True)
-class Facts:
-    score: float | None
-    band: str
-    band_by_score: str | None
-    bounds: dict[str, float]
-    margin: float | None
-    window: tuple[date, date] | None
-    window_days: int | None
-    including_today: bool
-    group: tuple[str, int | None, str] | None  # label, size, level
-    cohort: str | None
-    as_of: date | None
-    days_since: int | None
-    activity_known: bool  # the record says something about last activity
-    last_active: date | None
-    sources: tuple[Source, ...]
-
-
-def _group(raw: object) -> tuple[str, int | None, str] | None:
-    if not isinstance(raw, Mapping) or _text(raw.get("label")) is None:
-        return None
-    size = _count(raw.get("size"))
-    return _text(raw.get("label")), size if size else None, _text(raw.get("level")) or ""  # type: ignore[return-value]
-
-
-def read(explanation: object, engagement: Engagement | None = None, fill: Mapping | None = None) -> Facts:
-    """The facts an explanation (a dict or its JSON text) holds, normalised.
-
-    Anything missing or malformed is left out; keys missing from the explanation are taken
-    from ``fill`` (the row it came with: a v1 record has no band), unless None there.
-    """
-    if isinstance(explanation, str | bytes):
-        try:
-            explanation = json.loads(explanation)
-        except ValueError:
-            explanation = None
-    e: Mapping = explanation if isinstance(explanation, Mapping) else {}
-    if isinstance(fill, Mapping):
-        e = {**{k: v for k, v in fill.items() if v is not None}, **e}
-    bounds, margin = _bounds(e.get("bands"), engagement)
-    score = _num(e.get("score"))
-    score = score if score is not None and 0 <= score <= 100 else None
-    by_score = _text(e.get("band_by_score"))
-    by_score = by_score if by_score in BAND_ORDER else (_band_of(score, bounds) if score is not None else None)
-    band = _text(e.get("band"))
-    band = band if band in BAND_NAMES else (by_score or NO_DATA)
-    window = e.get("window")
-    days = (_day(window[0]), _day(window[1])) if isinstance(window, list | tuple) and len(window) == 2 else (None, None)
-    sources = e.get("sources")
-    return Facts(
-        score=score,
-        band=band,
-        band_by_score=by_score,
-        bounds=bounds,
-        margin=margin,
-        window=(min(days), max(days)) if days[0] and days[1] else None,  # type: ignore[type-var]
-        window_days=_count(e.get("window_days")) or None,
-        including_today=e.get("window_kind") == "including_today",
-        group=_group(e.get("reference_group")),
-        cohort=_text(e.get("cohort")),
-        as_of=_day(e.get("as_of_day")) or days[1],
-        days_since=_count(e.get("days_since_last_activity")),
-        activity_known="days_since_last_activity" in e or "last_active_day" in e,
-        last_active=_day(e.get("last_active_day")),
-        sources=tuple(s for s in map(_source, sources if isinstance(sources, list | tuple) else ()) if s is not None),
-    )
 
 
 # ---- the result ------------------------------------------------------------------------
@@ -315,7 +151,7 @@ class _Voice:
 
 
 def _range(band: str, bounds: dict[str, float]) -> str:
-    low, high = _band_limits(band, bounds)
+    low, high = band_limits(band, bounds)
     word = band_name(band)
     if high is None:
         return f"{word} is {bound(low)} or more"  # type: ignore[arg-type]
@@ -336,7 +172,7 @@ def _headline(f: Facts) -> str:
         return f"{word} — there is no engagement score yet, because no source counts."
     if f.score is None:
         return f"{word}."
-    low, high = _band_limits(f.band_by_score or f.band, f.bounds)
+    low, high = band_limits(f.band_by_score or f.band, f.bounds)
     score = one_decimal(f.score) if _held(f) else bounded(f.score, low, high)
     return f"{word} — engagement score {score} out of 100 ({_range(f.band, f.bounds)})."
 
@@ -522,7 +358,7 @@ def _notes(f: Facts, voice: _Voice) -> tuple[str, ...]:
 def render(f: Facts, viewer: Viewer = "student", *, engagement: Engagement | None = None, names: Mapping[str, str] | None = None) -> Explained:
     """Facts (from ``read``) in words for one viewer."""
     shown = dict(DEFAULT_DISPLAY_NAMES)
-    shown.update({k: v.strip() for k, v in (names or {}).items() if isinstance(k, str) and _text(v)})
+    shown.update({k: v.strip() for k, v in (names or {}).items() if isinstance(k, str) and clean_text(v)})
     voice = _Voice(viewer == "student", shown, engagement)
     return Explained(
         band=f.band,
