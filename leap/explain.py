@@ -3,8 +3,8 @@
 ``explain(explanation, viewer)`` turns the engine's explanation (format v2, see the engine's
 ``Evaluation.explanation``; v1 records and damaged dicts are read as far as they go by
 leap/explanation.py, never raising) into an ``Explained``: a headline, the window sentence,
-one line per source, the last activity and notes, as plain strings. ``to_text()`` is for terminals and email;
-``to_dict()`` is plain data a web page can lay out (no HTML).
+one line per source, the last activity and notes, as plain strings. ``to_text()`` is for
+terminals and email; ``to_dict()`` is plain data a web page can lay out (no HTML).
 
 Wording rules (tests pin them):
 - Two audiences: ``viewer="student"`` says "you", "your", "your course's typical student";
