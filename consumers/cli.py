@@ -141,7 +141,13 @@ def status(
 ) -> None:
     """A student's band, score, explanation, days since last activity, open alerts and exemptions."""
     from consumers.records import audit, student_status
+    from leap.explain import explain
+    from leap.policy import PolicyError, cached_policy
 
+    try:
+        policy = cached_policy(get_settings().policy_file)
+    except PolicyError as exc:
+        fail(str(exc))
     with _connect() as conn, conn.transaction():
         found = student_status(conn, student)
         audit(conn, _operator(), "operator", "view_status", purpose, student_id=student, record_type="student_status")
@@ -156,12 +162,9 @@ def status(
     if current is None:
         out.print("no engagement score yet")
     else:
-        score = "-" if current["score"] is None else f"{current['score']:.1f}"
-        out.print(f"band [bold]{current['band']}[/] (score {score}) as of {current['day']}; days since last activity: {current['days_since_last_activity']}")
-        table = Table("source", "measure", "cohort median", "score", "weight", "note", title=f"how it was computed (cohort {current['cohort']}, window {' to '.join(current['explanation'].get('window', []))})")
-        for s in current["explanation"].get("sources", []):
-            table.add_row(s["source"], str(s["measure"]), str(s["reference"]), "-" if s["score"] is None else f"{s['score']:.1f}", str(s["weight"]), s.get("note") or "")
-        out.print(table)
+        row = {k: current[k] for k in ("band", "score", "cohort", "days_since_last_activity")}  # what a v1 record lacks
+        explained = explain(current["explanation"], "staff", engagement=policy.engagement, names=policy.sources.display_names, fill=row)
+        out.print(explained.to_text(), markup=False, highlight=False, soft_wrap=True)
     for alert in found["open_alerts"]:
         out.print(f"open alert: {alert['kind']} ({alert['status']}) for {alert['recipient']} on {alert['day']}: {alert['reason']}")
     for exemption in found["exemptions"]:

@@ -26,8 +26,9 @@ from zoneinfo import ZoneInfo
 import psycopg
 from prometheus_client import Counter
 
+from leap.explain import band_name, explain
 from leap.log import get_logger
-from leap.policy import Email, Webhook
+from leap.policy import Email, Engagement, Webhook
 
 log = get_logger("leap.delivery")
 
@@ -51,18 +52,33 @@ def sign(body: bytes, secret: str) -> str:
 
 
 def _line(alert: Mapping) -> str:
-    return f"- {alert['student_id']}: {alert['reason']} (band {alert.get('band') or '-'}, {alert['day']}); see `leap status {alert['student_id']}`"
+    band = band_name(alert["band"]) if alert.get("band") else "-"
+    return f"- {alert['student_id']}: {alert['reason']} (band {band}, {alert['day']}); see `leap status {alert['student_id']}`"
 
 
-def alert_email(alert: Mapping, email: Email) -> EmailMessage:
-    """One alert as an email to its recipient."""
+def _explained(alert: Mapping, engagement: Engagement | None, names: Mapping[str, str] | None) -> str:
+    """The alert's explanation in words for staff, as a paragraph (empty without one)."""
+    explanation = alert.get("explanation")
+    if not explanation or explanation == "{}":
+        return ""
+    row = {k: alert.get(k) for k in ("band", "score", "days_since_last_activity")}  # what a v1 record lacks
+    return "\n\nHow the band was worked out:\n" + explain(explanation, "staff", engagement=engagement, names=names, fill=row).to_text()
+
+
+def alert_email(alert: Mapping, email: Email, engagement: Engagement | None = None, names: Mapping[str, str] | None = None) -> EmailMessage:
+    """One alert as an email to its recipient, with its explanation in words.
+
+    ``engagement`` and ``names`` (the policy's) name daily caps and sources; without them
+    the defaults are used.
+    """
     message = EmailMessage()
     message["From"] = email.sender
     message["To"] = f"{alert['recipient']}@{email.domain}"
     message["Subject"] = f"LEAP: {alert['student_id']} needs a check-in ({alert['kind'].replace('_', ' ')})"
     message["Message-ID"] = f"<{alert['alert_id']}@leap>"
     message.set_content(
-        f"{_line(alert)}\n\nThis alert is also in your LEAP alert list. The student can see how their band was computed.\n"
+        f"{_line(alert)}{_explained(alert, engagement, names)}\n\n"
+        "This alert is also in your LEAP alert list. The student can see how their band was computed.\n"
     )
     return message
 
@@ -88,7 +104,7 @@ def digest_due(now: datetime, raised_at: datetime, email: Email, tz: ZoneInfo) -
 
 _PENDING = """
 SELECT d.alert_id, d.channel, d.target, d.attempts, a.student_id, a.kind, a.recipient, a.day, a.band, a.score,
-       a.days_since_last_activity, a.reason, a.raised_at
+       a.days_since_last_activity, a.reason, a.raised_at, a.explanation
 FROM alert_deliveries d JOIN alerts a USING (alert_id)
 WHERE d.status = 'pending' AND d.next_attempt <= now()
 ORDER BY a.raised_at LIMIT 500 FOR UPDATE OF d SKIP LOCKED
@@ -98,10 +114,12 @@ ORDER BY a.raised_at LIMIT 500 FOR UPDATE OF d SKIP LOCKED
 class Deliveries:
     """Sends queued deliveries (called from the consumer's loop)."""
 
-    def __init__(self, email: Email, webhook: Webhook, tz: ZoneInfo) -> None:
+    def __init__(self, email: Email, webhook: Webhook, tz: ZoneInfo, engagement: Engagement | None = None, names: Mapping[str, str] | None = None) -> None:
         self.email = email
         self.webhook = webhook
         self.tz = tz
+        self.engagement = engagement  # names daily caps in explanations
+        self.names = names  # source display names
 
     def send_pending(self, conn: psycopg.Connection, now: datetime | None = None) -> dict[str, int]:
         """Send what is due; return counts by outcome."""
@@ -116,7 +134,7 @@ class Deliveries:
                         digests[row["recipient"]].append(row)
                     continue
                 if row["channel"] == "email":
-                    self._attempt(conn, [row], lambda r=row: self._smtp(alert_email(r, self.email)), counts)
+                    self._attempt(conn, [row], lambda r=row: self._smtp(alert_email(r, self.email, self.engagement, self.names)), counts)
                 elif row["channel"] == "webhook":
                     self._attempt(conn, [row], lambda r=row: self._post(r), counts)
             for recipient, alerts in digests.items():

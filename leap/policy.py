@@ -163,11 +163,27 @@ class Alerts(_Strict):
         return self
 
 
+class SourceNames(_Strict):
+    """How sources are named to students and staff (leap/explain.py); unnamed ones keep the defaults."""
+
+    display_names: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _known_sources(self) -> SourceNames:
+        unknown = sorted(set(self.display_names) - set(SOURCES))
+        if unknown:
+            raise ValueError(f"unknown sources {unknown}; sources are {list(SOURCES)}")
+        if any(not name.strip() for name in self.display_names.values()):
+            raise ValueError("a display name cannot be empty")
+        return self
+
+
 class Policy(_Strict):
     """The whole institution policy file."""
 
     engagement: Engagement = Engagement()
     alerts: Alerts = Alerts()
+    sources: SourceNames = SourceNames()
 
 
 def read_toml(path: Path, error: type[ValueError], what: str) -> dict:

@@ -216,7 +216,8 @@ def test_a_term_raises_the_right_alerts_once_through_a_consumer_crash_and_storag
     assert '"kind": "no_engagement"' in status and '"band": "very_low"' in status
     assert query(deployment, "SELECT count(*) AS n FROM access_log WHERE student_id = 'silent' AND action = 'view_status'")[0]["n"] == 1
     text = run_leap(deployment.env, "status", "dropper").stdout
-    assert "how it was computed" in text and "open alert: drop (new) for tutor-a" in text
+    assert "engagement score" in text and "  Attendance: " in text and "open alert: drop (new) for tutor-a" in text
+    assert "measure" not in text and "cohort median" not in text
     listed = run_leap(deployment.env, "alerts", "list", "--tutor", "history-office", "--json").stdout.splitlines()
     assert [json.loads(line)["student_id"] for line in listed] == ["no-tutor"]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import threading
 import time
@@ -22,6 +24,10 @@ from leap.policy import Alerts, Email, Webhook
 from tests.integration.workers import Deployment, free_port
 
 SECRET = "test-signing-key"
+EXPLANATION = {
+    "version": 2, "cohort": "BSC-CS/Y2", "window": ["2026-11-23", "2026-11-29"], "window_days": 7, "score": 31.0, "band": "low",
+    "band_by_score": "low", "sources": [{"source": "attendance", "measure": 1, "reference": 4, "score": 25.0, "weight": 3.0, "status": "scored"}],
+}  # fmt: skip
 
 
 class Mailbox:
@@ -80,7 +86,7 @@ def test_an_alert_is_emailed_once_and_posted_signed_after_a_retry(tmp_path, smtp
         with conn.transaction():
             alert = store.record_decision(
                 conn, "s1", Decision("raise", "drop", "change-1", "band fell from good to low"), date.today(),
-                Route("tutor-a", "personal_tutor"), {"band": "low", "score": 31.0}, consumer.channels(),
+                Route("tutor-a", "personal_tutor"), {"band": "low", "score": 31.0, "explanation": EXPLANATION}, consumer.channels(),
             )
         assert alert is not None
 
@@ -93,6 +99,9 @@ def test_an_alert_is_emailed_once_and_posted_signed_after_a_retry(tmp_path, smtp
 
         assert len(mailbox.messages) == 1
         assert f"Message-ID: <{alert}@leap>" in mailbox.messages[0] and "To: tutor-a@uni.test" in mailbox.messages[0]
+        body = email.message_from_string(mailbox.messages[0], policy=email.policy.default).get_content()
+        assert "(band Low, " in body and "Low — engagement score 31 out of 100 (Low is 20 to 39)." in body
+        assert "  Attendance: attended 1 of 4 expected sessions (25%)." in body
         assert len(calls) == 2, "one failed call, one retry"
         body, headers = calls[1]["body"], calls[1]["headers"]
         assert headers["x-leap-signature"] == sign(body, SECRET)

@@ -8,7 +8,8 @@ from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
 from consumers.delivery import alert_email, alert_payload, digest_due, digest_email, sign
-from leap.policy import Email
+from leap.policy import DailyCaps, Email, Engagement
+from tests.unit.leap.test_explain import V1, V2
 
 LONDON = ZoneInfo("Europe/London")
 ALERT = {
@@ -42,6 +43,25 @@ def test_an_alert_email_goes_to_the_recipient_with_the_alert_id_as_message_id():
     message = alert_email(ALERT, Email(domain="essex.ac.uk"))
     assert message["To"] == "tutor-a@essex.ac.uk" and message["Message-ID"] == "<0b1d@leap>"
     assert "s1" in message["Subject"] and ALERT["reason"] in message.get_content()
+
+
+def test_an_alert_email_explains_the_band_in_words_for_staff():
+    capped = {**V2, "sources": [{**V2["sources"][0]}, {**V2["sources"][1], "capped_days": 2}]}
+    body = alert_email({**ALERT, "band": "good", "explanation": capped}, Email()).get_content()
+    assert "(band Good, 2026-11-30)" in body and "very_low" not in body
+    assert "How the band was worked out:\nGood — engagement score 73 out of 100 (Good is 60 to 79).\n" in body
+    assert "  Attendance: attended 3 of 4 expected sessions (75%).\n" in body
+    assert "On 2 days the student's Moodle figure was capped at the daily limit" in body
+    named = alert_email({**ALERT, "explanation": capped}, Email(), Engagement(daily_caps=DailyCaps(vle=150)), {"vle": "Blackboard"}).get_content()
+    assert "On 2 days the student's Blackboard figure was capped at 150 actions" in named
+
+
+def test_an_alert_email_fills_a_v1_explanation_from_the_alert_and_skips_a_missing_one():
+    body = alert_email({**ALERT, "band": "high", "explanation": V1}, Email()).get_content()
+    assert "High — engagement score 94 out of 100" in body and "Attendance: attended 8 of 10 expected sessions (80%)." in body
+    for missing in ({}, None, "{}"):
+        body = alert_email({**ALERT, "explanation": missing}, Email()).get_content()
+        assert "How the band" not in body and "(band Very low, 2026-11-30)" in body
 
 
 def test_a_digest_lists_every_alert():
