@@ -17,8 +17,8 @@ exemptions, a roster status other than active. A drop suppressed in a break or a
 is revisited at the end of the first day on which it would not be: still in a ``drop_into``
 band, it is alerted then (its episode is the suppressed change's); recovered, it is not.
 Held (recorded, not sent): when a source the
-student's score depends on looks broken (its volume on the last complete day far below its
-usual level for that weekday), or when the state was computed before the engine had read
+student's score depends on looks broken (``consumers.outages``: its volume on its last
+complete day far below usual, or nothing arriving from it for too long), or when the state was computed before the engine had read
 the activity already published (``behind``: a backlog); a held alert is released or
 dropped once the source has recovered (or the engine caught up) and the student has been
 re-scored.

@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from consumers.calendar import Calendar, Period
 from consumers.core import Batch, Setting, Snapshot, current_outages, day_of, plan, review
 from consumers.rules import DROP, NO_ENGAGEMENT, Exemption, Student
@@ -219,3 +222,32 @@ def test_the_day_a_score_is_as_of_reads_v2_and_older_explanations():
     assert day_of({"as_of_day": "2026-11-29", "window": ["2026-11-22", "2026-11-28"]}) == date(2026, 11, 29)
     assert day_of({"window": ["2026-11-22", "2026-11-28"]}) == date(2026, 11, 28)
     assert day_of({"as_of_day": None, "window": []}) is None and day_of(None) is None and day_of("x") is None
+
+
+BANDS = ["very_low", "low", "partial", "good", "high"]
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["alice", "bob"]), st.sampled_from(BANDS), st.sampled_from(BANDS), st.integers(0, 5), st.dates(date(2026, 11, 16), date(2026, 12, 4))),
+        max_size=25,
+    )
+)
+def test_a_batch_stores_each_change_once_and_keeps_one_open_drop_alert_per_student(rows):
+    changes = []
+    for student, previous, new, n, day in rows:
+        c = change(day, previous, new, f"{n:08d}-0000-0000-0000-000000000000")
+        changes.append({**c, "student_id": student})
+    p = plan(Batch(changes=changes), snapshot(), setting(date(2026, 12, 5)))
+    ids = [c["change_id"] for c, _ in p.band_changes]
+    assert len(ids) == len(set(ids)) and len(ids) + p.duplicates == len(changes)
+    for student in ("alice", "bob"):
+        open_now = 0
+        for a in p.alerts:
+            if a.student_id != student:
+                continue
+            if a.decision.action in ("raise", "hold"):
+                open_now += 1
+            elif a.decision.action == "close":
+                open_now -= 1
+            assert open_now in (0, 1)
