@@ -13,6 +13,7 @@ PostgreSQL has committed always reaches them, even across a crash between the tw
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timezone
 
@@ -126,9 +127,17 @@ def upsert_summaries(conn: psycopg.Connection, summaries: Iterable[dict]) -> Non
 
 
 def stored_changes(conn: psycopg.Connection, ids: Iterable[str]) -> frozenset[str]:
-    """Which of these band change ids are stored already."""
-    rows = conn.execute("SELECT change_id::text AS id FROM band_changes WHERE change_id::text = ANY(%s)", (list(ids),))
-    return frozenset(r["id"] for r in rows)
+    """Which of these band change ids are stored already (an id that is not a UUID never is)."""
+    wanted = {}
+    for text in ids:
+        try:
+            wanted[uuid.UUID(text)] = text
+        except (ValueError, AttributeError, TypeError):
+            continue  # PostgreSQL will refuse it on insert: it is dead-lettered there
+    if not wanted:
+        return frozenset()
+    rows = conn.execute("SELECT change_id FROM band_changes WHERE change_id = ANY(%s)", (list(wanted),))
+    return frozenset(wanted[r["change_id"]] for r in rows)
 
 
 def insert_band_change(conn: psycopg.Connection, change: dict, day: date | None) -> bool:
