@@ -1,5 +1,8 @@
 """The academic calendar: which days are teaching days (terms minus reading weeks and holidays).
 
+A teaching day is inside a term, outside every break, and on one of the
+``teaching_weekdays`` (every day of the week when the file does not say).
+
 Read from the calendar file the institution policy names (see deploy/calendar.toml). Alerts
 are suppressed on non-teaching days, and days of silence in non-teaching periods do not
 count towards a "no engagement" alert: a student who rests over the holidays is not
@@ -11,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 from leap.policy import read_toml
 
@@ -33,10 +38,14 @@ class Period:
 
 @dataclass(frozen=True)
 class Calendar:
-    """Terms and the non-teaching periods inside them. No terms at all means every day teaches."""
+    """Terms, the non-teaching periods inside them and the teaching weekdays (0 = Monday).
+
+    No terms at all means every day outside the breaks teaches.
+    """
 
     terms: tuple[Period, ...] = ()
     breaks: tuple[Period, ...] = ()
+    weekdays: frozenset[int] = frozenset(range(7))
 
     def non_teaching(self, day: date) -> str | None:
         """Why ``day`` is not a teaching day (the period's name), or None when it is one."""
@@ -45,7 +54,13 @@ class Calendar:
                 return period.name
         if self.terms and not any(day in term for term in self.terms):
             return "outside term"
+        if day.weekday() not in self.weekdays:
+            return f"no teaching on {day:%A}s"
         return None
+
+    def term_start(self, day: date) -> date | None:
+        """The first day of the term ``day`` is in; None outside every term or without terms."""
+        return next((term.starts for term in self.terms if day in term), None)
 
     def teaching_days(self, after: date, upto: date) -> int:
         """Teaching days in ``(after, upto]``: the days of silence that count."""
@@ -78,14 +93,27 @@ def _date(value: object) -> date:
     return date.fromisoformat(str(value))
 
 
+def _weekdays(value: object, source: str) -> frozenset[int]:
+    if not isinstance(value, list) or not value:
+        raise CalendarError(f"{source}: teaching_weekdays must be a non-empty list such as {list(WEEKDAYS[:5])}")
+    found = set()
+    for name in value:
+        key = str(name).strip().lower()[:3]
+        if key not in WEEKDAYS:
+            raise CalendarError(f"{source}: teaching_weekdays: {name!r} is not one of {list(WEEKDAYS)}")
+        found.add(WEEKDAYS.index(key))
+    return frozenset(found)
+
+
 def parse_calendar(data: dict, source: str = "calendar") -> Calendar:
-    """Build a calendar from the file's parsed TOML (``[[term]]`` and ``[[break]]`` tables)."""
-    unknown = set(data) - {"term", "break"}
+    """Build a calendar from the file's parsed TOML (``[[term]]``, ``[[break]]``, ``teaching_weekdays``)."""
+    unknown = set(data) - {"term", "break", "teaching_weekdays"}
     if unknown:
-        raise CalendarError(f"{source}: unknown entries {sorted(unknown)} (expected [[term]] and [[break]])")
+        raise CalendarError(f"{source}: unknown entries {sorted(unknown)} (expected [[term]], [[break]] and teaching_weekdays)")
     terms = tuple(_period(e, f"{source}: term {i + 1}") for i, e in enumerate(data.get("term", [])))
     breaks = tuple(_period(e, f"{source}: break {i + 1}") for i, e in enumerate(data.get("break", [])))
-    return Calendar(terms, breaks)
+    weekdays = _weekdays(data["teaching_weekdays"], source) if "teaching_weekdays" in data else frozenset(range(7))
+    return Calendar(terms, breaks, weekdays)
 
 
 def load_calendar(path: Path) -> Calendar:

@@ -1,8 +1,10 @@
 """``leap consume``: band changes, states, summaries and the roster into PostgreSQL and Redis, with alerts.
 
-The loop, for each batch read from Kafka:
-1. one PostgreSQL transaction applies every message not applied before (positions are
-   stored in the same transaction, see ``consumers.store``) and the alert rules' decisions;
+This is the shell around ``consumers.core`` (which decides what a batch writes and which
+alerts it raises, from plain data). The loop, for each batch read from Kafka:
+1. one PostgreSQL transaction reads a snapshot for the batch, applies the core's plan for
+   every message not applied before (positions are stored in the same transaction, see
+   ``consumers.store``);
 2. what that transaction committed reaches Redis (students' current state, alerts on
    their recipient's stream) through outbox columns;
 3. only then are the Kafka offsets committed.
@@ -27,16 +29,16 @@ import redis
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
-from consumers import rules, store
+from consumers import core, store
 from consumers.calendar import Calendar
+from consumers.core import Batch, Plan, Setting, Snapshot
 from consumers.delivery import Deliveries
 from consumers.live import Live
 from leap.dead_letter import DeadLetters
 from leap.kafka import Publisher, client_config
 from leap.log import get_logger
-from leap.policy import Alerts
+from leap.policy import SOURCES, Alerts
 from leap.settings import Settings
-from streams.engine import partition_for
 from schemas.codec import CodecError, default_codec
 
 log = get_logger("leap.consumer")
@@ -47,6 +49,7 @@ WRITE_SECONDS = Histogram("leap_consumer_write_seconds", "One batch's PostgreSQL
 LAG = Gauge("leap_consumer_lag", "Messages not yet read, by topic", ["topic"])
 HEALTHY = Gauge("leap_consumer_healthy", "1 when the consumer can read and write, 0 while it retries")
 OUTAGE = Gauge("leap_source_outage", "1 while a source's feed looks broken (its alerts are held)", ["source"])
+LAST_EVENT = Gauge("leap_source_last_event_seconds", "Unix time at which the source's latest activity event was published", ["source"])
 RETRIES = Counter("leap_consumer_retries_total", "Steps retried after a storage failure", ["step", "service"])
 
 TOPICS = {
@@ -59,10 +62,6 @@ TOPICS = {
 _TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError, redis.ConnectionError, redis.TimeoutError)
 # The data, not the service: retrying cannot help, the message is dead-lettered instead.
 _REFUSED = (psycopg.DataError, psycopg.IntegrityError)
-
-
-def _reason_label(reason: str) -> str:
-    return reason.split(":")[0].split(" ")[0] if reason else "none"
 
 
 @dataclass
@@ -81,18 +80,6 @@ class Health:
         HEALTHY.set(1 if healthy else 0)
 
 
-@dataclass
-class Batch:
-    """One batch's decoded messages by topic."""
-
-    roster: list[tuple[str, dict | None]] = field(default_factory=list)
-    states: dict[str, dict] = field(default_factory=dict)  # latest per student
-    summaries: list[dict] = field(default_factory=list)
-    changes: list[dict] = field(default_factory=list)
-    volumes: dict[tuple[str, date], int] = field(default_factory=lambda: defaultdict(int))
-    dead: list[dict] = field(default_factory=list)
-
-
 class AlertConsumer:
     """The consumer's logic between Kafka and the stores (see the module docstring)."""
 
@@ -104,13 +91,17 @@ class AlertConsumer:
         self.live = live or Live.from_url(settings.redis_url, settings.topic_prefix)
         self.topics = {settings.topic(name): schema for name, schema in TOPICS.items()}
         self.health = Health()
+        # What the outage guard needs across batches (loaded from PostgreSQL on connecting).
         self.volumes: dict[tuple[str, date], int] = {}
+        self.arrivals: dict[str, float] = {}
         self._conn: psycopg.Connection | None = None
         self._outages_shown: set[str] = set()
         # High watermark of each leap.activity partition, as last seen by this consumer.
         self.activity_ends: dict[int, int] = {}
         self.deliveries = Deliveries(rules_.email, rules_.webhook, settings.tz) if self.channels() else None
         HEALTHY.set(1)
+        for source in SOURCES:  # every source has its series from start-up, not from its first outage
+            OUTAGE.labels(source).set(0)
 
     # ------------------------------------------------------------ connections and retries
 
@@ -121,7 +112,14 @@ class AlertConsumer:
             first = date.today() - timedelta(weeks=self.rules.outage_guard.lookback_weeks + 2)
             with self._conn.transaction():
                 self.volumes = store.volumes_since(self._conn, first)
+                self.arrivals = store.last_arrivals(self._conn)
+            for source, at in self.arrivals.items():
+                LAST_EVENT.labels(source).set(at)
         return self._conn
+
+    def setting(self) -> Setting:
+        """The core's fixed inputs, as of now."""
+        return Setting(self.rules, self.calendar, self.settings.partitions, datetime.now(self.settings.tz))
 
     def retrying(self, step: str, fn: Callable[[], Any], stop: threading.Event | None = None) -> Any:
         """Run ``fn`` until it succeeds; while PostgreSQL or Redis is away, back off and report unhealthy."""
@@ -167,9 +165,13 @@ class AlertConsumer:
                 MESSAGES.labels(topic, "dead_letter").inc()
                 continue
             if schema == "activity_event":
-                self.activity_ends[partition] = max(self.activity_ends.get(partition, 0), offset + 1)
+                batch.activity_ends[partition] = max(batch.activity_ends.get(partition, 0), offset + 1)
+                source = record["source"]
                 local = datetime.fromtimestamp(record["event_time"] / 1000, self.settings.tz).date()
-                batch.volumes[(record["source"], local)] += 1
+                batch.volumes[(source, local)] = batch.volumes.get((source, local), 0) + 1
+                kind, published_ms = msg.timestamp()
+                if kind != 0 and published_ms > 0:  # 0: TIMESTAMP_NOT_AVAILABLE
+                    batch.arrivals[source] = max(published_ms / 1000, batch.arrivals.get(source, 0.0))
             elif schema == "roster_entry":
                 batch.roster.append((record["student_id"], record))
             elif schema == "student_state":
@@ -186,7 +188,7 @@ class AlertConsumer:
     # ------------------------------------------------------------ applying
 
     def apply(self, messages: list) -> None:
-        """Apply a batch in one transaction."""
+        """Apply a batch in one transaction: snapshot, the core's plan, its writes, the positions."""
         conn = self.conn()
         started = time.perf_counter()
         with conn.transaction():
@@ -199,25 +201,58 @@ class AlertConsumer:
             if batch.dead:
                 # Delivered before the positions that skip them are committed.
                 self._dead_letter(batch.dead)
-            latest = dict(batch.roster)  # in offset order: a student's last entry (or removal) wins
-            upserts = [r for r in latest.values() if r is not None]
-            if upserts:
-                store.upsert_roster(conn, upserts)
-            removed = [sid for sid, r in latest.items() if r is None]
-            if removed:
-                conn.execute("UPDATE students SET status = 'not_on_roster', updated_at = now() WHERE student_id = ANY(%s)", (removed,))
-            if batch.states:
-                store.upsert_states(conn, batch.states.values())
-            if batch.summaries:
-                store.upsert_summaries(conn, batch.summaries)
-            if batch.volumes:
-                store.add_volumes(conn, batch.volumes)
-            self._decide(conn, batch)
+            ends = {p: max(e, self.activity_ends.get(p, 0)) for p, e in {**self.activity_ends, **batch.activity_ends}.items()}
+            setting = self.setting()
+            plan = core.plan(batch, self._snapshot(conn, batch, ends), setting)
+            self._write(conn, plan, setting)
             store.save_positions(conn, _next_offsets(messages))
         # Only once committed: the next batch's outage judgement sees this one's volumes.
-        for key, n in batch.volumes.items():
-            self.volumes[key] = self.volumes.get(key, 0) + n
+        self.activity_ends = ends
+        self.volumes = core.merged_volumes(self.volumes, plan.volumes)
+        self.arrivals = core.merged_arrivals(self.arrivals, plan.arrivals)
+        for source, at in plan.arrivals.items():
+            LAST_EVENT.labels(source).set(self.arrivals[source])
         WRITE_SECONDS.observe(time.perf_counter() - started)
+
+    def _snapshot(self, conn: psycopg.Connection, batch: Batch, activity_ends: dict[int, int]) -> Snapshot:
+        ids = batch.students()
+        return Snapshot(
+            roster=store.students(conn, ids) if ids else {},
+            exemptions=store.exemptions(conn, ids) if ids else {},
+            episodes=store.open_episodes(conn, ids) if ids else {},
+            postponed=store.postponed_drops(conn, ids) if ids else {},
+            stored_changes=store.stored_changes(conn, [c["change_id"] for c in batch.changes]) if batch.changes else frozenset(),
+            volumes=self.volumes,
+            last_arrivals=self.arrivals,
+            activity_ends=activity_ends,
+        )
+
+    def _write(self, conn: psycopg.Connection, plan: Plan, setting: Setting) -> None:
+        if plan.roster:
+            store.upsert_roster(conn, plan.roster, setting.now.date())
+        if plan.removed:
+            store.remove_from_roster(conn, plan.removed)
+        if plan.states:
+            store.upsert_states(conn, plan.states)
+        if plan.summaries:
+            store.upsert_summaries(conn, plan.summaries)
+        if plan.volumes:
+            store.add_volumes(conn, plan.volumes)
+        if plan.arrivals:
+            store.save_arrivals(conn, plan.arrivals)
+        for change, day in plan.band_changes:
+            if not store.insert_band_change(conn, change, day):
+                plan.duplicates += 1
+        if plan.duplicates:
+            MESSAGES.labels(self.settings.topic("band-changes"), "duplicate").inc(plan.duplicates)
+        channels = self.channels()
+        for a in plan.alerts:
+            new = store.record_decision(conn, a.student_id, a.decision, a.day, a.route, a.facts, channels)
+            if a.counted_if_new and new is None:
+                continue
+            ALERTS.labels(*a.metric).inc()
+            if a.counted_if_new:
+                log.info(f"alert {a.metric[1]}", student=a.student_id, kind=a.decision.kind, reason=a.decision.reason, held_for=list(a.decision.held_for))
 
     def _dead_letter(self, rejected: list[dict]) -> None:
         """Send rejected messages (location, position, reason, raw) to the dead-letter topic."""
@@ -226,89 +261,18 @@ class AlertConsumer:
             for where_and_why in rejected:
                 letters.reject(source="consumer", **where_and_why)
 
-    def _volumes_with(self, batch: Batch) -> dict[tuple[str, date], int]:
-        if not batch.volumes:
-            return self.volumes
-        merged = dict(self.volumes)
-        for key, n in batch.volumes.items():
-            merged[key] = merged.get(key, 0) + n
-        return merged
-
-    def _decide(self, conn: psycopg.Connection, batch: Batch) -> None:
-        ids = {c["student_id"] for c in batch.changes} | set(batch.states)
-        if not ids:
-            return
-        roster = store.students(conn, ids)
-        exemptions = store.exemptions(conn, ids)
-        episodes = store.open_episodes(conn, ids)
-        volumes = self._volumes_with(batch)
-        outages_by_day: dict[date, dict[str, str]] = {}
-        channels = self.channels()
-
-        def context(record: dict, kind: str, day: date) -> rules.Context:
-            if day not in outages_by_day:
-                outages_by_day[day] = rules.outages(volumes, day, self.calendar, self.rules.outage_guard)
-                self._show_outages(outages_by_day[day])
-            student_id = record["student_id"]
-            return rules.Context(
-                roster.get(student_id), exemptions.get(student_id, ()), self.calendar, outages_by_day[day],
-                episodes.get((student_id, kind)), self.behind(student_id, record.get("input_offset")),
-            )
-
-        def record(student_id: str, decision: rules.Decision, day: date, facts: dict) -> None:
-            if decision.action == "none":
-                return
-            new = store.record_decision(conn, student_id, decision, day, rules.route(roster.get(student_id), self.rules), facts, channels)
-            if decision.action == "close":
-                episodes.pop((student_id, decision.kind), None)
-                ALERTS.labels(decision.kind, "closed", "recovered").inc()
-            elif decision.action == "suppress":
-                ALERTS.labels(decision.kind, "suppressed", _reason_label(decision.reason)).inc()
-            elif new is not None:
-                episodes[(student_id, decision.kind)] = decision.episode
-                outcome = "raised" if decision.action == "raise" else "held"
-                why = "none" if not decision.held_for else ("engine_behind" if rules.ENGINE in decision.held_for else "source_outage")
-                ALERTS.labels(decision.kind, outcome, why).inc()
-                log.info(f"alert {outcome}", student=student_id, kind=decision.kind, reason=decision.reason, held_for=list(decision.held_for))
-
-        for change in batch.changes:
-            day = _day_of(change["explanation"]) or date.fromtimestamp(change["as_of"] / 1000)
-            if not store.insert_band_change(conn, change, day):
-                MESSAGES.labels(self.settings.topic("band-changes"), "duplicate").inc()
-                continue
-            decision = rules.on_band_change(change, day, context(change, rules.DROP, day), self.rules)
-            facts = {"band": change["new_band"], "score": change["score"], "days_since_last_activity": change["days_since_last_activity"], "explanation": change["explanation"], "trigger_change_id": change["change_id"]}
-            record(change["student_id"], decision, day, facts)
-        for student, state in batch.states.items():
-            day = store.to_date(state["day"])
-            decision = rules.on_state(state, day, context(state, rules.NO_ENGAGEMENT, day), self.rules)
-            facts = {"band": state["band"], "score": state["score"], "days_since_last_activity": state["days_since_last_activity"], "explanation": state["explanation"]}
-            record(student, decision, day, facts)
-
-    def behind(self, student_id: str, input_offset: int | None) -> str | None:
-        """Why a state of this student may predate activity already published, or None.
-
-        The engine stamps each state with how far into the student's activity partition it
-        had read; more than ``engine_lag_tolerance`` messages short of the partition's end
-        means the state was computed half-way through a backlog.
-        """
-        if input_offset is None:
-            return None  # an engine that does not say: judge the state as it is
-        partition = partition_for(student_id.encode(), self.settings.partitions)
-        end = self.activity_ends.get(partition)
-        if end is None:
-            return None
-        unread = end - 1 - input_offset
-        if unread > self.rules.engine_lag_tolerance:
-            return f"the engine had {unread:,} activity messages of partition {partition} still to read"
-        return None
-
-    def _show_outages(self, found: dict[str, str]) -> None:
-        for source in set(found) - self._outages_shown:
-            log.warning("source feed looks broken; holding the alerts it could cause", source=source, detail=found[source])
-        for source in self._outages_shown | set(found):
-            OUTAGE.labels(source).set(1 if source in found else 0)
-        self._outages_shown = set(found)
+    def show_outages(self) -> dict[str, int]:
+        """Judge every source's feed now (volume and freshness): set ``leap_source_outage`` and log changes."""
+        flags = core.current_outages(self.volumes, self.arrivals, self.setting())
+        found = {source for source, out in flags.items() if out}
+        for source in found - self._outages_shown:
+            log.warning("source feed looks broken; holding the alerts it could cause", source=source)
+        for source in self._outages_shown - found:
+            log.info("source feed recovered", source=source)
+        for source, out in flags.items():
+            OUTAGE.labels(source).set(out)
+        self._outages_shown = found
+        return flags
 
     def channels(self) -> list[tuple[str, str]]:
         """The optional delivery channels configured: (channel, target)."""
@@ -330,29 +294,20 @@ class AlertConsumer:
             if not held:
                 return counts
             ids = {h["student_id"] for h in held}
-            roster = store.students(conn, ids)
-            exemptions = store.exemptions(conn, ids)
-            outages_by_day: dict[date, dict[str, str]] = {}
-            for alert in held:
-                student, state_day = alert["student_id"], alert["current_day"]
-                if state_day is not None and state_day not in outages_by_day:
-                    outages_by_day[state_day] = rules.outages(self.volumes, state_day, self.calendar, self.rules.outage_guard)
-                found = outages_by_day.get(state_day, {})
-                ctx = rules.Context(roster.get(student), exemptions.get(student, ()), self.calendar, found, None, self.behind(student, alert["current_offset"]))
-                state = None if state_day is None else {"band": alert["current_band"], "days_since_last_activity": alert["current_days_since"]}
-                fate = rules.review_held(alert["kind"], alert["day"], alert["held_for"], state, state_day, ctx, self.rules)
-                because = f"held for {', '.join(alert['held_for'])}; the student's current state does not call for it"
-                if fate == "release" and (why_not := rules.suppression(state_day, ctx)) is not None:
-                    fate, because = "drop", f"held, and now suppressed ({why_not})"
-                counts[fate] += 1
-                if fate == "release":
-                    store.release(conn, alert["alert_id"], self.channels())
-                    ALERTS.labels(alert["kind"], "released", "source_recovered").inc()
-                    log.info("held alert released", student=alert["student_id"], kind=alert["kind"])
-                elif fate == "drop":
-                    store.drop(conn, alert["alert_id"], because)
-                    ALERTS.labels(alert["kind"], "dropped", "source_recovered").inc()
-                    log.info("held alert dropped", student=alert["student_id"], kind=alert["kind"])
+            snap = Snapshot(
+                roster=store.students(conn, ids), exemptions=store.exemptions(conn, ids),
+                volumes=self.volumes, last_arrivals=self.arrivals, activity_ends=self.activity_ends,
+            )  # fmt: skip
+            for fate in core.review(held, snap, self.setting()):
+                counts[fate.fate] += 1
+                if fate.fate == "release":
+                    store.release(conn, fate.alert_id, self.channels())
+                    ALERTS.labels(fate.kind, "released", "source_recovered").inc()
+                    log.info("held alert released", student=fate.student_id, kind=fate.kind)
+                elif fate.fate == "drop":
+                    store.drop(conn, fate.alert_id, fate.because)
+                    ALERTS.labels(fate.kind, "dropped", "source_recovered").inc()
+                    log.info("held alert dropped", student=fate.student_id, kind=fate.kind)
         return counts
 
     # ------------------------------------------------------------ live state
@@ -433,6 +388,7 @@ class AlertConsumer:
                     self.retrying("apply", lambda: self.apply_or_isolate(messages), stop)
                 now = time.monotonic()
                 if now - last_review >= self.rules.review_seconds:
+                    self.show_outages()  # at least hourly, with or without messages: a feed that stops is seen
                     self.retrying("review", self.review_held, stop)
                     if self.deliveries is not None:
                         self.retrying("deliver", lambda: self.deliveries.send_pending(self.conn()), stop)
@@ -484,12 +440,4 @@ def _explanation(text: str | None) -> dict | None:
     try:
         return json.loads(text)
     except ValueError:
-        return None
-
-
-def _day_of(explanation: dict | None) -> date | None:
-    """The local day a score is as of: the end of its window."""
-    try:
-        return date.fromisoformat(explanation["window"][1]) if explanation else None
-    except (KeyError, IndexError, TypeError, ValueError):
         return None

@@ -4,7 +4,8 @@ Two kinds of alert (numbers from the ``[alerts]`` section of the institution pol
 - ``drop``: a band change into one of ``drop_into`` (Low, Very low) from a higher band;
 - ``no_engagement``: ``no_engagement_days`` days with no activity in any source, counting
   only teaching days on which the student was not exempt (so holidays and placements do
-  not add up to an alert on the first day back).
+  not add up to an alert on the first day back). A rostered student never active at all
+  is counted from the later of the start of the current term and their enrolment.
 
 An *episode* starts when a condition first holds and ends when the student recovers (back
 to ``rearm_at`` or better for drops; any activity for silence). There is at most one alert
@@ -12,9 +13,12 @@ per student, kind and episode, so the same trigger seen twice is one alert, and 
 still Low after an alert is not alerted again until they have recovered.
 
 Suppressed (not raised, recorded with the reason): non-teaching days, the student's
-exemptions, a roster status other than active. Held (recorded, not sent): when a source the
-student's score depends on looks broken (its volume on the last complete day far below its
-usual level for that weekday), or when the state was computed before the engine had read
+exemptions, a roster status other than active. A drop suppressed in a break or an exemption
+is revisited at the end of the first day on which it would not be: still in a ``drop_into``
+band, it is alerted then (its episode is the suppressed change's); recovered, it is not.
+Held (recorded, not sent): when a source the
+student's score depends on looks broken (``consumers.outages``: its volume on its last
+complete day far below usual, or nothing arriving from it for too long), or when the state was computed before the engine had read
 the activity already published (``behind``: a backlog); a held alert is released or
 dropped once the source has recovered (or the engine caught up) and the student has been
 re-scored.
@@ -22,14 +26,13 @@ re-scored.
 
 from __future__ import annotations
 
-import statistics
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 from consumers.calendar import Calendar
-from leap.policy import BAND_ORDER, Alerts, OutageGuard
+from leap.policy import BAND_ORDER, Alerts
 from producers.outcome import EVENT_NAMESPACE
 
 DROP, NO_ENGAGEMENT = "drop", "no_engagement"
@@ -46,6 +49,7 @@ class Student:
     status: str = "active"
     personal_tutor: str | None = None
     department: str | None = None
+    enrolled: date | None = None  # the day the roster first listed them
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,7 @@ class Context:
 
 @dataclass(frozen=True)
 class Decision:
-    """What to do: ``raise``, ``hold``, ``suppress`` an alert, ``close`` an episode, or nothing."""
+    """What to do: ``raise``, ``hold``, ``suppress`` an alert, ``close`` an episode, ``resolve`` a suppressed drop, or nothing."""
 
     action: str
     kind: str
@@ -85,6 +89,9 @@ class Decision:
 
 
 NOTHING = Decision("none", "")
+# Suppressions that only postpone a drop alert: revisited once the day is one to alert on.
+POSTPONING = ("non-teaching:", "exemption:")
+NEVER_ACTIVE = "never-active:"
 
 
 @dataclass(frozen=True)
@@ -165,17 +172,70 @@ def silent_days(last_activity: date, day: date, ctx: Context) -> int:
     return count
 
 
+def postpones(decision: Decision) -> bool:
+    """Whether a decision suppressed a drop only for now (a break, an exemption): revisit it later."""
+    return decision.action == "suppress" and decision.kind == DROP and decision.reason.startswith(POSTPONING)
+
+
+def on_summary(summary: Mapping, day: date, pending: str | None, ctx: Context, rules: Alerts) -> Decision:
+    """A postponed drop (episode ``pending``), revisited with the student's band at the end of ``day``.
+
+    On the first day that is one to alert on (teaching, not exempt, student active) the
+    drop is alerted if the student is still in a ``drop_into`` band, and resolved without an
+    alert if they recovered meanwhile. The end of the day, not its first state: the student
+    has the whole day back to show activity.
+    """
+    if pending is None:
+        return NOTHING
+    if ctx.open_episode is not None:
+        return Decision("resolve", DROP, pending, f"another drop alert ({ctx.open_episode}) is open")
+    if suppression(day, ctx) is not None:
+        return NOTHING  # still not a day to alert on: keep waiting
+    band = summary.get("band")
+    if band not in rules.drop_into:
+        return Decision("resolve", DROP, pending, f"{band} at the end of {day.isoformat()}, the first day back")
+    reason = f"band fell to {band} while alerts were suppressed, and is still {band} at the end of {day.isoformat()}"
+    return _decide(DROP, pending, day, reason, None, ctx)
+
+
+def never_active_since(day: date, ctx: Context) -> date | None:
+    """From when a never-active student's silence counts: the later of the term's start and their enrolment."""
+    if ctx.student is None:
+        return None
+    term = ctx.calendar.term_start(day)
+    if ctx.calendar.terms and term is None:
+        return None  # outside every term nothing counts
+    starts = [d for d in (term, ctx.student.enrolled) if d is not None]
+    return max(starts) if starts else None
+
+
+def _never_active(state: Mapping, day: date, ctx: Context, rules: Alerts) -> Decision:
+    if ctx.open_episode is not None:
+        return NOTHING
+    since = never_active_since(day, ctx)
+    if since is None:
+        return NOTHING
+    silence = silent_days(since - timedelta(days=1), day, ctx)
+    if silence < rules.no_engagement_days:
+        return NOTHING
+    reason = f"no activity in any source ever recorded: {silence} teaching days since {since.isoformat()}"
+    return _decide(NO_ENGAGEMENT, f"{NEVER_ACTIVE}{since.isoformat()}", day, reason, state.get("explanation"), ctx)
+
+
 def on_state(state: Mapping, day: date, ctx: Context, rules: Alerts) -> Decision:
     """The no-engagement rule for a student's current state.
 
-    A student with no activity ever recorded has no start to their silence and is not
-    alerted on (their data may simply not be loaded yet); the drop rule still covers them.
+    A rostered student with no activity ever recorded is counted from the later of the
+    start of the current term and their enrolment (``never_active_since``); one alert per
+    such episode, closed once they are active.
     """
     days_since = state.get("days_since_last_activity")
     if days_since is None:
-        return NOTHING
+        return _never_active(state, day, ctx, rules)
     last_activity = day - timedelta(days=days_since)
     episode = last_activity.isoformat()
+    if ctx.open_episode is not None and ctx.open_episode.startswith(NEVER_ACTIVE):
+        return Decision("close", NO_ENGAGEMENT, ctx.open_episode, f"first active on {episode}")
     if ctx.open_episode is not None and ctx.open_episode < episode:
         return Decision("close", NO_ENGAGEMENT, ctx.open_episode, f"active again on {episode}")
     if ctx.open_episode is not None:
@@ -203,8 +263,10 @@ def review_held(kind: str, alert_day: date, held_for: Iterable[str], state: Mapp
         return "release" if state.get("band") in rules.drop_into else "drop"
     days_since = state.get("days_since_last_activity")
     if days_since is None:
-        return "drop"
-    silence = silent_days(state_day - timedelta(days=days_since), state_day, ctx)
+        since = never_active_since(state_day, ctx)
+        silence = 0 if since is None else silent_days(since - timedelta(days=1), state_day, ctx)
+    else:
+        silence = silent_days(state_day - timedelta(days=days_since), state_day, ctx)
     return "release" if silence >= rules.no_engagement_days else "drop"
 
 
@@ -215,32 +277,3 @@ def route(student: Student | None, rules: Alerts) -> Route:
     if student is not None and student.department and student.department in rules.department_fallback:
         return Route(rules.department_fallback[student.department], "department")
     return Route(rules.default_recipient, "default")
-
-
-def outages(volumes: Mapping[tuple[str, date], int], day: date, calendar: Calendar, guard: OutageGuard) -> dict[str, str]:
-    """Sources whose feed looks broken as seen on ``day``: volume on the last complete day far below usual.
-
-    Usual = the median over the previous ``lookback_weeks`` of the same weekday, teaching
-    days only. Without ``min_history_weeks`` of such days, or when the usual volume is
-    below ``min_usual_events``, there is no judgement (no outage).
-    """
-    checked = day - timedelta(days=1)
-    if calendar.non_teaching(checked) is not None:
-        return {}
-    found = {}
-    for source in sorted({s for s, _ in volumes}):
-        history = [
-            volumes.get((source, checked - timedelta(weeks=k)), 0)
-            for k in range(1, guard.lookback_weeks + 1)
-            if calendar.non_teaching(checked - timedelta(weeks=k)) is None
-        ]
-        history = [n for n in history if n > 0]
-        if len(history) < guard.min_history_weeks:
-            continue
-        usual = statistics.median(history)
-        if usual < guard.min_usual_events:
-            continue
-        seen = volumes.get((source, checked), 0)
-        if seen < guard.ratio * usual:
-            found[source] = f"{seen} events on {checked.isoformat()} ({checked:%A}), usually {usual:.0f}"
-    return found

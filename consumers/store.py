@@ -13,20 +13,17 @@ PostgreSQL has committed always reaches them, even across a crash between the tw
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from consumers.rules import Decision, Exemption, Route, Student, alert_id
+from consumers.core import to_date
+from consumers.rules import DROP, Decision, Exemption, Route, Student, alert_id, postpones
 
-EPOCH = date(1970, 1, 1)
-
-
-def to_date(days_since_epoch: int) -> date:
-    """The engine's day numbers (days since 1970-01-01) as dates."""
-    return EPOCH + timedelta(days=days_since_epoch)
+__all__ = ["to_date"]  # re-exported: the engine's day numbers as dates
 
 
 def _ts(ms: int | None) -> datetime | None:
@@ -69,11 +66,15 @@ def all_positions(conn: psycopg.Connection) -> dict[tuple[str, int], int]:
 # ------------------------------------------------------------------ engine outputs
 
 
-def upsert_roster(conn: psycopg.Connection, entries: Iterable[dict]) -> None:
-    """Roster entries as last published (newest wins within a batch: callers pass them in order)."""
+def upsert_roster(conn: psycopg.Connection, entries: Iterable[dict], today: date | None = None) -> None:
+    """Roster entries as last published (newest wins within a batch: callers pass them in order).
+
+    A student's ``first_rostered`` is ``today`` (default: the database's) when first stored, never changed after.
+    """
     conn.cursor().executemany(
-        """INSERT INTO students (student_id, programme, year_of_study, mode_of_study, personal_tutor, department, status, updated_at)
-           VALUES (%(student_id)s, %(programme)s, %(year_of_study)s, %(mode_of_study)s, %(personal_tutor)s, %(department)s, %(status)s, now())
+        """INSERT INTO students (student_id, programme, year_of_study, mode_of_study, personal_tutor, department, status, updated_at, first_rostered)
+           VALUES (%(student_id)s, %(programme)s, %(year_of_study)s, %(mode_of_study)s, %(personal_tutor)s, %(department)s, %(status)s, now(),
+                   COALESCE(%(today)s::date, current_date))
            ON CONFLICT (student_id) DO UPDATE SET programme = EXCLUDED.programme, year_of_study = EXCLUDED.year_of_study,
              mode_of_study = EXCLUDED.mode_of_study, personal_tutor = EXCLUDED.personal_tutor, department = EXCLUDED.department,
              status = EXCLUDED.status, updated_at = now()""",
@@ -86,10 +87,16 @@ def upsert_roster(conn: psycopg.Connection, entries: Iterable[dict]) -> None:
                 "personal_tutor": e.get("personal_tutor_id"),
                 "department": e.get("department"),
                 "status": e.get("status") or "active",
+                "today": today,
             }
             for e in entries
         ],
     )
+
+
+def remove_from_roster(conn: psycopg.Connection, ids: Iterable[str]) -> None:
+    """Students removed from the roster (a tombstone on leap.roster): kept, marked ``not_on_roster``."""
+    conn.execute("UPDATE students SET status = 'not_on_roster', updated_at = now() WHERE student_id = ANY(%s)", (list(ids),))
 
 
 def upsert_states(conn: psycopg.Connection, states: Iterable[dict]) -> None:
@@ -117,6 +124,20 @@ def upsert_summaries(conn: psycopg.Connection, summaries: Iterable[dict]) -> Non
              days_since_last_activity = EXCLUDED.days_since_last_activity""",
         [(s["student_id"], to_date(s["day"]), s["cohort"], s["score"], s["band"], s["days_since_last_activity"]) for s in summaries],
     )
+
+
+def stored_changes(conn: psycopg.Connection, ids: Iterable[str]) -> frozenset[str]:
+    """Which of these band change ids are stored already (an id that is not a UUID never is)."""
+    wanted = {}
+    for text in ids:
+        try:
+            wanted[uuid.UUID(text)] = text
+        except (ValueError, AttributeError, TypeError):
+            continue  # PostgreSQL will refuse it on insert: it is dead-lettered there
+    if not wanted:
+        return frozenset()
+    rows = conn.execute("SELECT change_id FROM band_changes WHERE change_id = ANY(%s)", (list(wanted),))
+    return frozenset(wanted[r["change_id"]] for r in rows)
 
 
 def insert_band_change(conn: psycopg.Connection, change: dict, day: date | None) -> bool:
@@ -147,13 +168,27 @@ def volumes_since(conn: psycopg.Connection, first: date) -> dict[tuple[str, date
     return {(r["source"], r["day"]): r["events"] for r in conn.execute("SELECT source, day, events FROM source_volumes WHERE day >= %s", (first,))}
 
 
+def save_arrivals(conn: psycopg.Connection, arrivals: Mapping[str, float]) -> None:
+    """Each source's latest arrival (Unix seconds); an older one never replaces a newer one."""
+    conn.cursor().executemany(
+        "INSERT INTO source_arrivals (source, last_arrival) VALUES (%s, %s) "
+        "ON CONFLICT (source) DO UPDATE SET last_arrival = GREATEST(source_arrivals.last_arrival, EXCLUDED.last_arrival)",
+        [(source, datetime.fromtimestamp(at, timezone.utc)) for source, at in arrivals.items()],
+    )
+
+
+def last_arrivals(conn: psycopg.Connection) -> dict[str, float]:
+    """Each source's latest arrival (Unix seconds)."""
+    return {r["source"]: r["last_arrival"].timestamp() for r in conn.execute("SELECT source, last_arrival FROM source_arrivals")}
+
+
 # ------------------------------------------------------------------ alert context
 
 
 def students(conn: psycopg.Connection, ids: Iterable[str]) -> dict[str, Student]:
     """Roster facts of these students (absent: not on the roster)."""
-    rows = conn.execute("SELECT student_id, status, personal_tutor, department FROM students WHERE student_id = ANY(%s)", (list(ids),))
-    return {r["student_id"]: Student(r["student_id"], r["status"], r["personal_tutor"], r["department"]) for r in rows}
+    rows = conn.execute("SELECT student_id, status, personal_tutor, department, first_rostered FROM students WHERE student_id = ANY(%s)", (list(ids),))
+    return {r["student_id"]: Student(r["student_id"], r["status"], r["personal_tutor"], r["department"], r["first_rostered"]) for r in rows}
 
 
 def exemptions(conn: psycopg.Connection, ids: Iterable[str]) -> dict[str, tuple[Exemption, ...]]:
@@ -168,6 +203,23 @@ def open_episodes(conn: psycopg.Connection, ids: Iterable[str]) -> dict[tuple[st
     """(student, kind) -> the episode of their open alert."""
     rows = conn.execute("SELECT student_id, kind, episode FROM alerts WHERE closed_at IS NULL AND student_id = ANY(%s)", (list(ids),))
     return {(r["student_id"], r["kind"]): r["episode"] for r in rows}
+
+
+def postponed_drops(conn: psycopg.Connection, ids: Iterable[str]) -> dict[str, str]:
+    """Student -> the episode of their latest drop suppressed in a break or an exemption, not yet revisited."""
+    rows = conn.execute(
+        """SELECT DISTINCT ON (student_id) student_id, episode FROM alert_suppressions
+           WHERE postponed AND kind = %s AND student_id = ANY(%s) ORDER BY student_id, day DESC, decided_at DESC""",
+        (DROP, list(ids)),
+    )
+    return {r["student_id"]: r["episode"] for r in rows}
+
+
+def _settle_postponed(conn: psycopg.Connection, student_id: str, how: str) -> None:
+    conn.execute(
+        "UPDATE alert_suppressions SET postponed = false, resolved = %s WHERE student_id = %s AND kind = %s AND postponed",
+        (how, student_id, DROP),
+    )
 
 
 # ------------------------------------------------------------------ alerts
@@ -189,10 +241,14 @@ def record_decision(
     """
     if decision.action == "suppress":
         conn.execute(
-            """INSERT INTO alert_suppressions (student_id, kind, episode, day, reason) VALUES (%s, %s, %s, %s, %s)
-               ON CONFLICT (student_id, kind, episode) DO UPDATE SET day = EXCLUDED.day, reason = EXCLUDED.reason, decided_at = now()""",
-            (student_id, decision.kind, decision.episode, day, decision.reason),
+            """INSERT INTO alert_suppressions (student_id, kind, episode, day, reason, postponed) VALUES (%s, %s, %s, %s, %s, %s)
+               ON CONFLICT (student_id, kind, episode) DO UPDATE SET day = EXCLUDED.day, reason = EXCLUDED.reason, decided_at = now(),
+                 postponed = alert_suppressions.postponed OR EXCLUDED.postponed""",
+            (student_id, decision.kind, decision.episode, day, decision.reason, postpones(decision)),
         )
+        return None
+    if decision.action == "resolve":
+        _settle_postponed(conn, student_id, f"{day.isoformat()}: {decision.reason}")
         return None
     if decision.action == "close":
         conn.execute(
@@ -217,6 +273,9 @@ def record_decision(
             facts.get("trigger_change_id"), list(decision.held_for), raised,
         ),
     ).fetchone()
+    if decision.kind == DROP:
+        # A drop alert (new, or this episode's already) supersedes any postponed one.
+        _settle_postponed(conn, student_id, f"{day.isoformat()}: alerted ({decision.episode})")
     if row is None:
         return None  # this episode (or another open one of this kind) already has its alert
     if raised:

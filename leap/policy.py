@@ -80,6 +80,15 @@ class Engagement(_Strict):
         return self
 
 
+# Defaults (documented in deploy/institution.toml): attendance registers are uploaded 24-72 h
+# late (48-hour uploads are common); the other feeds are overnight loads or near-live.
+DEFAULT_ARRIVAL_LAG_HOURS = 6.0
+_ARRIVAL_LAG_HOURS = {"attendance": 72.0, "vle": 6.0, "coursework": 6.0, "lecture_capture": 12.0, "logins": 6.0, "library": 12.0}
+# Longest normal gap between arrivals, in teaching hours (9 a teaching day): busy feeds
+# arrive within the hour; nightly or batch feeds once a teaching day or less often.
+_MAX_QUIET_HOURS = {"attendance": 27.0, "vle": 3.0, "coursework": 18.0, "lecture_capture": 18.0, "logins": 3.0, "library": 18.0}
+
+
 class OutageGuard(_Strict):
     """When a source's feed looks broken, alerts it could have caused are held."""
 
@@ -90,12 +99,37 @@ class OutageGuard(_Strict):
     # No judgement without this many weeks of history, or below this usual volume.
     min_history_weeks: int = Field(2, ge=1)
     min_usual_events: int = Field(50, ge=1)
+    # How late a day's events normally finish arriving, per source, in hours after the day
+    # ends: a day's volume is judged only once this has passed (attendance uploads: 24-72 h).
+    arrival_lag_hours: dict[str, float] = dict(_ARRIVAL_LAG_HOURS)
+    # A source with nothing arriving for longer than this many teaching hours is out.
+    max_quiet_hours: dict[str, float] = dict(_MAX_QUIET_HOURS)
+    # Teaching hours of a teaching day (local, [start, end)): only they count as quiet.
+    teaching_hours: tuple[int, int] = (9, 18)
 
     @model_validator(mode="after")
     def _history_fits(self) -> OutageGuard:
         if self.min_history_weeks > self.lookback_weeks:
             raise ValueError("min_history_weeks cannot exceed lookback_weeks")
+        for name in ("arrival_lag_hours", "max_quiet_hours"):
+            given = getattr(self, name)
+            unknown = sorted(set(given) - set(SOURCES))
+            if unknown:
+                raise ValueError(f"{name}: unknown sources {unknown}; sources are {list(SOURCES)}")
+            if any(v < 0 for v in given.values()) or (name == "max_quiet_hours" and any(v == 0 for v in given.values())):
+                raise ValueError(f"{name}: hours must be positive")
+        start, end = self.teaching_hours
+        if not 0 <= start < end <= 24:
+            raise ValueError("teaching_hours must be [start, end] with 0 <= start < end <= 24")
         return self
+
+    def lag_hours(self, source: str) -> float:
+        """The source's arrival lag (a source the policy does not name: the default lag)."""
+        return self.arrival_lag_hours.get(source, _ARRIVAL_LAG_HOURS.get(source, DEFAULT_ARRIVAL_LAG_HOURS))
+
+    def quiet_hours(self, source: str) -> float | None:
+        """The longest normal silence of the source in teaching hours; None: not judged."""
+        return self.max_quiet_hours.get(source, _MAX_QUIET_HOURS.get(source))
 
 
 class Email(_Strict):

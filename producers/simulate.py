@@ -138,8 +138,9 @@ def write_outcomes(outcomes: dict[str, str], path: Path) -> None:
 
 
 def write_calendar(path: Path, first_day: date, last_day: date, holiday: list[date]) -> None:
-    """The simulated university's academic calendar: one term, the holiday week as a break."""
-    text = f'[[term]]\nname = "Simulated term"\nstarts = {first_day - timedelta(days=60)}\nends = {last_day + timedelta(days=60)}\n'
+    """The simulated university's academic calendar: one term taught Monday to Friday, the holiday week as a break."""
+    text = 'teaching_weekdays = ["mon", "tue", "wed", "thu", "fri"]\n\n'
+    text += f'[[term]]\nname = "Simulated term"\nstarts = {first_day - timedelta(days=60)}\nends = {last_day + timedelta(days=60)}\n'
     if holiday:
         text += f'\n[[break]]\nname = "Holiday week"\nstarts = {min(holiday)}\nends = {max(holiday)}\n'
     path.write_text(text)

@@ -33,6 +33,15 @@ def test_without_terms_every_day_outside_breaks_teaches():
     assert cal.non_teaching(date(2026, 11, 10)) == "Reading week"
 
 
+def test_only_teaching_weekdays_teach():
+    cal = parse_calendar({"term": [{"name": "Autumn", "starts": "2026-10-05", "ends": "2026-12-11"}], "teaching_weekdays": ["mon", "tue", "wed", "thu", "fri"]})
+    assert cal.non_teaching(date(2026, 11, 20)) is None  # a Friday
+    assert cal.non_teaching(date(2026, 11, 21)) == "no teaching on Saturdays"
+    assert cal.teaching_days(date(2026, 11, 20), date(2026, 11, 27)) == 5
+    assert parse_calendar({}).weekdays == frozenset(range(7))
+    assert cal.term_start(date(2026, 11, 21)) == date(2026, 10, 5) and cal.term_start(date(2027, 1, 1)) is None
+
+
 def test_teaching_days_skip_the_break():
     # 2 Nov .. 16 Nov: 14 days after 2 Nov, 5 of them in reading week
     assert CAL.teaching_days(date(2026, 11, 2), date(2026, 11, 16)) == 9
@@ -50,6 +59,7 @@ def test_the_shipped_calendar_loads_through_the_policy():
     policy = load_policy(PROJECT_ROOT / "deploy" / "institution.toml")
     calendar = load_calendar(policy.alerts.calendar_file)
     assert calendar.terms and calendar.breaks
+    assert calendar.weekdays == frozenset(range(5))
     assert all(b.starts >= min(t.starts for t in calendar.terms) for b in calendar.breaks)
 
 
@@ -61,6 +71,8 @@ def test_the_shipped_calendar_loads_through_the_policy():
         ({"term": [{"name": "x", "starts": "05/10/2026", "ends": "2026-10-01"}]}, "term 1"),
         ({"terms": []}, "unknown entries"),
         ({"break": ["reading week"]}, "break 1"),
+        ({"teaching_weekdays": ["mon", "funday"]}, "'funday' is not one of"),
+        ({"teaching_weekdays": []}, "non-empty list"),
     ],
 )
 def test_a_bad_calendar_names_the_entry(data, message):

@@ -17,12 +17,12 @@ from consumers.rules import (
     alert_id,
     on_band_change,
     on_state,
-    outages,
+
     review_held,
     route,
     silent_days,
 )
-from leap.policy import BAND_ORDER, Alerts, OutageGuard
+from leap.policy import BAND_ORDER, Alerts
 
 RULES = Alerts(department_fallback={"History": "history-office"})
 TERM = Calendar((Period("Autumn", date(2026, 10, 5), date(2026, 12, 11)),), (Period("Reading week", date(2026, 11, 9), date(2026, 11, 13)),))
@@ -133,8 +133,40 @@ def test_activity_closes_the_silence_episode():
     assert (decision.action, decision.episode) == ("close", "2026-11-17")
 
 
-def test_a_student_never_seen_active_is_not_alerted_for_silence():
-    assert on_state(state(None), date(2026, 12, 2), ctx(), RULES).action == "none"
+def test_a_student_never_active_is_counted_from_the_later_of_the_term_start_and_enrolment():
+    # Term from 5 Oct (every day teaches but reading week 9-13 Nov): 14 counted days end on 18 Oct.
+    assert on_state(state(None), date(2026, 10, 17), ctx(), RULES).action == "none"
+    decision = on_state(state(None), date(2026, 10, 18), ctx(), RULES)
+    assert (decision.action, decision.kind, decision.episode) == ("raise", NO_ENGAGEMENT, "never-active:2026-10-05")
+    # Enrolled on 1 Nov: 1-8 Nov, then 14-19 Nov after reading week.
+    late = ctx(student=Student("s1", "active", "tutor-1", "History", enrolled=date(2026, 11, 1)))
+    assert on_state(state(None), date(2026, 11, 18), late, RULES).action == "none"
+    assert on_state(state(None), date(2026, 11, 19), late, RULES).episode == "never-active:2026-11-01"
+    # Enrolled before the term: the term's start counts.
+    early = ctx(student=Student("s1", "active", "tutor-1", enrolled=date(2026, 9, 1)))
+    assert on_state(state(None), date(2026, 10, 18), early, RULES).episode == "never-active:2026-10-05"
+
+
+def test_a_never_active_student_is_alerted_once_and_the_episode_closes_when_they_become_active():
+    open_ctx = ctx(open_episode="never-active:2026-10-05")
+    assert on_state(state(None), date(2026, 11, 30), open_ctx, RULES).action == "none"
+    closed = on_state(state(0), date(2026, 12, 1), open_ctx, RULES)
+    assert (closed.action, closed.episode) == ("close", "never-active:2026-10-05")
+
+
+def test_nobody_off_the_roster_or_outside_term_is_alerted_for_never_being_active():
+    assert on_state(state(None), date(2026, 12, 2), ctx(student=None), RULES).action == "none"
+    assert on_state(state(None), date(2026, 12, 20), ctx(), RULES).action == "none"
+    # Without terms, the enrolment day starts the count.
+    anyday = ctx(calendar=Calendar(), student=Student("s1", enrolled=date(2030, 1, 1)))
+    assert on_state(state(None), date(2030, 1, 13), anyday, RULES).action == "none"
+    assert on_state(state(None), date(2030, 1, 14), anyday, RULES).action == "raise"
+    assert on_state(state(None), date(2030, 1, 14), ctx(calendar=Calendar(), student=Student("s1")), RULES).action == "none"
+
+
+def test_a_held_never_active_alert_is_released_while_they_are_still_never_active():
+    assert review_held(NO_ENGAGEMENT, date(2026, 10, 18), ["vle"], state(None), date(2026, 10, 19), ctx(), RULES) == "release"
+    assert review_held(NO_ENGAGEMENT, date(2026, 10, 18), ["vle"], state(0), date(2026, 10, 19), ctx(), RULES) == "drop"
 
 
 @given(st.integers(0, 60), st.dates(date(2026, 10, 5), date(2026, 12, 11)))
@@ -163,46 +195,6 @@ def test_a_held_alert_waits_for_the_source_and_a_later_score_then_is_released_or
     assert review_held(NO_ENGAGEMENT, held_day, ["vle"], silent, date(2026, 11, 30), ctx(), RULES) == "release"
     assert review_held(NO_ENGAGEMENT, held_day, ["vle"], {"days_since_last_activity": 0}, date(2026, 11, 30), ctx(), RULES) == "drop"
     assert review_held(DROP, held_day, ["vle"], None, None, ctx(), RULES) == "keep"
-
-
-# ----------------------------------------------------------------- outages
-
-
-def _weeks(source, last, per_week, today_count):
-    volumes = {(source, last - timedelta(weeks=k)): n for k, n in enumerate(per_week, start=1)}
-    volumes[(source, last)] = today_count
-    return volumes
-
-
-def test_a_source_far_below_its_usual_weekday_volume_is_out():
-    last = date(2026, 11, 26)  # a Thursday in term
-    # 12 Nov is in reading week and 29 Oct had no data: the usual level is the median of 19 and 5 Nov.
-    volumes = _weeks("vle", last, [1000, 1100, 900, 0], 40)
-    found = outages(volumes, last + timedelta(days=1), TERM, OutageGuard())
-    assert list(found) == ["vle"] and "usually 950" in found["vle"] and "Thursday" in found["vle"]
-    assert outages(_weeks("vle", last, [1000, 1100, 900], 600), last + timedelta(days=1), TERM, OutageGuard()) == {}
-
-
-def test_no_judgement_without_history_or_volume_or_in_a_break():
-    last = date(2026, 11, 26)
-    assert outages(_weeks("vle", last, [1000], 0), last + timedelta(days=1), TERM, OutageGuard()) == {}
-    assert outages(_weeks("vle", last, [20, 30, 25], 0), last + timedelta(days=1), TERM, OutageGuard()) == {}
-    in_break = date(2026, 11, 11)
-    assert outages(_weeks("vle", in_break, [1000, 1000, 1000], 0), in_break + timedelta(days=1), TERM, OutageGuard()) == {}
-
-
-@given(st.lists(st.integers(0, 5000), min_size=4, max_size=4), st.integers(0, 5000))
-def test_outage_iff_below_ratio_of_the_median_of_usable_weeks(history, seen):
-    last = date(2026, 12, 3)
-    guard = OutageGuard()
-    found = outages(_weeks("vle", last, history, seen), last + timedelta(days=1), TERM, guard)
-    usable = sorted(n for k, n in enumerate(history, start=1) if n > 0 and TERM.non_teaching(last - timedelta(weeks=k)) is None)
-    if len(usable) < guard.min_history_weeks:
-        assert found == {}
-        return
-    mid = len(usable) // 2
-    median = usable[mid] if len(usable) % 2 else (usable[mid - 1] + usable[mid]) / 2
-    assert ("vle" in found) == (median >= guard.min_usual_events and seen < guard.ratio * median)
 
 
 # ----------------------------------------------------------------- routing and ids

@@ -103,7 +103,7 @@ def test_simulated_university_replays_with_every_band(tmp_path):
     # Its calendar's break is the holiday week: no sessions were held in it.
     calendar = load_calendar(tmp_path / "calendar.toml")
     sessions = {datetime.fromisoformat(json.loads(line)["event_time"]).date() for line in (tmp_path / "events.jsonl").read_text().splitlines() if '"attendance"' in line}
-    holiday = [d for d in (AS_OF - timedelta(days=i) for i in range(35)) if calendar.non_teaching(d)]
+    holiday = [d for d in (AS_OF - timedelta(days=i) for i in range(35)) if calendar.non_teaching(d) == "Holiday week"]
     assert len(holiday) == 7 and not sessions & set(holiday)
 
 
