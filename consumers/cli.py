@@ -103,7 +103,7 @@ def consume(
         calendar = load_calendar(policy.alerts.calendar_file)
     except (PolicyError, CalendarError) as exc:
         fail(str(exc))
-    consumer = AlertConsumer(settings, policy.alerts, calendar)
+    consumer = AlertConsumer(settings, policy.alerts, calendar, engagement=policy.engagement, names=policy.sources.display_names)
     _serve(metrics_port, consumer.health)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -19,7 +19,7 @@ import json
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -37,7 +37,7 @@ from consumers.live import Live
 from leap.dead_letter import DeadLetters
 from leap.kafka import Publisher, client_config
 from leap.log import get_logger
-from leap.policy import SOURCES, Alerts
+from leap.policy import SOURCES, Alerts, Engagement
 from leap.settings import Settings
 from schemas.codec import CodecError, default_codec
 
@@ -83,7 +83,10 @@ class Health:
 class AlertConsumer:
     """The consumer's logic between Kafka and the stores (see the module docstring)."""
 
-    def __init__(self, settings: Settings, rules_: Alerts, calendar: Calendar, *, live: Live | None = None) -> None:
+    def __init__(
+        self, settings: Settings, rules_: Alerts, calendar: Calendar, *, live: Live | None = None,
+        engagement: Engagement | None = None, names: Mapping[str, str] | None = None,
+    ) -> None:  # fmt: skip
         self.settings = settings
         self.rules = rules_
         self.calendar = calendar
@@ -98,7 +101,7 @@ class AlertConsumer:
         self._outages_shown: set[str] = set()
         # High watermark of each leap.activity partition, as last seen by this consumer.
         self.activity_ends: dict[int, int] = {}
-        self.deliveries = Deliveries(rules_.email, rules_.webhook, settings.tz) if self.channels() else None
+        self.deliveries = Deliveries(rules_.email, rules_.webhook, settings.tz, engagement, names) if self.channels() else None
         HEALTHY.set(1)
         for source in SOURCES:  # every source has its series from start-up, not from its first outage
             OUTAGE.labels(source).set(0)

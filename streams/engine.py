@@ -258,6 +258,8 @@ class Engine:
 
     def _activity(self, msg, students, clocks, touched, out) -> None:
         event = self.codec.decode(msg.value or b"", expect="activity_event")
+        if not event["student_id"] or not event["event_id"]:
+            raise InvalidEvent("event without a student id or an event id")
         key = msg.key or b""
         if key != event["student_id"].encode():
             raise InvalidEvent(f"message key {key[:40]!r} is not the event's student id")

@@ -161,7 +161,7 @@ _OUTSIDE = "outside"
 
 def _apply(event: Mapping, states: dict[str, StudentState], roster: Mapping, today: int, oldest: int, until_ms: int | None, tz: ZoneInfo) -> str:
     """One event into the students' states, by the engine's rules: APPLIED, DUPLICATE, _OUTSIDE, or raises."""
-    if not isinstance(event.get("student_id"), str) or not isinstance(event.get("event_id"), str):
+    if not isinstance(event.get("student_id"), str) or not isinstance(event.get("event_id"), str) or not event["student_id"] or not event["event_id"]:
         raise InvalidEvent("event without a text student_id and event_id")
     day = event_day(event["event_time"], tz)
     if day > today or day < oldest or (until_ms is not None and event["event_time"] > until_ms):
