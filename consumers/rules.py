@@ -181,8 +181,8 @@ def on_summary(summary: Mapping, day: date, pending: str | None, ctx: Context, r
     """A postponed drop (episode ``pending``), revisited with the student's band at the end of ``day``.
 
     On the first day that is one to alert on (teaching, not exempt, student active) the
-    drop is alerted if the student is still in a ``drop_into`` band, and resolved without an
-    alert if they recovered meanwhile. The end of the day, not its first state: the student
+    drop is alerted if the student is still in a ``drop_into`` band and was not active that
+    day, and resolved without an alert if they recovered meanwhile or came back that day. The end of the day, not its first state: the student
     has the whole day back to show activity.
     """
     if pending is None:
@@ -194,6 +194,11 @@ def on_summary(summary: Mapping, day: date, pending: str | None, ctx: Context, r
     band = summary.get("band")
     if band not in rules.drop_into:
         return Decision("resolve", DROP, pending, f"{band} at the end of {day.isoformat()}, the first day back")
+    if summary.get("days_since_last_activity") == 0:
+        # Back and active on the first day: the seven-day average still holds the break's
+        # empty days, and a holiday is a normal low period, not an alarm. If they stop
+        # again, the no-engagement rule sees it.
+        return Decision("resolve", DROP, pending, f"active on {day.isoformat()}, the first day back: the fall came from the break")
     reason = f"band fell to {band} while alerts were suppressed, and is still {band} at the end of {day.isoformat()}"
     return _decide(DROP, pending, day, reason, None, ctx)
 

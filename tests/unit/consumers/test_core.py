@@ -46,8 +46,8 @@ def state(day: date, days_since: int | None, band="very_low") -> dict:
             "explanation": SOURCED, "updated_at": 0}  # fmt: skip
 
 
-def summary(day: date, band: str) -> dict:
-    return {"student_id": "alice", "cohort": "c", "day": (day - EPOCH).days, "score": 10.0, "band": band, "days_since_last_activity": 1}
+def summary(day: date, band: str, days_since: int | None = 1) -> dict:
+    return {"student_id": "alice", "cohort": "c", "day": (day - EPOCH).days, "score": 10.0, "band": band, "days_since_last_activity": days_since}
 
 
 def actions(p) -> list[tuple[str, str, str]]:
@@ -173,6 +173,9 @@ def test_a_drop_in_the_break_is_alerted_at_the_end_of_the_first_teaching_day_if_
     # Recovered meanwhile: resolved, no alert.
     p = plan(Batch(summaries=[summary(date(2027, 1, 11), "partial")]), postponed, setting(date(2027, 1, 12)))
     assert actions(p) == [("resolve", DROP, episode)]
+    # Still low, but active on the first day back (the average still holds the break): no alert.
+    p = plan(Batch(summaries=[summary(date(2027, 1, 11), "low", days_since=0)]), postponed, setting(date(2027, 1, 12)))
+    assert actions(p) == [("resolve", DROP, episode)] and "first day back" in p.alerts[0].decision.reason
 
 
 def test_a_drop_in_the_break_and_its_revisit_in_one_batch():
