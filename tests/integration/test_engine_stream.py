@@ -126,7 +126,8 @@ def test_a_worker_killed_mid_stream_and_restarted_loses_and_double_counts_nothin
 
 
 def test_a_student_who_stops_moves_down_at_day_rollovers_without_events(deployment):
-    """Three weeks of a live feed, a day at a time; one student stops half-way and sends nothing more."""
+    """Three weeks of a live feed, a day at a time, with ticks through each day and past each
+    midnight; one student stops half-way and sends nothing more, ten keep the same habits."""
     settings = deployment.settings
     today = datetime.now(settings.tz).replace(hour=10, minute=0, second=0, microsecond=0)
     # No leader ticks: the feed's own days and the ticks sent here are the clock.
@@ -139,22 +140,37 @@ def test_a_student_who_stops_moves_down_at_day_rollovers_without_events(deployme
     stop_after = 9
     for d in range(20, -1, -1):
         day = today - timedelta(days=d)
-        students = ["steady-1", "steady-2", "steady-3"] + (["stopper"] if d > stop_after else [])
+        # Ten students at 7 Moodle actions a day (the median), two at 3 a day: a constant 43%
+        # of the median, in the middle of Partial, as long as an unfinished day is not held
+        # against them (six sevenths of it would be Low).
+        per_day = {f"steady-{i}": 7 for i in range(10)} | {"steady-partial-1": 3, "steady-partial-2": 3}
+        if d > stop_after:
+            per_day["stopper"] = 7
         path = deployment.tmp / f"day-{d}.jsonl"
         path.write_text(
             "".join(
                 json.dumps({"event_id": f"{s}-{d}-{n}", "student_id": s, "source": "vle", "action": "viewed", "event_time": (day + timedelta(minutes=n)).isoformat()}) + "\n"
-                for s in students
-                for n in range(4)
+                for s, k in per_day.items()
+                for n in range(k)
             )
         )
         publish(deployment, path)
         run_leap(deployment.env, "clock", "tick", "--at", (day + timedelta(hours=2)).isoformat())
+        if d > 0:  # half past midnight: the new day begins before any of its events
+            run_leap(deployment.env, "clock", "tick", "--at", (day + timedelta(hours=14, minutes=30)).isoformat())
         if d == stop_after + 1:
             wait_until(lambda: band("stopper") == "high", 120, "the stopper's band while active")
     wait_until(lambda: band("stopper") == "very_low", 120, "the stopper to reach very_low")
 
-    changes = [c for c in all_records(settings, "band-changes", "band_change") if c["student_id"] == "stopper"]
+    every_change = all_records(settings, "band-changes", "band_change")
+    # Constant habits keep a constant band: after the first window, no change at any midnight.
+    first_window_end = (today - timedelta(days=20 - 8)).date()
+    steady_changes = [c for c in every_change if c["student_id"].startswith("steady-") and datetime.fromisoformat(json.loads(c["explanation"])["as_of_day"]).date() > first_window_end]
+    assert steady_changes == [], [(c["student_id"], c["previous_band"], c["new_band"], c["cause"]) for c in steady_changes]
+    final = latest_states(settings)
+    assert {final[f"steady-{i}"]["band"] for i in range(10)} == {"high"}
+    assert {final[f"steady-partial-{i}"]["band"] for i in (1, 2)} == {"partial"}
+    changes = [c for c in every_change if c["student_id"] == "stopper"]
     after_stop = [c for c in changes if c["previous_band"] == "high" or changes.index(c) > [x["new_band"] for x in changes].index("high")]
     path_of_bands = [c["new_band"] for c in after_stop]
     order = ["very_low", "low", "partial", "good", "high"]
