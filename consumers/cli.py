@@ -93,7 +93,7 @@ def consume(
     metrics_port: Annotated[int, typer.Option(help="Port of /metrics and /healthz (503 while storage is unreachable).")] = 9102,
 ) -> None:
     """Consume band changes, states, summaries and the roster into PostgreSQL and Redis; raise alerts."""
-    from consumers.calendar import CalendarError, load_calendar
+    from leap.calendar import CalendarError, load_calendar
     from consumers.consumer import AlertConsumer
     from leap.policy import PolicyError, load_policy
 

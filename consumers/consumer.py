@@ -30,7 +30,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
 from consumers import core, store
-from consumers.calendar import Calendar
+from leap.calendar import Calendar
 from consumers.core import Batch, Plan, Setting, Snapshot
 from consumers.delivery import Deliveries
 from consumers.live import Live

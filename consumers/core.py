@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from consumers import rules
-from consumers.calendar import Calendar
+from leap.calendar import Calendar
 from consumers.outages import outages
 from consumers.rules import Decision, Exemption, Route, Student
 from leap.policy import SOURCES, Alerts

@@ -21,7 +21,7 @@ import statistics
 from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta, tzinfo
 
-from consumers.calendar import Calendar
+from leap.calendar import Calendar
 from leap.policy import OutageGuard
 
 

@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from consumers.calendar import Calendar
+from leap.calendar import Calendar
 from leap.policy import BAND_ORDER, Alerts
 from producers.outcome import EVENT_NAMESPACE
 

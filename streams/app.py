@@ -38,6 +38,7 @@ from schemas.codec import default_codec
 from streams import state_codec
 from streams.clock import tick_records
 from streams.engine import CohortCore, Engine, Message, PartitionClock, partition_for, partition_key
+from leap.calendar import load_calendar
 from leap.policy import cached_policy
 
 log = get_logger("leap.streams")
@@ -160,7 +161,11 @@ def create_app(
     loglevel: str = "warning",
 ) -> faust.App:
     """Build the engine's Faust app for these settings."""
-    policy = cached_policy(settings.policy_file).engagement
+    whole_policy = cached_policy(settings.policy_file)
+    policy = whole_policy.engagement
+    # The academic calendar gives the term-to-date view its start; a policy whose calendar
+    # file is missing fails here, at start-up, with the file named.
+    calendar = load_calendar(whole_policy.alerts.calendar_file)
     codec = default_codec()
     datadir = datadir or settings.state_dir / "engine" / f"worker-{web_port}"
     datadir.parent.mkdir(parents=True, exist_ok=True)
@@ -209,7 +214,7 @@ def create_app(
     members = app.Table("cohort-members", key_type=bytes, partitions=settings.partitions)
     frozen = app.Table("cohort-baselines", key_type=bytes, partitions=settings.partitions)
 
-    engine = Engine(policy, settings.tz, settings.partitions, codec, names)
+    engine = Engine(policy, settings.tz, settings.partitions, codec, names, calendar=calendar)
     cohorts = CohortCore(codec)
     clock_keys = {p: partition_key(p, settings.partitions) for p in range(settings.partitions)}
     clock_cache: dict[int, PartitionClock] = {}

@@ -55,7 +55,9 @@ from streams.model import (
     next_band,
     prune,
     reference_baseline,
+    set_term,
 )
+from leap.calendar import Calendar
 from leap.log import get_logger
 from leap.policy import Engagement
 
@@ -160,6 +162,7 @@ class Engine:
         codec: Codec,
         topics: dict[str, str],
         wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        calendar: Calendar | None = None,
     ) -> None:
         self.policy = policy
         self.tz = tz
@@ -167,6 +170,8 @@ class Engine:
         self.codec = codec
         self.topics = topics  # activity, roster, clock
         self.wall_ms = wall_ms
+        self.calendar = calendar  # its terms give the term-to-date view; None: no term view
+        self._terms: dict[int, int] = {}
         self._partition_cache: dict[bytes, int] = {}
         # In-memory indexes, rebuilt from the tables whenever the assignment changes.
         self._members: dict[int, set[bytes]] = {}
@@ -180,6 +185,14 @@ class Engine:
         if p is None:
             p = self._partition_cache[key] = partition_for(key, self.partitions)
         return p
+
+    def term_start(self, day: int) -> int:
+        """The first day of the term a day's term-to-date view covers (0: no calendar or no term yet)."""
+        start = self._terms.get(day)
+        if start is None:
+            term = self.calendar.latest_term(date.fromordinal(day)) if self.calendar is not None else None
+            start = self._terms[day] = term.starts.toordinal() if term is not None else 0
+        return start
 
     def reset_indexes(self) -> None:
         """Forget derived indexes (after a rebalance: partitions and their state changed hands)."""
@@ -376,6 +389,7 @@ class Engine:
                 continue
             if state.band is not None:
                 out.summaries.append((key, self._summary(key, state, old_day)))
+            set_term(state, self.term_start(clock.day))
             prune(state, clock.day, self.policy)
             if not state.days and not state.rostered:
                 # Nothing retained and not enrolled: forget the student, as a replay would.
@@ -421,6 +435,7 @@ class Engine:
                     state.contribution = None
                     out.writes[key] = state
                 continue
+            set_term(state, self.term_start(clock.day))
             current = (clock.day, contribution(state, clock.day, self.policy))
             if current != state.contribution:
                 state.contribution = current
@@ -448,6 +463,7 @@ class Engine:
                 out.counts["evaluation_failed"] += 1
 
     def _evaluate(self, key: bytes, state: StudentState, clock: PartitionClock, touch: _Touch, out: Outbox) -> None:
+        set_term(state, self.term_start(clock.day))
         result = evaluate(state, clock.day, clock.baselines, self.policy)
         band = next_band(state.band, result.score, self.policy)
         now = self.wall_ms()

@@ -143,6 +143,7 @@ class StudentState:
 
     __slots__ = (
         "cohort", "groups", "part_time", "active", "rostered", "days", "last_active_pruned",
+        "term_start", "term_sums", "term_active",
         "score", "band", "change_seq", "contribution", "published",
     )  # fmt: skip
 
@@ -157,6 +158,12 @@ class StudentState:
         # The last active day among days already forgotten (0: none), so silence is measured
         # beyond the retention: a student who stopped before a holiday is still known to have.
         self.last_active_pruned = 0
+        # The term-to-date view: the term's first day (0: none), and the capped totals and
+        # active days of that term's days already forgotten (the retention is shorter than
+        # a term).
+        self.term_start = 0
+        self.term_sums = [0] * TOTALS
+        self.term_active = 0
         self.score: float | None = None
         self.band: str | None = None
         self.change_seq = 0
@@ -214,10 +221,40 @@ def apply_event(state: StudentState, day: int, event_id: str, code: int, amount:
 def prune(state: StudentState, today: int, policy: Engagement) -> None:
     """Forget days older than the retention (late events for them are rejected anyway)."""
     oldest = today - policy.retention_days + 1
-    for day in [d for d in state.days if d < oldest]:
-        if state.days[day].active and day > state.last_active_pruned:
+    cap = _caps(policy)
+    for day in sorted(d for d in state.days if d < oldest):
+        kept = state.days.pop(day)
+        if kept.active and day > state.last_active_pruned:
             state.last_active_pruned = day
-        del state.days[day]
+        if state.term_start and day >= state.term_start:
+            _add_capped(state.term_sums, kept.totals, cap)
+            state.term_active += kept.active
+
+
+def set_term(state: StudentState, term_start: int) -> None:
+    """Start following a new term (its first day as an ordinal; 0: none): its totals start at zero.
+
+    Called before ``prune`` on each new day, so no day of the new term is ever forgotten
+    before it was counted.
+    """
+    if state.term_start != term_start:
+        state.term_start = term_start
+        state.term_sums = [0] * TOTALS
+        state.term_active = 0
+
+
+def _add_capped(sums: list[int], totals: list[int], cap: tuple[int, ...]) -> int:
+    """Add one day's totals, capped, into ``sums``; return a bit per capped index."""
+    capped = 0
+    for i in range(5):
+        if totals[i] > cap[i]:
+            sums[i] += cap[i]
+            capped |= 1 << i
+        else:
+            sums[i] += totals[i]
+    sums[ATTENDED] += totals[ATTENDED]
+    sums[EXPECTED] += totals[EXPECTED]
+    return capped
 
 
 def window_length(state: StudentState, policy: Engagement) -> int:
@@ -240,15 +277,10 @@ def _window_totals(state: StudentState, first: int, last: int, policy: Engagemen
         day = days.get(d)
         if day is None:
             continue
-        t = day.totals
-        for i in range(5):
-            if t[i] > cap[i]:
-                sums[i] += cap[i]
-                capped[i] += 1
-            else:
-                sums[i] += t[i]
-        sums[ATTENDED] += t[ATTENDED]
-        sums[EXPECTED] += t[EXPECTED]
+        bits = _add_capped(sums, day.totals, cap)
+        if bits:
+            for i in range(5):
+                capped[i] += (bits >> i) & 1
     return sums, capped
 
 
@@ -267,7 +299,36 @@ def contribution(state: StudentState, today: int, policy: Engagement) -> tuple[f
     not move while that day goes on, and a student is scored on the same footing.
     """
     length = window_length(state, policy)
-    return _measures(_window_totals(state, today - length, today - 1, policy)[0], length)
+    window = _measures(_window_totals(state, today - length, today - 1, policy)[0], length)
+    term = term_totals(state, today, policy)
+    if term is None:
+        return window
+    sums, active, days = term
+    return (*window, *_measures(sums, days), active / days)
+
+
+# Positions in a contribution (and so in a baseline's medians): the window's measures, then
+# the term's (when the institution has a calendar), then the term's share of active days.
+TERM_MEASURES = slice(len(RELATIVE_SOURCES), 2 * len(RELATIVE_SOURCES))
+TERM_ACTIVE_SHARE = 2 * len(RELATIVE_SOURCES)
+
+
+def term_totals(state: StudentState, today: int, policy: Engagement) -> tuple[list[int], int, int] | None:
+    """Capped totals, active days and days elapsed over the term's complete days before ``today``.
+
+    None when no term is followed or none of its days is complete yet.
+    """
+    start = state.term_start
+    if not start or today <= start:
+        return None
+    oldest_kept = min(state.days, default=start)
+    sums = list(state.term_sums)
+    first_kept = max(start, oldest_kept)
+    kept, _ = _window_totals(state, first_kept, today - 1, policy)
+    for i in range(TOTALS):
+        sums[i] += kept[i]
+    active = state.term_active + sum(1 for d, day in state.days.items() if first_kept <= d < today and day.active)
+    return sums, active, today - start
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,6 +402,7 @@ class Evaluation:
     window_kind: str = "complete_days"  # or "including_today"
     reference: Baseline | None = None
     last_active: int | None = None
+    term: TermView | None = None
 
     def explanation(self, cohort: str, band: str | None, policy: Engagement) -> dict:
         """The explanation as plain data, format 2 (for people, the Avro record and the portal)."""
@@ -361,6 +423,7 @@ class Evaluation:
             "bands": {"high": b.high, "good": b.good, "partial": b.partial, "low": b.low, "margin": policy.hysteresis_margin},
             "days_since_last_activity": self.days_since_last_activity,
             "last_active_day": _iso(self.last_active) if self.last_active else None,
+            "term": None if self.term is None else self.term.as_dict(policy),
             "sources": [
                 {
                     "source": s.source,
@@ -395,6 +458,14 @@ def days_since_last_activity(state: StudentState, today: int) -> int | None:
 
 def _score_window(state: StudentState, first: int, last: int, length: int, base: Baseline | None, policy: Engagement, why_no_base: str) -> tuple[float | None, tuple[SourceScore, ...]]:
     sums, capped = _window_totals(state, first, last, policy)
+    medians = None if base is None else (base.medians[: len(RELATIVE_SOURCES)], base.used[: len(RELATIVE_SOURCES)])
+    return _score_sums(sums, capped, length, medians, policy, why_no_base)
+
+
+def _score_sums(
+    sums: list[int], capped: list[int], length: int, medians: tuple[tuple[float, ...], tuple[bool, ...]] | None, policy: Engagement, why_no_base: str
+) -> tuple[float | None, tuple[SourceScore, ...]]:
+    """Score totals over ``length`` days against a group's medians (and whether each source was used)."""
     measures = _measures(sums, length)
     weights = policy.weights
     parts: list[SourceScore] = []
@@ -407,11 +478,11 @@ def _score_window(state: StudentState, first: int, last: int, length: int, base:
         weight = getattr(weights, source)
         measure = measures[i]
         days_capped = capped[RELATIVE_INDEX[source]]
-        if base is None:
+        if medians is None:
             parts.append(SourceScore(source, measure, None, None, weight, why_no_base, days_capped))
             continue
-        ref = base.medians[i]
-        if not base.used[i]:
+        ref, used = medians[0][i], medians[1][i]
+        if not used:
             parts.append(SourceScore(source, measure, ref, None, weight, "nobody_used", days_capped))
         elif ref > 0:
             parts.append(SourceScore(source, measure, ref, min(100.0, 100.0 * measure / ref), weight, "scored", days_capped))
@@ -423,6 +494,49 @@ def _score_window(state: StudentState, first: int, last: int, length: int, base:
     total_weight = sum(w for _, w in weighted)
     score = sum(s * w for s, w in weighted) / total_weight if total_weight else None
     return score, tuple(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class TermView:
+    """Term-to-date engagement beside the seven-day band: a trend, not only the last week."""
+
+    start: int
+    days: int  # complete days of the term so far
+    active_days: int
+    group_active_days: float | None  # the reference group's median, in days
+    score: float | None
+    sources: tuple[SourceScore, ...]
+
+    def as_dict(self, policy: Engagement) -> dict:
+        """The term view as plain data, for the explanation."""
+        return {
+            "start": _iso(self.start),
+            "through": _iso(self.start + self.days - 1),
+            "days": self.days,
+            "active_days": self.active_days,
+            "group_active_days": None if self.group_active_days is None else round(self.group_active_days, 1),
+            "score": None if self.score is None else round(self.score, 4),
+            "band": NO_DATA if self.score is None else band_of(self.score, policy),
+            "sources": [
+                {"source": s.source, "measure": round(s.measure, 4), "reference": None if s.reference is None else round(s.reference, 4), "score": None if s.score is None else round(s.score, 4), "status": s.status}
+                for s in self.sources
+            ],
+        }
+
+
+def term_view(state: StudentState, today: int, base: Baseline | None, policy: Engagement, why_no_base: str) -> TermView | None:
+    """The student's term so far (complete days) against the same reference group's term figures."""
+    totals = term_totals(state, today, policy)
+    if totals is None:
+        return None
+    sums, active, days = totals
+    group = None
+    if base is not None and len(base.medians) > TERM_ACTIVE_SHARE:
+        group = (base.medians[TERM_MEASURES], base.used[TERM_MEASURES])
+    why = why_no_base if base is None else "no_baseline"
+    score, parts = _score_sums(sums, [0] * TOTALS, days, group, policy, why)
+    group_active = base.medians[TERM_ACTIVE_SHARE] * days if group is not None else None
+    return TermView(state.term_start, days, active, group_active, score, parts)
 
 
 def evaluate(state: StudentState, today: int, baselines: Mapping[str, Baseline], policy: Engagement) -> Evaluation:
@@ -448,6 +562,7 @@ def evaluate(state: StudentState, today: int, baselines: Mapping[str, Baseline],
     return Evaluation(
         score, parts, first, first + length - 1, base.day if base else None,
         None if last_active is None else today - last_active, today, kind, base, last_active,
+        term_view(state, today, base, policy, why),
     )  # fmt: skip
 
 

@@ -31,7 +31,9 @@ from streams.model import (
     evaluate,
     event_day,
     next_band,
+    set_term,
 )
+from leap.calendar import Calendar
 from leap.policy import Engagement
 
 
@@ -95,6 +97,7 @@ def replay(
     *,
     start: date | None = None,
     observe: Callable[[date, list[ReplayResult]], None] | None = None,
+    calendar: Calendar | None = None,
 ) -> tuple[list[ReplayResult], ReplayCounts]:
     """Every student's result as of ``as_of`` (see module docstring).
 
@@ -102,7 +105,8 @@ def replay(
     events up to the instant). Bands are followed day by day from ``start`` (default: the
     oldest retained day); ``observe(day, results)`` is called with every day's end-of-day
     results (for the last day, the results as of ``as_of``), so a caller can follow scores
-    through a term without replaying it once per day.
+    through a term without replaying it once per day. With a ``calendar``, results carry the
+    term-to-date view, as the stream's do.
     """
     if isinstance(as_of, datetime):
         if as_of.tzinfo is None:
@@ -112,8 +116,11 @@ def replay(
     else:
         today = as_of.toordinal()
         until_ms = None
-    # Events older than the retention before the first day followed count for nothing.
-    oldest = min(start.toordinal() if start is not None else today, today) - policy.retention_days + 1
+    # Events older than the retention before the first day followed (or the term's start)
+    # count for nothing.
+    term = calendar.latest_term(date.fromordinal(today)) if calendar is not None else None
+    keep_from = min(start.toordinal() if start is not None else today, today, term.starts.toordinal() if term else today)
+    oldest = keep_from - policy.retention_days + 1
     first_followed = start.toordinal() if start is not None else oldest
     counts = ReplayCounts()
     states: dict[str, StudentState] = {}
@@ -142,6 +149,9 @@ def replay(
     first_day = min((d for s in states.values() for d in s.days), default=today)
     results: list[ReplayResult] = []
     for day in range(max(first_day, first_followed), today + 1):
+        term = calendar.latest_term(date.fromordinal(day)) if calendar is not None else None
+        for state in states.values():
+            set_term(state, term.starts.toordinal() if term is not None else 0)
         baselines = cohort_baselines(states, day, policy)
         results = []
         for student, state in sorted(states.items()):

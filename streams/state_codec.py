@@ -14,13 +14,14 @@ from array import array
 from streams.model import TOTALS, Day, StudentState
 from leap.policy import BAND_ORDER, NO_DATA, RELATIVE_SOURCES
 
-FORMAT = 2  # 2 added the reference groups and the last active day beyond the retention
+FORMAT = 2  # 2 added the reference groups, the last active day beyond the retention and the term
 _BANDS = (*BAND_ORDER, NO_DATA)
 _NO_BAND = 255
 # version, flags, band, change_seq, score, contribution day, n days, cohort length, published length
 _HEAD = struct.Struct("<BBBIdiIHH")
-# last active day forgotten, groups' length (format 2)
-_HEAD2 = struct.Struct("<iH")
+# Format 2: last active day forgotten, groups' length, term start, term active days,
+# term totals, contribution measures' count.
+_HEAD2 = struct.Struct(f"<iHiI{TOTALS}qB")
 _DAY = struct.Struct(f"<iI{TOTALS}q")
 _MEASURES = struct.Struct(f"<{len(RELATIVE_SOURCES)}d")
 _PART_TIME, _ACTIVE, _ROSTERED, _HAS_CONTRIBUTION = 1, 2, 4, 8
@@ -56,9 +57,12 @@ def dumps(state: StudentState) -> bytes:
         state.published,
     ]
     groups = "\n".join(state.groups).encode()
-    parts += [_HEAD2.pack(state.last_active_pruned, len(groups)), groups]
-    if state.contribution is not None:
-        parts.append(_MEASURES.pack(*state.contribution[1]))
+    measures = state.contribution[1] if state.contribution is not None else ()
+    parts += [
+        _HEAD2.pack(state.last_active_pruned, len(groups), state.term_start, state.term_active, *state.term_sums, len(measures)),
+        groups,
+        struct.pack(f"<{len(measures)}d", *measures),
+    ]
     for ordinal in sorted(state.days):
         day = state.days[ordinal]
         parts.append(_DAY.pack(ordinal, len(day.ids), *day.totals))
@@ -80,12 +84,19 @@ def loads(data: bytes) -> StudentState:
         state.published = bytes(data[offset : offset + published_len])
         offset += published_len
         if version >= 2:
-            state.last_active_pruned, groups_len = _HEAD2.unpack_from(data, offset)
+            state.last_active_pruned, groups_len, state.term_start, state.term_active, *rest = _HEAD2.unpack_from(data, offset)
+            state.term_sums, n_measures = list(rest[:TOTALS]), rest[TOTALS]
             offset += _HEAD2.size
             state.groups = tuple(data[offset : offset + groups_len].decode().split("\n"))
             offset += groups_len
+            measures = struct.unpack_from(f"<{n_measures}d", data, offset)
+            offset += 8 * n_measures
         else:
             state.groups = _groups_before_format_2(state.cohort, bool(flags & _PART_TIME))
+            measures = ()
+            if flags & _HAS_CONTRIBUTION:
+                measures = _MEASURES.unpack_from(data, offset)
+                offset += _MEASURES.size
         state.part_time = bool(flags & _PART_TIME)
         state.active = bool(flags & _ACTIVE)
         state.rostered = bool(flags & _ROSTERED)
@@ -93,8 +104,7 @@ def loads(data: bytes) -> StudentState:
         state.change_seq = seq
         state.score = None if math.isnan(score) else score
         if flags & _HAS_CONTRIBUTION:
-            state.contribution = (contribution_day, _MEASURES.unpack_from(data, offset))
-            offset += _MEASURES.size
+            state.contribution = (contribution_day, tuple(measures))
         for _ in range(n_days):
             ordinal, n, *totals = _DAY.unpack_from(data, offset)
             offset += _DAY.size

@@ -16,7 +16,7 @@ from aiosmtpd.controller import Controller
 from psycopg.rows import dict_row
 
 from consumers import store
-from consumers.calendar import Calendar
+from leap.calendar import Calendar
 from consumers.consumer import AlertConsumer
 from consumers.delivery import sign
 from consumers.rules import Decision, Route

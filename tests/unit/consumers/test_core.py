@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumers.calendar import Calendar, Period
+from leap.calendar import Calendar, Period
 from consumers.core import Batch, Setting, Snapshot, current_outages, day_of, plan, review
 from consumers.rules import DROP, NO_ENGAGEMENT, Exemption, Student
 from leap.policy import SOURCES, Alerts

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumers.calendar import Calendar, Period
+from leap.calendar import Calendar, Period
 from consumers.outages import freshness_outages, last_complete_day, outages, quiet_teaching_hours, volume_outages
 from leap.policy import OutageGuard
 

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumers.calendar import Calendar, Period
+from leap.calendar import Calendar, Period
 from consumers.rules import (
     DROP,
     NO_ENGAGEMENT,

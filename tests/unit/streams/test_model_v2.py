@@ -3,6 +3,7 @@ silence beyond the retention, and the state format that carries them."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -226,16 +227,16 @@ def test_state_format_2_round_trips_groups_and_last_activity_and_format_1_still_
     apply_event(state, TODAY, "x", VLE, 1)
     decoded = state_codec.loads(state_codec.dumps(state))
     assert decoded.groups == state.groups and decoded.last_active_pruned == TODAY - 70 and decoded.part_time
-    # A format-1 value (written before groups existed): the head, then cohort, no groups.
-    old = StudentState("BSC-CS/Y2")
-    old.part_time = True
-    v2 = state_codec.dumps(old)
+    state.term_start, state.term_active, state.term_sums = TODAY - 80, 31, [1, 2, 3, 4, 5, 6, 7]
+    state.contribution = (TODAY, tuple(float(i) for i in range(11)))
+    decoded = state_codec.loads(state_codec.dumps(state))
+    assert (decoded.term_start, decoded.term_active, decoded.term_sums, decoded.contribution) == (TODAY - 80, 31, [1, 2, 3, 4, 5, 6, 7], state.contribution)
+    # A format-1 value (written before groups existed): the head, cohort, published digest,
+    # the five contribution measures, then the days.
     head = state_codec._HEAD
-    fields = list(head.unpack_from(v2, 0))
-    fields[0] = 1
-    cohort_end = head.size + fields[7] + fields[8]
-    v1 = head.pack(*fields) + v2[head.size : cohort_end] + v2[cohort_end + state_codec._HEAD2.size + len("\n".join(old.groups)) :]
+    v1 = head.pack(1, 1 | 8, 255, 3, float("nan"), TODAY, 0, len(b"BSC-CS/Y2"), 0) + b"BSC-CS/Y2" + state_codec._MEASURES.pack(1, 2, 3, 4, 5)
     read = state_codec.loads(v1)
+    assert read.contribution == (TODAY, (1.0, 2.0, 3.0, 4.0, 5.0)) and read.change_seq == 3 and read.part_time
     assert read.groups == ("cohort:BSC-CS/Y2:part_time", "programme:BSC-CS:part_time", "institution:part_time", "institution")
 
 
@@ -273,3 +274,47 @@ def test_in_the_stream_constant_activity_changes_no_band_at_midnight_or_during_t
     after = p.band_changes[changes_before:]
     assert after == [], [(c["student_id"], c["previous_band"], c["new_band"], c["cause"]) for c in after][:5]
     assert len(p.states) == len(patterns)
+
+
+# ---------------------------------------------------------------- the term view
+
+
+def test_the_term_view_counts_days_older_than_the_retention_and_the_stream_equals_the_replay(tmp_path):
+    """70 days of a simulated university in a term that began 65 days ago: the engine has
+    forgotten most of the term's days (42-day retention) but not what they added up to."""
+    from leap.calendar import Calendar, Period
+    from producers.exports import read_events
+    from producers.simulate import simulate
+    from streams.replay import load_roster_file
+    from tests.unit.streams.test_engine import LONDON as ZONE
+    from tests.unit.streams.test_engine import NOW, NOW_MS
+
+    term_start = NOW.date() - timedelta(days=65)
+    calendar = Calendar((Period("Autumn", term_start, NOW.date() + timedelta(days=20)),))
+    simulate(tmp_path, students=40, days=70, seed=3, end=NOW, tz=ZONE)
+    roster = load_roster_file(tmp_path / "roster.csv")
+    events = [e for e in read_events([tmp_path / "events.jsonl"]) if e is not None]
+    p = Pipeline()
+    p.engine.policy = DEFAULT
+    p.engine.calendar = calendar
+    p.run([p.roster(dict(entry)) for entry in roster.values()])
+    for start in range(0, len(events), 400):
+        chunk = events[start : start + 400]
+        p.wall = max(p.wall, min(NOW_MS, chunk[-1]["event_time"] + 600_000))
+        p.run([p.event(e) for e in chunk])
+        p.tick(min(NOW_MS, chunk[-1]["event_time"]))
+    p.wall = NOW_MS
+    p.tick(NOW_MS)
+    p.tick(NOW_MS + 1)
+    assert any(s.term_sums != [0] * 7 for s in p.students.values()), "nothing was forgotten: the test proves nothing"
+    expected, _ = replay(iter(events), roster, NOW.date(), DEFAULT, ZONE, calendar=calendar)
+    compared = 0
+    for result in expected:
+        got = json.loads(p.states[result.student_id]["explanation"])["term"]
+        want = result.explanation["term"]
+        assert want is not None and want["start"] == str(term_start) and want["days"] == 65
+        assert (got["days"], got["active_days"], got["group_active_days"]) == (want["days"], want["active_days"], want["group_active_days"]), result.student_id
+        assert got["score"] == pytest.approx(want["score"], abs=1e-6) if want["score"] is not None else got["score"] is None
+        compared += 1
+    assert compared == 40
+    assert {r.explanation["term"]["band"] for r in expected} >= {"high", "very_low"}

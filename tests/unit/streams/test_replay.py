@@ -4,7 +4,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from consumers.calendar import load_calendar
+from leap.calendar import load_calendar
 from leap.policy import Engagement, PolicyError, load_policy
 from producers.simulate import simulate
 from producers.exports import read_events

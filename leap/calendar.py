@@ -62,6 +62,12 @@ class Calendar:
         """The first day of the term ``day`` is in; None outside every term or without terms."""
         return next((term.starts for term in self.terms if day in term), None)
 
+    def latest_term(self, day: date) -> Period | None:
+        """The term that started last on or before ``day`` (the one a term-to-date view covers
+        in the holidays after it too); None without terms or before the first."""
+        started = [term for term in self.terms if term.starts <= day]
+        return max(started, key=lambda term: term.starts) if started else None
+
     def teaching_days(self, after: date, upto: date) -> int:
         """Teaching days in ``(after, upto]``: the days of silence that count."""
         count = 0

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumers.calendar import Calendar, CalendarError, Period, load_calendar, parse_calendar
+from leap.calendar import Calendar, CalendarError, Period, load_calendar, parse_calendar
 from leap.policy import load_policy
 from leap.settings import PROJECT_ROOT
 
