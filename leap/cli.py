@@ -236,7 +236,7 @@ def bands(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per cohort.")] = False,
 ) -> None:
     """How many students of each cohort are in each band now (aggregate counts only)."""
-    from streams.outputs import BAND_COLUMNS, bands_by_cohort, latest_states
+    from streams.outputs import BAND_COLUMNS, bands_by_cohort, latest_states, pooled_size
 
     settings = get_settings()
     deadline = time.monotonic() + timeout
@@ -248,19 +248,30 @@ def bands(
             if time.monotonic() > deadline:
                 fail(f"only {len(states):,} of {wait_for:,} students have a state after {timeout:.0f} s")
             time.sleep(1.0)
-    table_data = bands_by_cohort(states)
+    from leap.policy import PolicyError, load_policy
+
+    try:
+        min_size = load_policy(settings.policy_file).engagement.min_cohort_size
+    except PolicyError as exc:
+        fail(str(exc))
+    table_data = bands_by_cohort(states, min_size)
     if as_json:
         for cohort, counts in table_data.items():
-            print(json.dumps({"cohort": cohort, **{b: counts.get(b, 0) for b in BAND_COLUMNS}}))
+            print(json.dumps({"cohort": cohort, **({b: counts.get(b, 0) for b in BAND_COLUMNS} if counts is not None else {"withheld": pooled_size(states, table_data)})}))
         return
     table = Table("cohort", *BAND_COLUMNS, "students", title=f"Bands by cohort ({len(states):,} students)")
     totals: dict[str, int] = {b: 0 for b in BAND_COLUMNS}
     for cohort, counts in table_data.items():
+        if counts is None:
+            table.add_row(cohort, *("-" for _ in BAND_COLUMNS), str(pooled_size(states, table_data)))
+            continue
         table.add_row(cohort, *(str(counts.get(b, 0)) for b in BAND_COLUMNS), str(sum(counts.values())))
         for b in BAND_COLUMNS:
             totals[b] += counts.get(b, 0)
-    table.add_row("all", *(str(totals[b]) for b in BAND_COLUMNS), str(len(states)), style="bold")
+    table.add_row("all shown", *(str(totals[b]) for b in BAND_COLUMNS), str(sum(totals.values())), style="bold")
     out.print(table)
+    if any(c is None for c in table_data.values()):
+        out.print(f"Counts of groups under {min_size} students are withheld (min_cohort_size): they could identify someone.")
 
 
 def _instant(text, tz):  # type: ignore[no-untyped-def]

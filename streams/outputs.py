@@ -45,12 +45,34 @@ def latest_states(settings: Settings, timeout: float = 30.0) -> dict[str, dict]:
     return states
 
 
-def bands_by_cohort(states: dict[str, dict]) -> dict[str, Counter[str]]:
-    """How many students of each cohort are in each band (counts only: nobody is identified)."""
+SMALL_COHORTS = "smaller cohorts"
+
+
+def bands_by_cohort(states: dict[str, dict], min_size: int = 1) -> dict[str, Counter[str] | None]:
+    """How many students of each cohort are in each band: counts only, never of a small group.
+
+    Cohorts with fewer than ``min_size`` students are pooled into one row; if the pool is
+    itself smaller, its counts by band are withheld (``None``), so no row describes fewer
+    than ``min_size`` people (the policy's ``min_cohort_size``).
+    """
     table: dict[str, Counter[str]] = defaultdict(Counter)
     for record in states.values():
         table[record["cohort"]][record["band"]] += 1
-    return dict(sorted(table.items()))
+    shown: dict[str, Counter[str] | None] = {}
+    pooled: Counter[str] = Counter()
+    for cohort, counts in sorted(table.items()):
+        if sum(counts.values()) >= min_size:
+            shown[cohort] = counts
+        else:
+            pooled.update(counts)
+    if pooled:
+        shown[f"{SMALL_COHORTS} (under {min_size} each)"] = pooled if sum(pooled.values()) >= min_size else None
+    return shown
+
+
+def pooled_size(states: dict[str, dict], table: dict[str, Counter[str] | None]) -> int:
+    """Students in the rows whose counts were withheld."""
+    return len(states) - sum(sum(c.values()) for c in table.values() if c is not None)
 
 
 BAND_COLUMNS = (*reversed(BAND_ORDER), NO_DATA)
