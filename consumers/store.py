@@ -102,14 +102,19 @@ def remove_from_roster(conn: psycopg.Connection, ids: Iterable[str]) -> None:
 def upsert_states(conn: psycopg.Connection, states: Iterable[dict]) -> None:
     """Students' current states; an older state never replaces a newer one."""
     conn.cursor().executemany(
-        """INSERT INTO student_current (student_id, cohort, score, band, days_since_last_activity, day, explanation, updated_at, input_offset, live_synced)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, false)
+        """INSERT INTO student_current (student_id, cohort, score, band, days_since_last_activity, day, explanation, updated_at, input_offset,
+             term_score, term_active_days, term_days, live_synced)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, false)
            ON CONFLICT (student_id) DO UPDATE SET cohort = EXCLUDED.cohort, score = EXCLUDED.score, band = EXCLUDED.band,
              days_since_last_activity = EXCLUDED.days_since_last_activity, day = EXCLUDED.day, explanation = EXCLUDED.explanation,
-             updated_at = EXCLUDED.updated_at, input_offset = EXCLUDED.input_offset, live_synced = false
+             updated_at = EXCLUDED.updated_at, input_offset = EXCLUDED.input_offset, term_score = EXCLUDED.term_score,
+             term_active_days = EXCLUDED.term_active_days, term_days = EXCLUDED.term_days, live_synced = false
            WHERE (student_current.day, student_current.updated_at) <= (EXCLUDED.day, EXCLUDED.updated_at)""",
         [
-            (s["student_id"], s["cohort"], s["score"], s["band"], s["days_since_last_activity"], to_date(s["day"]), _json(s["explanation"]), _ts(s["updated_at"]), s.get("input_offset"))
+            (
+                s["student_id"], s["cohort"], s["score"], s["band"], s["days_since_last_activity"], to_date(s["day"]), _json(s["explanation"]),
+                _ts(s["updated_at"]), s.get("input_offset"), s.get("term_score"), s.get("term_active_days"), s.get("term_days"),
+            )  # fmt: skip
             for s in states
         ],
     )
@@ -118,11 +123,15 @@ def upsert_states(conn: psycopg.Connection, states: Iterable[dict]) -> None:
 def upsert_summaries(conn: psycopg.Connection, summaries: Iterable[dict]) -> None:
     """End-of-day summaries (a day summarised again, after late events, is replaced)."""
     conn.cursor().executemany(
-        """INSERT INTO engagement_history (student_id, day, cohort, score, band, days_since_last_activity)
-           VALUES (%s, %s, %s, %s, %s, %s)
+        """INSERT INTO engagement_history (student_id, day, cohort, score, band, days_since_last_activity, term_score, term_active_days, term_days)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
            ON CONFLICT (student_id, day) DO UPDATE SET cohort = EXCLUDED.cohort, score = EXCLUDED.score, band = EXCLUDED.band,
-             days_since_last_activity = EXCLUDED.days_since_last_activity""",
-        [(s["student_id"], to_date(s["day"]), s["cohort"], s["score"], s["band"], s["days_since_last_activity"]) for s in summaries],
+             days_since_last_activity = EXCLUDED.days_since_last_activity, term_score = EXCLUDED.term_score,
+             term_active_days = EXCLUDED.term_active_days, term_days = EXCLUDED.term_days""",
+        [
+            (s["student_id"], to_date(s["day"]), s["cohort"], s["score"], s["band"], s["days_since_last_activity"], s.get("term_score"), s.get("term_active_days"), s.get("term_days"))
+            for s in summaries
+        ],
     )
 
 

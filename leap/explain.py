@@ -96,6 +96,7 @@ class Explained:
     sources: tuple[SourceLine, ...]
     last_activity: str
     notes: tuple[str, ...]
+    term: str = ""  # the term-to-date view in a sentence, beside the seven-day headline
 
     def to_text(self) -> str:
         """Plain text for a terminal or an email body (no trailing newline)."""
@@ -105,6 +106,8 @@ class Explained:
         lines += [f"  {s.text}" for s in self.sources]
         if self.last_activity:
             lines.append(self.last_activity)
+        if self.term:
+            lines.append(self.term)
         if self.notes:
             lines.append("Notes:")
             lines += [f"  - {n}" for n in self.notes]
@@ -264,6 +267,21 @@ def _last_activity(f: Facts) -> str:
     return f"Last activity: {when}" + (f" ({day_text(last)})." if last else ".")
 
 
+def _term_line(f: Facts, voice: _Voice) -> str:
+    """'This term (since 5 Oct 2026): active on 38 of 55 days; typical 45. Term score 72 (Good).'"""
+    t = f.term
+    if t is None:
+        return ""
+    days = "1 day" if t.days == 1 else f"{t.days:,} days"
+    text = f"This term (since {day_text(t.start)}): active on {t.active_days:,} of {days}"
+    if t.group_active_days is not None:
+        text += f"; {voice.typical(f)} {number(t.group_active_days)}"
+    text += "."
+    if t.score is not None:
+        text += f" Term score {bounded(t.score, *band_limits(t.band, f.bounds))} out of 100 ({band_name(t.band)})."
+    return text
+
+
 # ---- notes ---------------------------------------------------------------------------------
 
 
@@ -367,6 +385,7 @@ def render(f: Facts, viewer: Viewer = "student", *, engagement: Engagement | Non
         sources=tuple(_source_line(s, f, voice) for s in f.sources),
         last_activity=_last_activity(f),
         notes=_notes(f, voice),
+        term=_term_line(f, voice),
     )
 
 

@@ -109,6 +109,31 @@ def band_limits(band: str, bounds: dict[str, float]) -> tuple[float | None, floa
 
 
 @dataclass(frozen=True, slots=True)
+class Term:
+    """The term-to-date view's figures (explanation format 2's ``term``)."""
+
+    start: date
+    days: int
+    active_days: int
+    group_active_days: float | None
+    score: float | None
+    band: str
+
+
+def _term(raw: object) -> Term | None:
+    if not isinstance(raw, Mapping):
+        return None
+    start, days, active = _day(raw.get("start")), _count(raw.get("days")), _count(raw.get("active_days"))
+    if start is None or not days or active is None or active > days:
+        return None
+    group = _num(raw.get("group_active_days"))
+    score = _num(raw.get("score"))
+    score = score if score is not None and 0 <= score <= 100 else None
+    band = clean_text(raw.get("band"))
+    return Term(start, days, active, group if group is not None and 0 <= group <= days else None, score, band if band in (*BAND_ORDER, NO_DATA) else NO_DATA)
+
+
+@dataclass(frozen=True, slots=True)
 class Facts:
     score: float | None
     band: str
@@ -125,6 +150,7 @@ class Facts:
     activity_known: bool  # the record says something about last activity
     last_active: date | None
     sources: tuple[Source, ...]
+    term: Term | None = None
 
 
 def _group(raw: object) -> tuple[str, int | None, str] | None:
@@ -174,4 +200,5 @@ def read(explanation: object, engagement: Engagement | None = None, fill: Mappin
         activity_known="days_since_last_activity" in e or "last_active_day" in e,
         last_active=_day(e.get("last_active_day")),
         sources=tuple(s for s in map(_source, sources if isinstance(sources, list | tuple) else ()) if s is not None),
+        term=_term(e.get("term")),
     )

@@ -27,12 +27,15 @@ from streams.evaluate import MIN_EACH, MIN_STUDENTS
 
 
 def _policy_and_roster(roster: Path | None):  # type: ignore[no-untyped-def]
+    """The engagement policy, the academic calendar it names, and the roster (or fail with why)."""
+    from leap.calendar import CalendarError, load_calendar
     from leap.policy import PolicyError, load_policy
     from streams.replay import load_roster_file
 
     try:
-        return load_policy(get_settings().policy_file).engagement, (load_roster_file(roster) if roster else {})
-    except (PolicyError, ValueError) as exc:
+        policy = load_policy(get_settings().policy_file)
+        return policy.engagement, load_calendar(policy.alerts.calendar_file), (load_roster_file(roster) if roster else {})
+    except (PolicyError, CalendarError, ValueError) as exc:
         fail(str(exc))
 
 
@@ -66,11 +69,11 @@ def replay(
     settings = get_settings()
     when = as_of_option(as_of, settings.tz)
     options = export_options(site, time_format, tz, settings.tz)
-    policy, entries = _policy_and_roster(roster)
+    policy, calendar, entries = _policy_and_roster(roster)
     read = ReadCounts()
     try:
         with progress_bar(True) as progress:
-            results, counts = run_replay(read_exports(paths, fmt, options, read, progress), entries, when, policy, settings.tz)
+            results, counts = run_replay(read_exports(paths, fmt, options, read, progress), entries, when, policy, settings.tz, calendar=calendar)
     except ExportError as exc:
         fail(str(exc))
     write_results(results, output)
@@ -121,11 +124,12 @@ def evaluate(
     """
     from producers.exports import ExportError, ReadCounts
     from streams.evaluate import BAD_OUTCOMES, OutcomesError, WeekCollector, evaluation, load_outcomes, parse_weeks, week_end
+    from leap.calendar import Calendar, Period
     from streams.replay import replay as run_replay
 
     settings = get_settings()
     options = export_options(site, time_format, tz, settings.tz)
-    policy, entries = _policy_and_roster(roster)
+    policy, _, entries = _policy_and_roster(roster)
     bad_values = tuple(bad) if bad else BAD_OUTCOMES
     try:
         known = load_outcomes(outcomes, bad_values)
@@ -147,7 +151,9 @@ def evaluate(
                 fail(f"no week {weeks or ''} of a term starting {start} ends by the last day with events, {last_day}")
             collector = WeekCollector(start, wanted)
             events = read_exports(paths, fmt, options, read, progress, "replaying")
-            _, counts = run_replay(events, entries, week_end(start, max(in_data)), policy, settings.tz, start=start, observe=collector)
+            # The term being judged is the calendar: its term-to-date view starts on week 1.
+            term = Calendar((Period("term", start, last_day),))
+            _, counts = run_replay(events, entries, week_end(start, max(in_data)), policy, settings.tz, start=start, observe=collector, calendar=term)
     except ExportError as exc:
         fail(str(exc))
     report = evaluation(collector, known, last_day, bad_values, min_students=min_students, min_each=min_each)

@@ -41,6 +41,7 @@ from schemas.codec import Codec, CodecError
 from streams.model import (
     APPLIED,
     Baseline,
+    TermView,
     InvalidEvent,
     StudentState,
     apply_event,
@@ -56,6 +57,7 @@ from streams.model import (
     prune,
     reference_baseline,
     set_term,
+    term_view,
 )
 from leap.calendar import Calendar
 from leap.log import get_logger
@@ -388,7 +390,7 @@ class Engine:
                 members.discard(key)
                 continue
             if state.band is not None:
-                out.summaries.append((key, self._summary(key, state, old_day)))
+                out.summaries.append((key, self._summary(key, state, old_day, clock)))
             set_term(state, self.term_start(clock.day))
             prune(state, clock.day, self.policy)
             if not state.days and not state.rostered:
@@ -405,7 +407,10 @@ class Engine:
             self._touch(touched, key, _Touch("day_rollover"))
         out.counts["rollovers"] += 1
 
-    def _summary(self, key: bytes, state: StudentState, day: int) -> dict:
+    def _summary(self, key: bytes, state: StudentState, day: int, clock: PartitionClock) -> dict:
+        set_term(state, self.term_start(day))
+        base = reference_baseline(state.groups, clock.baselines, self.policy.min_cohort_size)
+        term = term_view(state, day, base, self.policy, "no_baseline")
         return {
             "student_id": key.decode(),
             "cohort": state.cohort,
@@ -413,6 +418,7 @@ class Engine:
             "score": state.score,
             "band": state.band or "no_data",
             "days_since_last_activity": days_since_last_activity(state, day),
+            **_term_fields(term),
         }
 
     # ---------------------------------------------------------------- contributions
@@ -516,10 +522,18 @@ class Engine:
                         "explanation": explanation or json.dumps(result.explanation(state.cohort, band, self.policy), separators=(",", ":")),
                         "updated_at": now,
                         "input_offset": clock.input_offset if clock.input_offset >= 0 else None,
+                        **_term_fields(result.term),
                     },
                 )
             )
         out.writes[key] = state
+
+
+def _term_fields(term: TermView | None) -> dict:
+    """The term view's headline figures, as the state and summary records carry them."""
+    if term is None:
+        return {"term_score": None, "term_active_days": None, "term_days": None}
+    return {"term_score": term.score, "term_active_days": term.active_days, "term_days": term.days}
 
 
 # -------------------------------------------------------------------- cohort baselines

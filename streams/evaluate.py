@@ -12,9 +12,10 @@ the term it reports, as of the end of the week's last day:
 The AUC here is the probability that a student with a bad outcome has a *lower* score than
 one without (ties count half): the area under the ROC curve of ``-score`` as a predictor of
 a bad outcome. 0.5 is chance; 1.0 separates them perfectly; below 0.5 the score points the
-wrong way. The *term-to-date* score of a day is the mean of the student's daily scores
-(each the usual window score as of that day's end) from the term's first day to that day,
-days without a score left out. A source's score is the one in the explanation's
+wrong way. The *term-to-date* score of a day is the model's term view (the score of the
+student's whole term so far against their reference group's; docs/engagement-model.md);
+without one (a replay not following a term) the mean of the student's daily scores from
+the term's first day, days without a score left out. A source's score is the one in the explanation's
 ``sources`` list; students for whom the source does not apply (null) are left out of that
 source's AUC, so each AUC says how many students it is over.
 
@@ -231,7 +232,11 @@ class WeekCollector:
         snapshot = {}
         for r in results:
             total, days = self._sums.get(r.student_id, (0.0, 0))
-            snapshot[r.student_id] = Snapshot(r.band, r.score, total / days if days else None, source_scores(r.explanation))
+            term = r.explanation.get("term") if isinstance(r.explanation, dict) else None
+            # The model's own term view when the replay followed a term; else the mean of the
+            # student's daily scores so far.
+            to_date = term.get("score") if isinstance(term, dict) else (total / days if days else None)
+            snapshot[r.student_id] = Snapshot(r.band, r.score, to_date, source_scores(r.explanation))
         self.snapshots[week] = snapshot
 
 

@@ -418,3 +418,22 @@ def test_what_a_record_lacks_comes_from_its_row_and_the_record_wins():
     assert explain(None, fill={"band": "low", "score": 30.0}).headline == "Low — engagement score 30 out of 100 (Low is 20 to 39)."
     assert explain(V2, fill={"band": "low"}).band == "good"
     assert explain({"score": 30.0}, fill={"days_since_last_activity": None}).last_activity == ""
+
+
+def test_the_term_view_is_one_sentence_beside_the_seven_day_band():
+    from leap.explain import explain
+
+    record = {
+        "version": 2, "band": "good", "score": 70.0, "band_by_score": "good",
+        "bands": {"high": 80, "good": 60, "partial": 40, "low": 20, "margin": 2.0},
+        "reference_group": {"key": "cohort:X/Y1:full_time", "label": "X/Y1 full-time students", "size": 30, "level": "cohort"},
+        "term": {"start": "2026-10-05", "through": "2026-11-28", "days": 55, "active_days": 38, "group_active_days": 45.0, "score": 64.26, "band": "good"},
+    }  # fmt: skip
+    student = explain(record, "student")
+    assert student.term == "This term (since 5 Oct 2026): active on 38 of 55 days; your course's typical student 45. Term score 64 out of 100 (Good)."
+    assert student.term in student.to_text()
+    staff = explain(record, "staff")
+    assert "typical student in the group 45" in staff.term
+    assert explain({**record, "term": None}, "student").term == ""
+    # Nonsense in the term (more active days than days) is left out, not shown.
+    assert explain({**record, "term": {**record["term"], "active_days": 90}}, "student").term == ""

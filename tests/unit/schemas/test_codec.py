@@ -70,8 +70,14 @@ def test_round_trip_of_every_current_schema():
             "explanation": "{}",
             "updated_at": 9,
             "input_offset": None,
+            "term_score": 61.5,
+            "term_active_days": 30,
+            "term_days": 40,
         },
-        "daily_summary": {"student_id": "s1", "cohort": "P/Y1", "day": 20_000, "score": 55.5, "band": "partial", "days_since_last_activity": 2},
+        "daily_summary": {
+            "student_id": "s1", "cohort": "P/Y1", "day": 20_000, "score": 55.5, "band": "partial", "days_since_last_activity": 2,
+            "term_score": None, "term_active_days": None, "term_days": None,
+        },  # fmt: skip
         "clock_message": {"kind": "baseline", "at": 1, "cohort": "P/Y1", "day": 739_000, "medians": [1.0, 0.5], "used": [True, False], "members": 12},
         "cohort_message": {"kind": "contribution", "cohort": "P/Y1", "student_id": "s1", "day": 739_000, "measures": [1.0, 2.0], "at": 3},
         "roster_entry": {
