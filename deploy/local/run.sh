@@ -2,7 +2,8 @@
 # `make run`: the whole pipeline on this machine. Services and topics are up (make topics).
 # Simulates a university (35 days, a holiday week), publishes it and a Moodle export, runs a
 # stream worker and the alert consumer until both have caught up, and prints the bands by
-# cohort and the alerts raised (counts only: nobody is identified).
+# cohort and the alerts raised (counts only: nobody is identified), one alerted student's
+# status as their tutor reads it, and how well the bands predict the planted outcomes.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 LEAP=$ROOT/.venv/bin/leap
@@ -29,5 +30,10 @@ echo "stream worker running (pid $worker, metrics http://127.0.0.1:${LEAP_RUN_WO
 echo "alert consumer running (pid $consumer, metrics and /healthz on http://127.0.0.1:${LEAP_RUN_CONSUMER_PORT:-9102}, log $OUT/consumer.log)"
 "$LEAP" bands --wait-for "$STUDENTS"
 "$LEAP" alerts summary --wait 600
+# One alerted student as their tutor sees them (the plain-words explanation; the access is logged).
+student=$("$LEAP" alerts list --json | head -1 | "$ROOT/.venv/bin/python" -c 'import json, sys; line = sys.stdin.readline(); print(json.loads(line)["student_id"] if line else "")')
+if [ -n "$student" ]; then "$LEAP" status "$student"; fi
+# Do the bands pick out the students who went on to fail? The simulated term's planted outcomes.
+"$LEAP" evaluate "$OUT/university/events.jsonl" --roster "$OUT/university/roster.csv" --outcomes "$OUT/university/outcomes.csv" --weeks 2-5
 "$LEAP" topics list
 echo "try: $LEAP alerts list    $LEAP status <student id>    (both recorded in the access log)"
