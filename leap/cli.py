@@ -7,7 +7,6 @@ import sys
 import time
 from pathlib import Path
 from typing import Annotated, Optional
-from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
@@ -231,7 +230,7 @@ def clock_tick(
 
 @app.command()
 def bands(
-    wait_for: Annotated[int, typer.Option(help="Wait until this many students have a state and the engine has read all activity.")] = 0,
+    wait_for: Annotated[int, typer.Option(help="Wait until this many students have a state and the engine has read all activity and settled its baselines.")] = 0,
     timeout: Annotated[float, typer.Option(help="Give up waiting after this many seconds.")] = 600.0,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per cohort.")] = False,
 ) -> None:
@@ -240,13 +239,17 @@ def bands(
 
     settings = get_settings()
     deadline = time.monotonic() + timeout
-    with err.status("reading students' current state"):
+    with err.status("reading students' current state") as status:
         while True:
             states = latest_states(settings)
-            if len(states) >= wait_for and (not wait_for or _engine_caught_up(settings)):
+            enough = len(states) >= wait_for
+            if enough and (not wait_for or _engine_caught_up(settings)):
                 break
             if time.monotonic() > deadline:
-                fail(f"only {len(states):,} of {wait_for:,} students have a state after {timeout:.0f} s")
+                if not enough:
+                    fail(f"only {len(states):,} of {wait_for:,} students have a state after {timeout:.0f} s")
+                fail(f"the engine has not settled (input left to read, or baselines not yet applied) after {timeout:.0f} s")
+            status.update(f"{len(states):,} of {wait_for:,} students scored" + ("; waiting for the engine to settle" if enough else ""))
             time.sleep(1.0)
     from leap.policy import PolicyError, load_policy
 
@@ -286,10 +289,18 @@ def _instant(text, tz):  # type: ignore[no-untyped-def]
 
 
 def _engine_caught_up(settings) -> bool:  # type: ignore[no-untyped-def]
+    """Whether the engine has read everything published and its baselines have settled.
+
+    Settled: no activity, roster or group contribution left to read, and on the clock topic
+    at most the latest tick per partition (ticks keep coming; a baseline broadcast not yet
+    applied is one message per partition per group, more than that).
+    """
     from leap.topics import group_lag
 
+    group = f"{settings.topic_prefix}-engine"
     try:
-        return group_lag(settings, f"{settings.topic_prefix}-engine", [settings.topic("activity"), settings.topic("roster")]) == 0
+        inputs = group_lag(settings, group, [settings.topic("activity"), settings.topic("roster"), settings.topic("cohort-contributions")])
+        return inputs == 0 and group_lag(settings, group, [settings.topic("clock")]) <= 2 * settings.partitions
     except Exception:  # the group does not exist yet
         return False
 

@@ -165,23 +165,27 @@ def evaluate(
 
 
 def _print_evaluation(report) -> None:  # type: ignore[no-untyped-def]
+    from leap.explain import BAND_NAMES, DEFAULT_DISPLAY_NAMES
     from leap.policy import SOURCES
     from streams.evaluate import BANDS, cell
 
-    names = {"high": "High", "good": "Good", "partial": "Partial", "low": "Low", "very_low": "Very low", "no_data": "No data"}
-    rates = Table(
-        "week", "as of", "bad / all", *(names[b] for b in BANDS), "Low+VL ÷ High+Good",
-        title=f"Bad-outcome rate by band ({', '.join(report.bad_values)}), term from {report.term_start}",
-    )  # fmt: skip
-    for row in report.rows:
-        rates.add_row(
-            str(row.week), str(row.day), f"{row.bad}/{row.students}", *(cell(row.bands[b], percent=True) for b in BANDS),
-            cell(row.ratio, percent=False).replace(f" (n {row.ratio.students})", "×") if row.ratio.value is not None else cell(row.ratio, percent=False),
-        )  # fmt: skip
+    names = BAND_NAMES
+    # Weeks across, measures down: a term of weeks still fits a terminal.
+    weeks = [f"week {row.week}\n{row.day:%-d %b}" for row in report.rows]
+    rates = Table("band", *weeks, title=f"Bad-outcome rate by band ({', '.join(report.bad_values)}), term from {report.term_start:%-d %b %Y}")
+    rates.add_row("all students", *(f"{100 * row.bad / row.students:.0f}% ({row.bad}/{row.students})" if row.students else "-" for row in report.rows))
+    for band in BANDS:
+        rates.add_row(names[band], *(cell(row.bands[band], percent=True) for row in report.rows))
+    rates.add_row(
+        "Low+Very low ÷ High+Good",
+        *(f"{row.ratio.value:.1f}×" if row.ratio.value is not None else cell(row.ratio, percent=False) for row in report.rows),
+        style="bold",
+    )
     out.print(rates)
-    aucs = Table("week", "score", "term to date", *SOURCES, title="AUC: chance a student with a bad outcome scores lower (0.5 = chance)")
-    for row in report.rows:
-        aucs.add_row(str(row.week), *(cell(row.aucs[name], percent=False) for name in ("score", "term_to_date", *SOURCES)))
+    aucs = Table("score", *weeks, title="AUC: chance a student with a bad outcome scores lower (0.5 = chance)")
+    labels = {"score": "seven-day score", "term_to_date": "term to date", **{s: f"{DEFAULT_DISPLAY_NAMES[s]} alone" for s in SOURCES}}
+    for name in ("score", "term_to_date", *SOURCES):
+        aucs.add_row(labels[name], *(cell(row.aucs[name], percent=False) for row in report.rows))
     out.print(aucs)
     values = ", ".join(f"{v} {n:,}" for v, n in sorted(report.outcome_values.items()))
     out.print(f"outcomes: {values}; {report.outcomes_without_data:,} with an outcome but no data, {report.results_without_outcome:,} without an outcome (left out)")

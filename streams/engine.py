@@ -7,11 +7,12 @@ Time. Each partition has a clock: the latest tick on ``leap.clock`` or accepted 
 whichever is later. When it passes local midnight the partition rolls over: every student's
 window moves, end-of-day summaries go out and bands can move without any new event.
 
-Cohort baselines. Medians need every member of a cohort, and members live on every
+Reference-group baselines. Medians need every member of a group, and members live on every
 partition. So each student's measures over complete days (their "contribution") go, keyed
-by cohort, to ``leap.cohort-contributions``; the cohort agent (``CohortCore``) freezes a
-cohort's medians for a day once every member has reported for that day, and sends them to
-every partition on ``leap.clock``, where the cohort's students are re-scored. Late events
+by each of their reference groups, to ``leap.cohort-contributions``; the cohort agent
+(``streams.cohorts``) freezes a group's medians for a day once every member has reported
+for that day, and sends them to every partition on ``leap.clock``, where the group's
+students are re-scored. Late events
 that change complete days change a contribution, and so the medians, the same way.
 Contributions go out on ticks, for the students whose measures changed since, so a burst of
 events costs one message per student, not one per event.
@@ -40,25 +41,19 @@ from producers.outcome import EVENT_NAMESPACE
 from schemas.codec import Codec, CodecError
 from streams.model import (
     APPLIED,
-    Baseline,
-    TermView,
     InvalidEvent,
     StudentState,
     apply_event,
     apply_roster,
-    baseline,
     contribution,
     days_since_last_activity,
     effect_of,
-    evaluate,
     event_day,
     local_day,
-    next_band,
     prune,
-    reference_baseline,
     set_term,
-    term_view,
 )
+from streams.scoring import Baseline, TermView, evaluate, next_band, reference_baseline, term_view
 from leap.calendar import Calendar
 from leap.log import get_logger
 from leap.policy import Engagement
@@ -534,85 +529,3 @@ def _term_fields(term: TermView | None) -> dict:
     if term is None:
         return {"term_score": None, "term_active_days": None, "term_days": None}
     return {"term_score": term.score, "term_active_days": term.active_days, "term_days": term.days}
-
-
-# -------------------------------------------------------------------- cohort baselines
-
-
-@dataclass
-class CohortOutbox:
-    """What the cohort agent produced: baselines to broadcast, table writes."""
-
-    broadcasts: list[dict] = field(default_factory=list)
-    member_writes: dict[bytes, list | None] = field(default_factory=dict)
-    frozen_writes: dict[bytes, list] = field(default_factory=dict)
-
-
-class CohortCore:
-    """Keeps each cohort's members' contributions and freezes medians once a day is complete."""
-
-    def __init__(self, codec: Codec) -> None:
-        self.codec = codec
-        self._index: dict[int, dict[str, set[str]]] = {}
-        self._dirty: dict[int, set[str]] = defaultdict(set)
-
-    def reset_indexes(self) -> None:
-        """Forget derived indexes (after a rebalance)."""
-        self._index.clear()
-        self._dirty.clear()
-
-    def _cohorts_in(self, partition: int, members: MutableMapping[bytes, list]) -> dict[str, set[str]]:
-        index = self._index.get(partition)
-        if index is None:
-            index = self._index[partition] = defaultdict(set)
-            for member_key, value in members.items():
-                if value is not None and value[0] == partition:
-                    cohort, _, student = member_key.decode().partition("\x00")
-                    index[cohort].add(student)
-            self._dirty[partition] |= set(index)
-        return index
-
-    def handle(self, msg: Message, members: MutableMapping[bytes, list], frozen: MutableMapping[bytes, list]) -> CohortOutbox:
-        """Process one message of ``leap.cohort-contributions``."""
-        out = CohortOutbox()
-        message = self.codec.decode(msg.value or b"", expect="cohort_message")
-        index = self._cohorts_in(msg.partition, members)
-        if message["kind"] == "contribution":
-            member_key = f"{message['cohort']}\x00{message['student_id']}".encode()
-            value = [msg.partition, message["day"], message["measures"]]
-            members[member_key] = value
-            out.member_writes[member_key] = value
-            index[message["cohort"]].add(message["student_id"])
-            self._dirty[msg.partition].add(message["cohort"])
-        elif message["kind"] == "withdraw":
-            member_key = f"{message['cohort']}\x00{message['student_id']}".encode()
-            if member_key in members:
-                del members[member_key]
-                out.member_writes[member_key] = None
-            index[message["cohort"]].discard(message["student_id"])
-            self._dirty[msg.partition].add(message["cohort"])
-        else:
-            self._freeze(msg.partition, index, members, frozen, out)
-        return out
-
-    def _freeze(self, partition, index, members, frozen, out: CohortOutbox) -> None:
-        still_dirty = set()
-        for cohort in self._dirty.pop(partition, set()):
-            values = [members.get(f"{cohort}\x00{s}".encode()) for s in index.get(cohort, ())]
-            values = [v for v in values if v is not None]
-            if not values:
-                continue
-            day = max(v[1] for v in values)
-            if any(v[1] != day for v in values):
-                still_dirty.add(cohort)  # some members have not reported this day yet
-                continue
-            new = baseline(cohort, day, [tuple(v[2]) for v in values])
-            record = [new.day, list(new.medians), list(new.used), new.members]
-            if frozen.get(cohort.encode()) == record:
-                continue
-            frozen[cohort.encode()] = record
-            out.frozen_writes[cohort.encode()] = record
-            out.broadcasts.append(
-                {"kind": "baseline", "at": int(time.time() * 1000), "cohort": cohort, "day": new.day, "medians": list(new.medians), "used": list(new.used), "members": new.members}
-            )
-        self._dirty[partition] |= still_dirty

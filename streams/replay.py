@@ -20,19 +20,16 @@ from zoneinfo import ZoneInfo
 from streams.model import (
     APPLIED,
     DUPLICATE,
-    Baseline,
     InvalidEvent,
     StudentState,
     apply_event,
     apply_roster,
-    baseline,
     contribution,
     effect_of,
-    evaluate,
     event_day,
-    next_band,
     set_term,
 )
+from streams.scoring import Baseline, baseline, evaluate, next_band
 from leap.calendar import Calendar
 from leap.policy import Engagement
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from producers.simulate import simulate
-from streams.model import near_boundary
+from streams.scoring import near_boundary
 from leap.policy import load_policy
 from producers.exports import read_events
 from streams.replay import load_roster_file, replay

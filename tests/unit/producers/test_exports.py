@@ -1,7 +1,6 @@
 """Reading exports: format detection, events CSV, and the one outcome stream both produce and replay use."""
 
 import csv
-import io
 import json
 from zoneinfo import ZoneInfo
 

@@ -15,8 +15,10 @@ from producers.simulate import simulate
 from schemas.codec import default_codec
 from streams import state_codec
 from streams.clock import tick_records
-from streams.engine import CohortCore, Engine, Message, PartitionClock, partition_for, partition_key
-from streams.model import StudentState, apply_event, effect_of, near_boundary
+from streams.cohorts import CohortCore
+from streams.engine import Engine, Message, PartitionClock, partition_for, partition_key
+from streams.model import StudentState, apply_event, effect_of
+from streams.scoring import near_boundary
 from leap.policy import Engagement
 from producers.exports import read_events
 from streams.replay import load_roster_file, replay

@@ -12,21 +12,16 @@ from streams.model import (
     DUPLICATE,
     LECTURE_SECONDS,
     VLE,
-    Baseline,
     InvalidEvent,
     StudentState,
     apply_event,
-    band_of,
-    baseline,
     contribution,
     days_since_last_activity,
     effect_of,
-    evaluate,
     local_day,
-    near_boundary,
-    next_band,
     prune,
 )
+from streams.scoring import SOURCE_STATUSES, Baseline, band_of, baseline, evaluate, near_boundary, next_band
 from leap.policy import BAND_ORDER, RELATIVE_SOURCES, Engagement
 
 POLICY = Engagement(min_cohort_size=1)  # tests of other rules use groups of a few students; the minimum has tests of its own
@@ -252,7 +247,7 @@ def test_no_applicable_source_is_no_data():
     result = ev(state, None)
     assert result.score is None
     assert next_band("good", result.score, POLICY) == "no_data"
-    assert all(s.status in model.SOURCE_STATUSES and s.status != "scored" for s in result.sources)
+    assert all(s.status in SOURCE_STATUSES and s.status != "scored" for s in result.sources)
 
 
 def test_empty_cohort_baseline_has_no_used_source():

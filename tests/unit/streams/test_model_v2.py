@@ -18,17 +18,15 @@ from streams.model import (
     APPLIED,
     DUPLICATE,
     VLE,
-    Baseline,
     InvalidEvent,
     StudentState,
     apply_event,
     apply_roster,
     days_since_last_activity,
     effect_of,
-    evaluate,
     prune,
-    reference_baseline,
 )
+from streams.scoring import Baseline, evaluate, reference_baseline
 from streams.replay import replay
 from tests.unit.streams.test_engine import Pipeline
 

@@ -1,0 +1,98 @@
+"""The cohort agent's logic, without Faust: group members' contributions in, frozen baselines out.
+
+Medians need every member of a reference group, and members live on every partition of the
+students' topic. So the engine sends each student's measures (their "contribution") keyed
+by group to ``leap.cohort-contributions``; this core keeps them per group and freezes a
+group's medians for a day once every member has reported for that day, to be broadcast on
+``leap.clock`` to every partition (``streams.engine`` re-scores the group's students).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+
+from schemas.codec import Codec
+from streams.engine import Message
+from streams.scoring import baseline
+
+
+@dataclass
+class CohortOutbox:
+    """What the cohort agent produced: baselines to broadcast, table writes."""
+
+    broadcasts: list[dict] = field(default_factory=list)
+    member_writes: dict[bytes, list | None] = field(default_factory=dict)
+    frozen_writes: dict[bytes, list] = field(default_factory=dict)
+
+
+class CohortCore:
+    """Keeps each cohort's members' contributions and freezes medians once a day is complete."""
+
+    def __init__(self, codec: Codec) -> None:
+        self.codec = codec
+        self._index: dict[int, dict[str, set[str]]] = {}
+        self._dirty: dict[int, set[str]] = defaultdict(set)
+
+    def reset_indexes(self) -> None:
+        """Forget derived indexes (after a rebalance)."""
+        self._index.clear()
+        self._dirty.clear()
+
+    def _cohorts_in(self, partition: int, members: MutableMapping[bytes, list]) -> dict[str, set[str]]:
+        index = self._index.get(partition)
+        if index is None:
+            index = self._index[partition] = defaultdict(set)
+            for member_key, value in members.items():
+                if value is not None and value[0] == partition:
+                    cohort, _, student = member_key.decode().partition("\x00")
+                    index[cohort].add(student)
+            self._dirty[partition] |= set(index)
+        return index
+
+    def handle(self, msg: Message, members: MutableMapping[bytes, list], frozen: MutableMapping[bytes, list]) -> CohortOutbox:
+        """Process one message of ``leap.cohort-contributions``."""
+        out = CohortOutbox()
+        message = self.codec.decode(msg.value or b"", expect="cohort_message")
+        index = self._cohorts_in(msg.partition, members)
+        if message["kind"] == "contribution":
+            member_key = f"{message['cohort']}\x00{message['student_id']}".encode()
+            value = [msg.partition, message["day"], message["measures"]]
+            members[member_key] = value
+            out.member_writes[member_key] = value
+            index[message["cohort"]].add(message["student_id"])
+            self._dirty[msg.partition].add(message["cohort"])
+        elif message["kind"] == "withdraw":
+            member_key = f"{message['cohort']}\x00{message['student_id']}".encode()
+            if member_key in members:
+                del members[member_key]
+                out.member_writes[member_key] = None
+            index[message["cohort"]].discard(message["student_id"])
+            self._dirty[msg.partition].add(message["cohort"])
+        else:
+            self._freeze(msg.partition, index, members, frozen, out)
+        return out
+
+    def _freeze(self, partition, index, members, frozen, out: CohortOutbox) -> None:
+        still_dirty = set()
+        for cohort in self._dirty.pop(partition, set()):
+            values = [members.get(f"{cohort}\x00{s}".encode()) for s in index.get(cohort, ())]
+            values = [v for v in values if v is not None]
+            if not values:
+                continue
+            day = max(v[1] for v in values)
+            if any(v[1] != day for v in values):
+                still_dirty.add(cohort)  # some members have not reported this day yet
+                continue
+            new = baseline(cohort, day, [tuple(v[2]) for v in values])
+            record = [new.day, list(new.medians), list(new.used), new.members]
+            if frozen.get(cohort.encode()) == record:
+                continue
+            frozen[cohort.encode()] = record
+            out.frozen_writes[cohort.encode()] = record
+            out.broadcasts.append(
+                {"kind": "baseline", "at": int(time.time() * 1000), "cohort": cohort, "day": new.day, "medians": list(new.medians), "used": list(new.used), "members": new.members}
+            )
+        self._dirty[partition] |= still_dirty
