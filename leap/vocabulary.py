@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 UNASSIGNED = "unassigned"
+UNASSIGNED_GROUP = "cohort:unassigned"
 INSTITUTION = "institution"
 LEVELS = ("cohort", "programme", "department", "institution_mode", "institution")
 _MODE_WORDS = {"full_time": "full-time", "part_time": "part-time"}
@@ -30,11 +31,14 @@ def cohort_of(entry: Mapping[str, object] | None) -> str:
 def reference_groups(entry: Mapping[str, object] | None) -> tuple[str, ...]:
     """The keys of the groups a student may be compared with, narrowest first.
 
-    Without a roster entry there is nothing to narrow by: every student. ``:`` cannot occur
+    Without a roster entry: the other students without one, then every student. ``:`` cannot occur
     in a mode, and a programme or department name containing one only makes a longer key.
     """
     if entry is None:
-        return (INSTITUTION,)
+        # Nothing to narrow by, and often one source's view of someone (a VLE account not
+        # yet mapped to a student): compared first with others like them, not with
+        # students whose every source is known.
+        return (UNASSIGNED_GROUP, INSTITUTION)
     mode = str(entry.get("mode_of_study") or "full_time")
     groups = [f"cohort:{entry['programme']}/Y{entry['year_of_study']}:{mode}", f"programme:{entry['programme']}:{mode}"]
     if entry.get("department"):
@@ -55,6 +59,8 @@ def group_label(key: str) -> str:
     """A group key in words: 'BSC-CS/Y2 full-time students', 'all part-time students'."""
     if key == INSTITUTION:
         return "all students"
+    if key == UNASSIGNED_GROUP:
+        return "students not on the roster"
     kind, _, rest = key.partition(":")
     name, _, mode = rest.rpartition(":")
     words = _MODE_WORDS.get(mode, mode.replace("_", "-"))

@@ -24,7 +24,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from leap.policy import RELATIVE_SOURCES, Engagement
-from leap.vocabulary import cohort_of, reference_groups
+from leap.vocabulary import INSTITUTION, UNASSIGNED, UNASSIGNED_GROUP, cohort_of, reference_groups
 
 # Positions in Day.totals.
 VLE, COURSEWORK, LECTURE_SECONDS, LOGINS, LIBRARY, ATTENDED, EXPECTED = range(7)
@@ -146,7 +146,7 @@ class StudentState:
         "score", "band", "change_seq", "contribution", "published",
     )  # fmt: skip
 
-    def __init__(self, cohort: str = "unassigned", groups: tuple[str, ...] = ("institution",)) -> None:
+    def __init__(self, cohort: str = UNASSIGNED, groups: tuple[str, ...] = (UNASSIGNED_GROUP, INSTITUTION)) -> None:
         self.cohort = cohort
         # The reference groups this student may be compared with, narrowest first (leap.vocabulary).
         self.groups = groups

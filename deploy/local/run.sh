@@ -31,7 +31,8 @@ echo "alert consumer running (pid $consumer, metrics and /healthz on http://127.
 "$LEAP" bands --wait-for "$STUDENTS"
 "$LEAP" alerts summary --wait 600
 # One alerted student as their tutor sees them (the plain-words explanation; the access is logged).
-student=$("$LEAP" alerts list --json | head -1 | "$ROOT/.venv/bin/python" -c 'import json, sys; line = sys.stdin.readline(); print(json.loads(line)["student_id"] if line else "")')
+"$LEAP" alerts list --json >"$OUT/alerts.jsonl"
+student=$("$ROOT/.venv/bin/python" -c 'import json, sys; line = open(sys.argv[1]).readline(); print(json.loads(line)["student_id"] if line else "")' "$OUT/alerts.jsonl")
 if [ -n "$student" ]; then "$LEAP" status "$student"; fi
 # Do the bands pick out the students who went on to fail? The simulated term's planted outcomes.
 "$LEAP" evaluate "$OUT/university/events.jsonl" --roster "$OUT/university/roster.csv" --outcomes "$OUT/university/outcomes.csv" --weeks 2-5

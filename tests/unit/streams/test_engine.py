@@ -207,7 +207,7 @@ def test_roster_change_moves_a_student_between_cohort_baselines():
     p.tick(NOW_MS)
     p.run([p.event(vle("s1", NOW - timedelta(days=2)))])
     p.tick(NOW_MS + 1000)
-    assert set(p.members) == {b"institution\x00s1"}
+    assert set(p.members) == {b"cohort:unassigned\x00s1", b"institution\x00s1"}
     entry = {"student_id": "s1", "programme": "BSC-CS", "year_of_study": 2, "mode_of_study": "part_time", "personal_tutor_id": None, "department": "CSEE", "status": "active"}
     p.run([p.roster(entry)])
     p.tick(NOW_MS + 2000)
@@ -219,10 +219,10 @@ def test_roster_change_moves_a_student_between_cohort_baselines():
     explanation = json.loads(p.states["s1"]["explanation"])
     assert explanation["window_days"] == 21
     assert explanation["reference_group"]["key"] == "cohort:BSC-CS/Y2:part_time"
-    # Withdrawn from the roster: out of every group, back to "everyone" only.
+    # Removed from the roster: out of every group, back with the students not on it.
     p.run([p.msg("r", partition_for(b"s1", N), b"s1", None)])
     p.tick(NOW_MS + 3000)
-    assert set(p.members) == {b"institution\x00s1"}
+    assert set(p.members) == {b"cohort:unassigned\x00s1", b"institution\x00s1"}
 
 
 # ---------------------------------------------------------------- same answer as the replay

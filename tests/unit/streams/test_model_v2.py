@@ -66,7 +66,8 @@ def test_reference_groups_narrowest_first_and_in_words():
         "BSC-CS/Y2 part-time students", "BSC-CS part-time students (all years)", "part-time students in Computer Science",
         "all part-time students", "all students",
     ]  # fmt: skip
-    assert reference_groups(None) == ("institution",)
+    assert reference_groups(None) == ("cohort:unassigned", "institution")
+    assert group_label("cohort:unassigned") == "students not on the roster"
     assert "department" not in " ".join(reference_groups(entry(department=None)))
 
 
