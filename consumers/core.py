@@ -20,7 +20,7 @@ from leap.calendar import Calendar
 from consumers.outages import outages
 from consumers.rules import Decision, Exemption, Route, Student
 from leap.policy import SOURCES, Alerts
-from streams.engine import partition_for
+from leap.vocabulary import partition_for
 
 EPOCH = date(1970, 1, 1)
 NOT_ON_ROSTER = "not_on_roster"

@@ -6,6 +6,10 @@ same mode of study, unless that group has fewer active students than the policy'
 ``min_cohort_size``: then the next wider group is used (programme all years, department,
 every student of that mode, every student). Each student's chain of groups is fixed by their
 roster entry; the engine keeps a baseline for every group and picks the narrowest big enough.
+Students are also the unit of partitioning: every per-student topic is keyed by student id
+with Kafka's default (murmur2) partitioner, so a student's activity, roster entry and state
+share a partition number everywhere (``partition_for``).
+
 Comparing part-time students with part-time peers first is what makes a 21-day part-time
 average fair: part-time students study fewer hours a week by definition.
 """
@@ -13,6 +17,8 @@ average fair: part-time students study fewer hours a week by definition.
 from __future__ import annotations
 
 from collections.abc import Mapping
+
+from aiokafka.partitioner import murmur2
 
 UNASSIGNED = "unassigned"
 UNASSIGNED_GROUP = "cohort:unassigned"
@@ -73,3 +79,8 @@ def group_label(key: str) -> str:
     if kind == "institution":
         return f"all {words} students"
     return key
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default (murmur2) partitioner gives a key: where a student lives."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions

@@ -38,7 +38,8 @@ from schemas.codec import default_codec
 from streams import state_codec
 from streams.clock import tick_records
 from streams.cohorts import CohortCore
-from streams.engine import Engine, Message, PartitionClock, partition_for, partition_key
+from leap.vocabulary import partition_for
+from streams.engine import Engine, Message, PartitionClock, partition_key
 from leap.calendar import load_calendar
 from leap.policy import cached_policy
 

@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from aiokafka.partitioner import murmur2
 
 from producers.outcome import EVENT_NAMESPACE
 from schemas.codec import Codec, CodecError
@@ -56,16 +55,12 @@ from streams.model import (
 from streams.scoring import Baseline, TermView, evaluate, next_band, reference_baseline, term_view
 from leap.calendar import Calendar
 from leap.log import get_logger
+from leap.vocabulary import partition_for
 from leap.policy import Engagement
 
 log = get_logger("leap.engine")
 
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-
-
-def partition_for(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default (murmur2) partitioner gives a key: where a student lives."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def partition_key(partition: int, partitions: int) -> bytes:

@@ -84,7 +84,7 @@ def test_an_exempt_drop_is_suppressed_and_postponed():
 
 
 def test_a_state_computed_mid_backlog_holds_its_alert_for_the_engine():
-    from streams.engine import partition_for
+    from leap.vocabulary import partition_for
 
     partition = partition_for(b"alice", 4)
     p = plan(Batch(changes=[change(WED, input_offset=10)]), snapshot(activity_ends={partition: 5000}), setting())

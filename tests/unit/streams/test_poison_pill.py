@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from producers.events_file import parse_line
 from producers.outcome import SOURCES, Event, Reject
-from streams.engine import partition_for
+from leap.vocabulary import partition_for
 from streams.replay import replay
 from tests.unit.streams.test_engine import CODEC, LONDON, N, NOW_MS, POLICY, Pipeline
 
