@@ -30,9 +30,12 @@ echo "stream worker running (pid $worker, metrics http://127.0.0.1:${LEAP_RUN_WO
 echo "alert consumer running (pid $consumer, metrics and /healthz on http://127.0.0.1:${LEAP_RUN_CONSUMER_PORT:-9102}, log $OUT/consumer.log)"
 "$LEAP" bands --wait-for "$STUDENTS"
 "$LEAP" alerts summary --wait 600
-# One alerted student as their tutor sees them (the plain-words explanation; the access is logged).
+# One alerted student (with a personal tutor) as their tutor sees them (the plain-words explanation; the access is logged).
 "$LEAP" alerts list --json >"$OUT/alerts.jsonl"
-student=$("$ROOT/.venv/bin/python" -c 'import json, sys; line = open(sys.argv[1]).readline(); print(json.loads(line)["student_id"] if line else "")' "$OUT/alerts.jsonl")
+student=$("$ROOT/.venv/bin/python" -c '
+import json, sys
+alerts = [json.loads(line) for line in open(sys.argv[1])]
+print(next((a["student_id"] for a in alerts if a["recipient_role"] == "personal_tutor"), alerts[0]["student_id"] if alerts else ""))' "$OUT/alerts.jsonl")
 if [ -n "$student" ]; then "$LEAP" status "$student"; fi
 # Do the bands pick out the students who went on to fail? The simulated term's planted outcomes.
 "$LEAP" evaluate "$OUT/university/events.jsonl" --roster "$OUT/university/roster.csv" --outcomes "$OUT/university/outcomes.csv" --weeks 2-5
