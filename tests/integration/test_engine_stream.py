@@ -15,6 +15,7 @@ from producers.simulate import simulate
 from streams.scoring import near_boundary
 from leap.policy import load_policy
 from producers.exports import read_events
+from streams.clock import send_tick
 from streams.replay import load_roster_file, replay
 from tests.integration.conftest import run_leap
 from tests.integration.engine_helpers import all_records, latest_states, wait_until
@@ -156,6 +157,18 @@ def test_a_student_who_stops_moves_down_at_day_rollovers_without_events(deployme
         )
         publish(deployment, path)
         run_leap(deployment.env, "clock", "tick", "--at", (day + timedelta(hours=2)).isoformat())
+        # A day at a time, as a live feed is: wait until the day's group baseline is applied
+        # to everyone (the repeated noon tick lets the cohort agent freeze the day once every
+        # member's contribution is in; a tick at a time already passed moves no clock).
+        noon_ms, iso = int((day + timedelta(hours=2)).timestamp() * 1000), day.date().isoformat()
+        names = list(per_day) + (["stopper"] if d <= stop_after else [])
+
+        def baselines_applied() -> bool:
+            send_tick(settings, noon_ms)
+            states = latest_states(settings)
+            return {json.loads(states[s]["explanation"]).get("baseline_day") if s in states else None for s in names} == {iso}
+
+        wait_until(baselines_applied, 120, f"day {d}'s baseline applied to every student")
         if d > 0:  # half past midnight: the new day begins before any of its events
             run_leap(deployment.env, "clock", "tick", "--at", (day + timedelta(hours=14, minutes=30)).isoformat())
         if d == stop_after + 1:
