@@ -15,6 +15,7 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import typer
 from prometheus_client import make_wsgi_app
+from rich.markup import escape
 from rich.table import Table
 
 from leap.console import err, fail, out
@@ -157,7 +158,7 @@ def status(
             actor = records.operator(_operator()) if as_user is None else records.actor_for(conn, as_user)
             found = records.status_of(conn, actor, student, purpose)
         except records.RecordError as exc:
-            fail(str(exc), exc.exit_code)
+            fail(escape(str(exc)), exc.exit_code)  # the message may quote user input: no markup
     if found is None:
         fail(f"no student {student!r} on the roster or in the engine's output", 2)
     if as_json:
@@ -194,7 +195,7 @@ def alerts_list(
             actor = records.operator(_operator()) if as_user is None else records.actor_for(conn, as_user)
             rows = records.alerts_for(conn, actor, tutor, include.split(","))
         except records.RecordError as exc:
-            fail(str(exc), exc.exit_code)
+            fail(escape(str(exc)), exc.exit_code)  # the message may quote user input: no markup
     if as_json:
         for row in rows:
             print(json.dumps(row, default=str))

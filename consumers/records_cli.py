@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 
 from consumers import records
 from consumers.cli import _connect, _operator, alerts_app
@@ -57,7 +58,7 @@ def session(as_user: str | None) -> Iterator[tuple[object, Actor]]:
             actor = records.operator(_operator()) if as_user is None else records.actor_for(conn, as_user)
             yield conn, actor
         except records.RecordError as exc:
-            fail(str(exc), exc.exit_code)
+            fail(escape(str(exc)), exc.exit_code)  # the message may quote user input: no markup
 
 
 def _emit(as_json: bool, data: dict, message: str) -> None:

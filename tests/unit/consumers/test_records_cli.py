@@ -181,3 +181,12 @@ def test_records_refuse_a_connection_that_is_not_autocommit():
     conn.autocommit = False
     with pytest.raises(ValueError, match="autocommit"):
         guard.allow(conn, TUTOR, "add_note", "s1")
+
+
+def test_an_error_quoting_user_input_is_printed_without_markup(calls, monkeypatch):
+    def missing(conn, actor, alert, status, note):
+        raise records.NotFound(f"no alert {alert}")
+
+    monkeypatch.setattr(records, "update_alert", missing)
+    result = CliRunner().invoke(_app(), ["alerts", "ack", "[bold]x[/bold]", "--as", "tutor-a"])
+    assert result.exit_code == 2 and "no alert [bold]x[/bold]" in result.output
