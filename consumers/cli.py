@@ -1,4 +1,7 @@
-"""The consumer's and the records' commands: ``leap db``, ``consume``, ``exemptions``, ``status``, ``alerts``."""
+"""The consumer's and the records' commands: ``leap db``, ``consume``, ``exemptions``, ``status``, ``alerts list|summary``.
+
+The staff-facing records' commands are in ``consumers/records_cli.py``.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import typer
 from prometheus_client import make_wsgi_app
+from rich.markup import escape
 from rich.table import Table
 
 from leap.console import err, fail, out
@@ -33,13 +37,13 @@ def _operator() -> str:
         return "unknown"
 
 
-def _connect():  # type: ignore[no-untyped-def]
+def _connect(autocommit: bool = False):  # type: ignore[no-untyped-def]
     import psycopg
 
     from consumers.db import connect
 
     try:
-        return connect(get_settings())
+        return connect(get_settings(), autocommit=autocommit)
     except psycopg.OperationalError as exc:
         fail(f"PostgreSQL is not reachable ({str(exc).strip()}); is it running (make up)?")
 
@@ -138,9 +142,10 @@ def status(
     student: Annotated[str, typer.Argument(help="Student id.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     purpose: Annotated[str, typer.Option(help="Why you are looking (recorded in the access log).")] = "command-line status",
+    as_user: Annotated[Optional[str], typer.Option("--as", help="Act as this user (staff directory or student id); default: you, as administrator.")] = None,
 ) -> None:
     """A student's band, score, explanation, days since last activity, open alerts and exemptions."""
-    from consumers.records import audit, student_status
+    from consumers import records
     from leap.explain import explain
     from leap.policy import PolicyError, cached_policy
 
@@ -148,9 +153,12 @@ def status(
         policy = cached_policy(get_settings().policy_file)
     except PolicyError as exc:
         fail(str(exc))
-    with _connect() as conn, conn.transaction():
-        found = student_status(conn, student)
-        audit(conn, _operator(), "operator", "view_status", purpose, student_id=student, record_type="student_status")
+    with _connect(autocommit=True) as conn:
+        try:
+            actor = records.operator(_operator()) if as_user is None else records.actor_for(conn, as_user)
+            found = records.status_of(conn, actor, student, purpose)
+        except records.RecordError as exc:
+            fail(escape(str(exc)), exc.exit_code)  # the message may quote user input: no markup
     if found is None:
         fail(f"no student {student!r} on the roster or in the engine's output", 2)
     if as_json:
@@ -163,7 +171,8 @@ def status(
         out.print("no engagement score yet")
     else:
         row = {k: current[k] for k in ("band", "score", "cohort", "days_since_last_activity")}  # what a v1 record lacks
-        explained = explain(current["explanation"], "staff", engagement=policy.engagement, names=policy.sources.display_names, fill=row)
+        viewer = "student" if as_user is not None and as_user == student else "staff"  # a student reading their own
+        explained = explain(current["explanation"], viewer, engagement=policy.engagement, names=policy.sources.display_names, fill=row)
         out.print(explained.to_text(), markup=False, highlight=False, soft_wrap=True)
     for alert in found["open_alerts"]:
         out.print(f"open alert: {alert['kind']} ({alert['status']}) for {alert['recipient']} on {alert['day']}: {alert['reason']}")
@@ -176,13 +185,17 @@ def alerts_list(
     tutor: Annotated[Optional[str], typer.Option(help="Only this recipient's alerts.")] = None,
     include: Annotated[str, typer.Option(help="Statuses to show, comma-separated.")] = "new,acknowledged,held",
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per alert.")] = False,
+    as_user: Annotated[Optional[str], typer.Option("--as", help="Act as this user: only alerts about students they may see.")] = None,
 ) -> None:
-    """Alerts needing attention, newest first."""
-    from consumers.records import audit, list_alerts
+    """Alerts needing attention, newest first (each student shown is in their access log)."""
+    from consumers import records
 
-    with _connect() as conn, conn.transaction():
-        rows = list_alerts(conn, tutor, include.split(","))
-        audit(conn, _operator(), "operator", "list_alerts", "command-line alert list", record_type="alerts", record_id=tutor)
+    with _connect(autocommit=True) as conn:
+        try:
+            actor = records.operator(_operator()) if as_user is None else records.actor_for(conn, as_user)
+            rows = records.alerts_for(conn, actor, tutor, include.split(","))
+        except records.RecordError as exc:
+            fail(escape(str(exc)), exc.exit_code)  # the message may quote user input: no markup
     if as_json:
         for row in rows:
             print(json.dumps(row, default=str))

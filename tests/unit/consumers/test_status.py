@@ -14,6 +14,9 @@ from tests.unit.leap.test_explain import V1, V2
 
 
 class _Conn:
+    def __init__(self, autocommit=False):
+        self.autocommit = autocommit
+
     def __enter__(self):
         return self
 
@@ -28,8 +31,7 @@ def _run(monkeypatch, current, *args):
     found = {"student_id": "s1", "roster": {"programme": "BSC-CS", "year_of_study": 2, "status": "active", "personal_tutor": "tutor-a"},
              "current": current, "open_alerts": [], "exemptions": []}  # fmt: skip
     monkeypatch.setattr(cli, "_connect", _Conn)
-    monkeypatch.setattr(records, "student_status", lambda conn, student: found)
-    monkeypatch.setattr(records, "audit", lambda *a, **k: None)
+    monkeypatch.setattr(records, "status_of", lambda conn, actor, student, purpose: found if actor.roles == {"admin"} else None)
     app = typer.Typer()
     app.command()(cli.status)
     return CliRunner().invoke(app, ["s1", *args])

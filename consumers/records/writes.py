@@ -1,0 +1,215 @@
+"""Writing staff-facing records: notes, objectives, referrals, data queries, alert work.
+
+Each function checks the text, asks :func:`consumers.records.guard.allow`, and writes the
+row and its access-log entry in one transaction. Text is stored exactly as given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import date
+
+import psycopg
+
+from consumers.exemptions import ExemptionRow
+from consumers.records.checks import (
+    MAX_NAME,
+    OBJECTIVE_STATUSES,
+    QUERY_OUTCOMES,
+    InvalidInput,
+    NotFound,
+    alert_update_error,
+    check_text,
+    objective_change_error,
+)
+from consumers.records.guard import allow, is_student, log_allowed, refuse
+from leap.access import Actor
+
+# Given an upheld query's row, publish the correction event and return its id (stored on the
+# query). Publishing corrections is a later step: nothing is passed today.
+CorrectionHook = Callable[[dict], str | None]
+
+
+def _student(conn: psycopg.Connection, student_id: str) -> None:
+    if not is_student(conn, student_id):
+        raise NotFound(f"no student {student_id!r} on the roster or in the engine's output")
+
+
+def _row(conn: psycopg.Connection, table: str, key: str, value: object, label: str) -> dict:
+    try:
+        row = conn.execute(f"SELECT * FROM {table} WHERE {key} = %s", (value,)).fetchone()  # table and key are ours, never input
+    except (psycopg.errors.InvalidTextRepresentation, psycopg.errors.NumericValueOutOfRange):
+        row = None
+    if row is None:
+        raise NotFound(f"no {label} {value}")
+    return row
+
+
+def add_note(conn: psycopg.Connection, actor: Actor, student_id: str, body: str, *, alert_id: str | None = None) -> int:
+    """Add a note about the student (optionally on one of their alerts); return its id."""
+    check_text("the note", body)
+    decision = allow(conn, actor, "add_note", student_id, record_type="note")
+    if alert_id is not None and _row(conn, "alerts", "alert_id", alert_id, "alert")["student_id"] != student_id:
+        raise InvalidInput(f"alert {alert_id} is not about {student_id}")
+    _student(conn, student_id)
+    with conn.transaction():
+        note = conn.execute(
+            "INSERT INTO notes (student_id, author, body, alert_id) VALUES (%s, %s, %s, %s) RETURNING note_id", (student_id, actor.user_id, body, alert_id)
+        ).fetchone()["note_id"]
+        log_allowed(conn, actor, decision, "add_note", student_id, "note", note)
+    return note
+
+
+def add_objective(conn: psycopg.Connection, actor: Actor, student_id: str, description: str, *, due: date | None = None) -> int:
+    """Set the student an objective; return its id."""
+    check_text("the objective", description)
+    decision = allow(conn, actor, "add_objective", student_id, record_type="objective")
+    _student(conn, student_id)
+    with conn.transaction():
+        objective = conn.execute(
+            "INSERT INTO objectives (student_id, author, description, due, updated_by) VALUES (%s, %s, %s, %s, %s) RETURNING objective_id",
+            (student_id, actor.user_id, description, due, actor.user_id),
+        ).fetchone()["objective_id"]
+        log_allowed(conn, actor, decision, "add_objective", student_id, "objective", objective)
+    return objective
+
+
+def update_objective(conn: psycopg.Connection, actor: Actor, objective_id: int, **changes: object) -> dict:
+    """Change an objective (``description``, ``due``, ``status``, ``progress``); return the row.
+
+    A student may record ``progress`` on their own objectives only; staff may change anything.
+    """
+    changes = {k: v for k, v in changes.items() if v is not None}
+    problem = objective_change_error(set(changes), by_student=False)
+    if problem:
+        raise InvalidInput(problem)
+    for field in ("description", "progress"):
+        if field in changes:
+            check_text(f"the {field}", changes[field])  # type: ignore[arg-type]
+    if "status" in changes and changes["status"] not in OBJECTIVE_STATUSES:
+        raise InvalidInput(f"status {changes['status']!r} is not one of {', '.join(OBJECTIVE_STATUSES)}")
+    row = _row(conn, "objectives", "objective_id", objective_id, "objective")
+    decision = allow(conn, actor, "update_objective", row["student_id"], record_type="objective", record_id=str(objective_id))
+    if decision.role == "student" and (problem := objective_change_error(set(changes), by_student=True)):
+        raise refuse(conn, actor, "update_objective", problem, student_id=row["student_id"], record_type="objective", record_id=str(objective_id))
+    sets = ", ".join(f"{field} = %({field})s" for field in sorted(changes))  # names checked against OBJECTIVE_FIELDS above
+    with conn.transaction():
+        updated = conn.execute(
+            f"UPDATE objectives SET {sets}, updated_by = %(by)s, updated_at = now() WHERE objective_id = %(id)s RETURNING *",
+            {**changes, "by": actor.user_id, "id": objective_id},
+        ).fetchone()
+        log_allowed(conn, actor, decision, "update_objective", row["student_id"], "objective", objective_id, stated=", ".join(sorted(changes)))
+    return updated
+
+
+def add_referral(conn: psycopg.Connection, actor: Actor, student_id: str, service: str, reason: str) -> int:
+    """Refer the student to a service; their consent to be contacted is theirs to record. Return its id."""
+    check_text("the service", service, limit=MAX_NAME)
+    check_text("the reason", reason)
+    decision = allow(conn, actor, "add_referral", student_id, record_type="referral")
+    _student(conn, student_id)
+    with conn.transaction():
+        referral = conn.execute(
+            "INSERT INTO referrals (student_id, author, service, reason, consent_to_contact) VALUES (%s, %s, %s, %s, NULL) RETURNING referral_id",
+            (student_id, actor.user_id, service, reason),
+        ).fetchone()["referral_id"]
+        log_allowed(conn, actor, decision, "add_referral", student_id, "referral", referral)
+    return referral
+
+
+def record_consent(conn: psycopg.Connection, actor: Actor, referral_id: int, consent: bool) -> dict:
+    """The student's choice to be contacted by the service (accepted) or not (declined); return the row.
+
+    Consent lets the service's staff see the student's status and records (leap/access.py).
+    A choice may be changed while the referral is not closed.
+    """
+    row = _row(conn, "referrals", "referral_id", referral_id, "referral")
+    decision = allow(conn, actor, "record_consent", row["student_id"], record_type="referral", record_id=str(referral_id))
+    if row["status"] == "closed":
+        raise InvalidInput(f"referral {referral_id} is closed")
+    with conn.transaction():
+        updated = conn.execute(
+            "UPDATE referrals SET consent_to_contact = %s, status = %s, consent_by = %s, consent_at = now() WHERE referral_id = %s RETURNING *",
+            (consent, "accepted" if consent else "declined", actor.user_id, referral_id),
+        ).fetchone()
+        log_allowed(conn, actor, decision, "record_consent", row["student_id"], "referral", referral_id, stated="consents" if consent else "declines")
+    return updated
+
+
+def raise_query(conn: psycopg.Connection, actor: Actor, student_id: str, record_type: str, record_id: str, description: str) -> int:
+    """The student challenges a record (an attendance mark, a band change, a note...); return the query's id."""
+    check_text("the record type", record_type, limit=MAX_NAME)
+    check_text("the record id", record_id, limit=MAX_NAME)
+    check_text("the description", description)
+    decision = allow(conn, actor, "raise_query", student_id, record_type="data_query")
+    _student(conn, student_id)
+    with conn.transaction():
+        query = conn.execute(
+            "INSERT INTO data_queries (student_id, record_type, record_id, description, raised_by) VALUES (%s, %s, %s, %s, %s) RETURNING query_id",
+            (student_id, record_type, record_id, description, actor.user_id),
+        ).fetchone()["query_id"]
+        log_allowed(conn, actor, decision, "raise_query", student_id, "data_query", query)
+    return query
+
+
+def resolve_query(conn: psycopg.Connection, actor: Actor, query_id: int, outcome: str, resolution: str, *, on_upheld: CorrectionHook | None = None) -> dict:
+    """Uphold or reject an open data query with a resolution the student reads; return the row.
+
+    ``on_upheld`` is the hook for the correction event (called in the transaction; its id is
+    stored in ``correction_event_id``). None today: publishing corrections is a later step.
+    """
+    if outcome not in QUERY_OUTCOMES:
+        raise InvalidInput(f"outcome {outcome!r} is not one of {', '.join(QUERY_OUTCOMES)}")
+    check_text("the resolution", resolution)
+    row = _row(conn, "data_queries", "query_id", query_id, "data query")
+    decision = allow(conn, actor, "resolve_query", row["student_id"], record_type="data_query", record_id=str(query_id))
+    if row["status"] != "open":
+        raise InvalidInput(f"data query {query_id} is already {row['status']}")
+    with conn.transaction():
+        updated = conn.execute(
+            """UPDATE data_queries SET status = %s, resolution = %s, resolved_by = %s, resolved_at = now()
+               WHERE query_id = %s AND status = 'open' RETURNING *""",
+            (outcome, resolution, actor.user_id, query_id),
+        ).fetchone()
+        if updated is None:
+            raise InvalidInput(f"data query {query_id} was resolved meanwhile")
+        if outcome == "upheld" and on_upheld is not None and (event := on_upheld(updated)) is not None:
+            updated = conn.execute("UPDATE data_queries SET correction_event_id = %s WHERE query_id = %s RETURNING *", (event, query_id)).fetchone()
+        log_allowed(conn, actor, decision, "resolve_query", row["student_id"], "data_query", query_id, stated=outcome)
+    return updated
+
+
+def update_alert(conn: psycopg.Connection, actor: Actor, alert_id: str, status: str, note: str | None = None) -> dict:
+    """Acknowledge an alert, or close it as actioned (``note``: what was done) or dismissed (``note``: why)."""
+    if status in ("actioned", "dismissed"):
+        check_text("what was done" if status == "actioned" else "why it is dismissed", note)
+    else:
+        check_text("the note", note, required=False)
+    row = _row(conn, "alerts", "alert_id", alert_id, "alert")
+    decision = allow(conn, actor, "update_alert", row["student_id"], record_type="alert", record_id=str(alert_id))
+    if problem := alert_update_error(row["status"], status):
+        raise InvalidInput(problem)
+    with conn.transaction():
+        updated = conn.execute(
+            """UPDATE alerts SET status = %s, status_by = %s, status_at = now(), status_note = %s
+               WHERE alert_id = %s AND status = %s RETURNING *""",
+            (status, actor.user_id, note, alert_id, row["status"]),
+        ).fetchone()
+        if updated is None:
+            raise InvalidInput(f"alert {alert_id} changed meanwhile; look again")
+        conn.execute("INSERT INTO alert_updates (alert_id, status, by_user, note) VALUES (%s, %s, %s, %s)", (alert_id, status, actor.user_id, note))
+        log_allowed(conn, actor, decision, "update_alert", row["student_id"], "alert", alert_id, stated=status)
+    return updated
+
+
+def add_exemptions(conn: psycopg.Connection, rows: Iterable[ExemptionRow], recorded_by: str) -> int:
+    """Store exemptions (one already stored is not stored twice); return how many were new."""
+    added = 0
+    for row in rows:
+        cur = conn.execute(
+            """INSERT INTO exemptions (student_id, starts, ends, reason, note, recorded_by) VALUES (%s, %s, %s, %s, %s, %s)
+               ON CONFLICT (student_id, starts, ends, reason) DO NOTHING""",
+            (row.student_id, row.starts, row.ends, row.reason, row.note, recorded_by),
+        )
+        added += cur.rowcount
+    return added

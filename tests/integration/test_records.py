@@ -1,0 +1,169 @@
+"""Staff-facing records on the real PostgreSQL, through the `leap` commands: who may do what, audited.
+
+A tutor records a note, an objective and a referral for a tutee and is refused for another
+tutor's; the student reads all of it, consents to the referral, records progress and raises
+a data query the tutor resolves; an administrator works alerts; refusals are in the log.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from tests.integration.conftest import run_leap
+from tests.integration.workers import Deployment
+
+SCRIPT = "<script>alert('x')</script> Missed both seminars & the lab [bold]"
+STAFF = (
+    "user_id,roles,departments,service\n"
+    "tutor-a,personal_tutor,,\n"
+    "tutor-b,personal_tutor,,\n"
+    "counsel-1,support_service,,counselling\n"
+    "ops,admin,,\n"
+    "bad-1,lecturer,,\n"
+)
+
+
+@pytest.fixture
+def deployment(tmp_path):
+    deployment = Deployment(tmp_path)
+    deployment.with_database()
+    with _db(deployment) as conn:
+        conn.execute(
+            """INSERT INTO students (student_id, programme, year_of_study, mode_of_study, personal_tutor, department, status)
+               VALUES ('s1', 'BA-HIST', 1, 'full_time', 'tutor-a', 'History', 'active'),
+                      ('s2', 'BA-HIST', 1, 'full_time', 'tutor-b', 'History', 'active')"""
+        )
+    yield deployment
+    deployment.close()
+
+
+def _db(deployment: Deployment) -> psycopg.Connection:
+    return psycopg.connect(deployment.settings.database_url, row_factory=dict_row, autocommit=True)
+
+
+def query(deployment: Deployment, sql: str, *args) -> list[dict]:
+    with _db(deployment) as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+def leap(deployment: Deployment, *args: str) -> dict:
+    """Run a command that succeeds with --json; return its one JSON object."""
+    return json.loads(run_leap(deployment.env, *args, "--json").stdout.strip().splitlines()[-1])
+
+
+def refused(deployment: Deployment, *args: str, code: int = 3) -> str:
+    """Run a command that must fail with ``code``; return its error (white space normalised)."""
+    result = run_leap(deployment.env, *args, check=False)
+    assert result.returncode == code, (args, result.returncode, result.stdout, result.stderr)
+    return " ".join((result.stderr + result.stdout).split())
+
+
+def _alert(deployment: Deployment, student: str, kind: str, status: str) -> str:
+    alert = str(uuid.uuid4())
+    with _db(deployment) as conn:
+        conn.execute(
+            """INSERT INTO alerts (alert_id, student_id, kind, episode, status, recipient, recipient_role, day, band, reason, raised_at)
+               VALUES (%s, %s, %s, %s, %s, 'tutor-a', 'personal_tutor', %s, 'low', 'band fell to Low', CASE WHEN %s::text <> 'held' THEN now() END)""",
+            (alert, student, kind, date.today().isoformat(), status, date.today(), status),
+        )
+    return alert
+
+
+def test_tutor_student_and_service_each_do_what_they_may_and_every_access_is_logged(deployment, tmp_path):
+    staff = tmp_path / "staff.csv"
+    staff.write_text(STAFF)
+    loaded = run_leap(deployment.env, "staff", "load", str(staff), check=False)
+    assert loaded.returncode == 1 and "line 6" in loaded.stderr and "lecturer" in loaded.stderr
+    assert {r["user_id"] for r in query(deployment, "SELECT user_id FROM staff")} == {"tutor-a", "tutor-b", "counsel-1", "ops"}
+
+    # The tutor records for their tutee, and is refused for another tutor's.
+    note = leap(deployment, "notes", "add", "s1", SCRIPT, "--as", "tutor-a")["note_id"]
+    objective = leap(deployment, "objectives", "add", "s1", "Attend both seminars next week", "--due", "2026-12-10", "--as", "tutor-a")["objective_id"]
+    referral = leap(deployment, "referrals", "add", "s1", "--service", "counselling", "--reason", "Mentioned stress", "--as", "tutor-a")["referral_id"]
+    assert "forbidden" in refused(deployment, "notes", "add", "s2", "A note", "--as", "tutor-a")
+    denied = query(deployment, "SELECT * FROM access_log WHERE student_id = 's2' AND NOT allowed")
+    assert [(d["actor"], d["action"]) for d in denied] == [("tutor-a", "add_note")] and denied[0]["purpose"]
+    assert query(deployment, "SELECT count(*) AS n FROM notes WHERE student_id = 's2'")[0]["n"] == 0
+    assert "unknown user 'nobody'" in refused(deployment, "notes", "add", "s1", "x", "--as", "nobody", code=2)
+    assert "at most 4,000" in refused(deployment, "notes", "add", "s1", "x" * 4001, "--as", "tutor-a", code=2)
+
+    # The student sees all three, with author and date; the note exactly as written.
+    record = leap(deployment, "record", "s1", "--as", "s1")
+    assert [n["body"] for n in record["notes"]] == [SCRIPT]
+    for section, key, value in (("notes", "note_id", note), ("objectives", "objective_id", objective), ("referrals", "referral_id", referral)):
+        assert [(r[key], r["author"]) for r in record[section]] == [(value, "tutor-a")], section
+        assert abs((date.fromisoformat(record[section][0]["created_at"][:10]) - date.today()).days) <= 1, record[section]
+    listed = run_leap(deployment.env, "notes", "list", "s1", "--as", "s1").stdout
+    assert SCRIPT in listed and "by tutor-a" in listed
+    assert "forbidden" in refused(deployment, "record", "s2", "--as", "s1")
+
+    # The service sees the student only once the student consents to be contacted.
+    assert "forbidden" in refused(deployment, "record", "s1", "--as", "counsel-1")
+    assert leap(deployment, "referrals", "consent", str(referral), "--yes", "--as", "s1")["status"] == "accepted"
+    assert leap(deployment, "record", "s1", "--as", "counsel-1")["student_id"] == "s1"
+
+    # The student records progress on their objective, but does not mark it met.
+    assert leap(deployment, "objectives", "update", str(objective), "--progress", "Went to one", "--as", "s1")["progress"] == "Went to one"
+    assert "staff change the status" in refused(deployment, "objectives", "update", str(objective), "--status", "met", "--as", "s1")
+    assert leap(deployment, "objectives", "update", str(objective), "--status", "met", "--as", "tutor-a")["status"] == "met"
+
+    # The student challenges a mark; their tutor upholds it (the correction event is a later step).
+    raised = leap(deployment, "queries", "raise", "s1", "I was at the 20 Nov seminar", "--record-type", "attendance", "--record-id", "2026-11-20", "--as", "s1")
+    assert "forbidden" in refused(deployment, "queries", "raise", "s2", "Not mine", "--record-type", "note", "--record-id", "1", "--as", "s1")
+    open_queries = [json.loads(line) for line in run_leap(deployment.env, "queries", "list", "--as", "tutor-a", "--json").stdout.splitlines()]
+    assert [q["query_id"] for q in open_queries] == [raised["query_id"]]
+    assert run_leap(deployment.env, "queries", "list", "--as", "tutor-b", "--json").stdout.strip() == ""
+    resolved = leap(deployment, "queries", "resolve", str(raised["query_id"]), "upheld", "Register corrected", "--as", "tutor-a")
+    assert (resolved["status"], resolved["resolved_by"], resolved["resolution"], resolved["correction_event_id"]) == ("upheld", "tutor-a", "Register corrected", None)
+    assert "already upheld" in refused(deployment, "queries", "resolve", str(raised["query_id"]), "rejected", "No", "--as", "tutor-a", code=2)
+    assert leap(deployment, "record", "s1", "--as", "s1")["data_queries"][0]["status"] == "upheld"
+
+    # The student's access log: every write and read above, the refusals included.
+    log = [json.loads(line) for line in run_leap(deployment.env, "access-log", "s1", "--as", "s1", "--json").stdout.splitlines()]
+    allowed = {(e["actor"], e["action"], e["role"]) for e in log if e["allowed"]}
+    assert {("tutor-a", "add_note", "personal_tutor"), ("tutor-a", "add_objective", "personal_tutor"), ("tutor-a", "add_referral", "personal_tutor"),
+            ("s1", "view_records", "student"), ("s1", "record_consent", "student"), ("counsel-1", "view_records", "support_service"),
+            ("s1", "raise_query", "student"), ("tutor-a", "resolve_query", "personal_tutor")} <= allowed  # fmt: skip
+    refusals = {(e["actor"], e["action"]) for e in log if not e["allowed"]}
+    assert refusals == {("counsel-1", "view_records"), ("s1", "update_objective")}
+    assert sum(1 for e in log if e["action"] == "add_note" and e["allowed"]) == 1  # the note and its log entry, once
+
+
+def test_an_administrator_acknowledges_actions_and_dismisses_alerts(deployment, tmp_path):
+    staff = tmp_path / "staff.csv"
+    staff.write_text(STAFF.replace("bad-1,lecturer,,\n", ""))
+    run_leap(deployment.env, "staff", "load", str(staff))
+    drop, silent, held = _alert(deployment, "s1", "drop", "new"), _alert(deployment, "s1", "no_engagement", "new"), _alert(deployment, "s2", "drop", "held")
+
+    assert leap(deployment, "alerts", "ack", drop, "--as", "ops")["status"] == "acknowledged"
+    actioned = leap(deployment, "alerts", "action", drop, "Met the student; agreed a plan", "--as", "ops")
+    assert (actioned["status"], actioned["status_by"], actioned["status_note"]) == ("actioned", "ops", "Met the student; agreed a plan")
+    dismissed = leap(deployment, "alerts", "dismiss", silent, "Known illness, exemption on its way", "--as", "ops")
+    assert (dismissed["status"], dismissed["status_note"]) == ("dismissed", "Known illness, exemption on its way")
+    assert "never sent" in refused(deployment, "alerts", "ack", held, "--as", "ops", code=2)
+    assert "already actioned" in refused(deployment, "alerts", "dismiss", drop, "Changed my mind", "--as", "ops", code=2)
+    assert "is empty" in refused(deployment, "alerts", "action", silent, "", "--as", "ops", code=2)
+    assert "no alert" in refused(deployment, "alerts", "ack", str(uuid.uuid4()), "--as", "ops", code=2)
+    assert "forbidden" in refused(deployment, "alerts", "ack", held, "--as", "tutor-a")
+
+    history = query(deployment, "SELECT alert_id, status, by_user, note FROM alert_updates ORDER BY update_id")
+    assert [(str(h["alert_id"]), h["status"], h["by_user"]) for h in history] == [(drop, "acknowledged", "ops"), (drop, "actioned", "ops"), (silent, "dismissed", "ops")]
+    stamped = query(deployment, "SELECT status_at FROM alerts WHERE alert_id = %s", drop)[0]["status_at"]
+    assert stamped is not None
+
+    # A tutor's list shows only alerts about students they may see; the student sees what was done.
+    listed = [json.loads(line) for line in run_leap(deployment.env, "alerts", "list", "--as", "tutor-a", "--include", "new,acknowledged,actioned,dismissed,held", "--json").stdout.splitlines()]
+    assert sorted(a["student_id"] for a in listed) == ["s1", "s1"]
+    record = leap(deployment, "record", "s1", "--as", "s1")
+    assert {(a["status"], a["status_by"], a["status_note"]) for a in record["alerts"]} == {
+        ("actioned", "ops", "Met the student; agreed a plan"),
+        ("dismissed", "ops", "Known illness, exemption on its way"),
+    }
+    assert "forbidden" in refused(deployment, "status", "s2", "--as", "tutor-a")
+    assert json.loads(run_leap(deployment.env, "status", "s1", "--as", "tutor-a", "--json").stdout)["student_id"] == "s1"
