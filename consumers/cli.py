@@ -155,7 +155,7 @@ def status(
         fail(str(exc))
     with _connect(autocommit=True) as conn:
         try:
-            actor = records.operator(_operator()) if as_user is None else records.actor_for(conn, as_user)
+            actor = records.command_line_actor(conn, as_user, _operator(), purpose)
             found = records.status_of(conn, actor, student, purpose)
         except records.RecordError as exc:
             fail(escape(str(exc)), exc.exit_code)  # the message may quote user input: no markup
@@ -192,7 +192,7 @@ def alerts_list(
 
     with _connect(autocommit=True) as conn:
         try:
-            actor = records.operator(_operator()) if as_user is None else records.actor_for(conn, as_user)
+            actor = records.command_line_actor(conn, as_user, _operator())
             rows = records.alerts_for(conn, actor, tutor, include.split(","))
         except records.RecordError as exc:
             fail(escape(str(exc)), exc.exit_code)  # the message may quote user input: no markup

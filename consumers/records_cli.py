@@ -51,11 +51,11 @@ def parse_day(value: str | None) -> date | None:
 
 
 @contextmanager
-def session(as_user: str | None) -> Iterator[tuple[object, Actor]]:
+def session(as_user: str | None, purpose: str | None = None) -> Iterator[tuple[object, Actor]]:
     """An autocommit connection and the actor; any refusal ends the command with its one-line error."""
     with _connect(autocommit=True) as conn:
         try:
-            actor = records.operator(_operator()) if as_user is None else records.actor_for(conn, as_user)
+            actor = records.command_line_actor(conn, as_user, _operator(), purpose)
             yield conn, actor
         except records.RecordError as exc:
             fail(escape(str(exc)), exc.exit_code)  # the message may quote user input: no markup
@@ -272,7 +272,7 @@ def record(
     """Everything recorded about a student: notes, objectives, referrals, exemptions, alerts, data queries."""
     from consumers.records_text import record_text
 
-    with session(as_user) as (conn, actor):
+    with session(as_user, purpose) as (conn, actor):
         found = records.student_record(conn, actor, student, purpose)
     print(json.dumps(found, default=str) if as_json else record_text(found, get_settings().tz))
 

@@ -106,6 +106,9 @@ class Actor:
     departments: frozenset[str] = frozenset()  # for department staff
     service: str | None = None  # for a support service's staff
     programmes: frozenset[str] = frozenset()  # for programme staff (role department_staff)
+    # Why they say they are acting, when stated once for a whole request or session (the
+    # command line's --purpose; the portal's form); ``decide``'s own ``reason`` wins.
+    purpose: str = ""
 
 
 @dataclass(frozen=True)
@@ -185,6 +188,7 @@ def decide(actor: Actor, action: str, relation: Relation, *, reason: str = "") -
     ``reason`` is why the actor says they are looking; an administrator needs one, and when
     given it is added to the purpose logged under any role.
     """
+    reason = reason if _known(reason) else actor.purpose
     _check(actor, action, relation)
     own = _same(actor.student_id, relation.student_id)
     if action == "resolve_query" and _same(actor.user_id, relation.record_author):

@@ -15,6 +15,7 @@ from consumers.records.checks import (
     UnknownUser,
 )
 from consumers.records.guard import (
+    command_line_actor,
     actor_for,
     audit,
     load_staff,
@@ -46,6 +47,7 @@ from consumers.records.writes import (
 )
 
 __all__ = [
+    "command_line_actor",
     "MAX_TEXT",
     "Forbidden",
     "InvalidInput",

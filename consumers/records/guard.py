@@ -9,6 +9,8 @@ and a refusal's log entry is committed although the refusal propagates as an exc
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from collections.abc import Iterable
 
 import psycopg
@@ -27,9 +29,28 @@ def audit(conn: psycopg.Connection, actor: str, role: str, action: str, purpose:
     )
 
 
-def operator(user_id: str) -> Actor:
-    """The person at the command line without ``--as``: a LEAP administrator, as before the directory."""
-    return Actor(user_id=user_id, roles=frozenset({"admin"}))
+def operator(user_id: str, purpose: str | None = None) -> Actor:
+    """The person at the command line without ``--as``: a LEAP administrator, as before the directory.
+
+    An administrator must say why (``leap.access``); without ``--purpose`` the command they
+    ran is the stated purpose, and the access log says so.
+    """
+    return Actor(user_id=user_id, roles=frozenset({"admin"}), purpose=purpose or NO_PURPOSE)
+
+
+NO_PURPOSE = "command-line operation (no purpose stated)"
+
+
+def command_line_actor(conn: psycopg.Connection, as_user: str | None, operator_id: str, purpose: str | None = None) -> Actor:
+    """Who runs a command: ``as_user`` from the directory, else the operator (an administrator).
+
+    An administrator must say why (``leap.access``): the ``--purpose`` given, else the
+    access log records that none was stated.
+    """
+    actor = operator(operator_id, purpose) if as_user is None else actor_for(conn, as_user)
+    if purpose:
+        return replace(actor, purpose=purpose)
+    return replace(actor, purpose=NO_PURPOSE) if "admin" in actor.roles and not actor.purpose else actor
 
 
 def actor_for(conn: psycopg.Connection, user_id: str) -> Actor:

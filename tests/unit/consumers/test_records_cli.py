@@ -67,6 +67,7 @@ def calls(monkeypatch):
     monkeypatch.setattr(records_cli, "_connect", _Conn)
     monkeypatch.setattr(records_cli, "_operator", lambda: "ops-person")
     monkeypatch.setattr(records, "actor_for", actor_for)
+    monkeypatch.setattr(guard, "actor_for", actor_for)  # command_line_actor resolves --as through the guard
     monkeypatch.setattr(records, "add_note", recorder("add_note", 7))
     monkeypatch.setattr(records, "add_objective", recorder("add_objective", 8))
     monkeypatch.setattr(records, "record_consent", recorder("record_consent", {"status": "declined"}))
