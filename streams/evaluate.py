@@ -144,7 +144,8 @@ class Judged:
     def as_json(self) -> dict:
         """As plain data (value rounded to 4 places)."""
         value = None if self.value is None else round(self.value, 4)
-        return {"value": value, "students": self.students, "bad": self.bad, "note": self.note}
+        # A group too small to judge is too small to describe: no outcome count for it.
+        return {"value": value, "students": self.students, "bad": None if self.value is None else self.bad, "note": self.note}
 
 
 def judge_rate(outcomes: Sequence[bool], min_students: int = MIN_STUDENTS) -> Judged:

@@ -113,10 +113,20 @@ def refuse(conn: psycopg.Connection, actor: Actor, action: str, why: str, *, stu
     return Forbidden(f"forbidden: {why}")
 
 
-def allow(conn: psycopg.Connection, actor: Actor, action: str, student_id: str, *, record_type: str | None = None, record_id: str | None = None) -> Decision:
-    """The decision allowing ``actor`` to ``action`` the student's data; refused: logged, then Forbidden."""
+def allow(
+    conn: psycopg.Connection, actor: Actor, action: str, student_id: str, *,
+    record_type: str | None = None, record_id: str | None = None, record_author: str | None = None,
+) -> Decision:  # fmt: skip
+    """The decision allowing ``actor`` to ``action`` the student's data; refused: logged, then Forbidden.
+
+    ``record_author``: who made the record the action concerns (a challenged note's author
+    may not resolve the challenge).
+    """
     _require_autocommit(conn)
-    decision = decide(actor, action, relation_for(conn, student_id))
+    relation = relation_for(conn, student_id)
+    if record_author is not None:
+        relation = replace(relation, record_author=record_author)
+    decision = decide(actor, action, relation)
     if not decision.allowed:
         raise refuse(conn, actor, action, decision.purpose, student_id=student_id, record_type=record_type, record_id=record_id)
     return decision

@@ -92,6 +92,10 @@ def status_of(conn: psycopg.Connection, actor: Actor, student_id: str, stated: s
     with conn.transaction():
         found = student_status(conn, student_id)
         log_allowed(conn, actor, decision, "view_status", student_id, "student_status", stated=stated)
+    if found is not None and decision.role == "support_service":
+        # A service sees what it needs to help (docs/access.md): the band and how it was
+        # worked out, not other staff's alerts or the reasons for an exemption.
+        found = {**found, "open_alerts": [], "exemptions": []}
     return found
 
 

@@ -152,6 +152,20 @@ def raise_query(conn: psycopg.Connection, actor: Actor, student_id: str, record_
     return query
 
 
+# Staff records a query can challenge, and where their author is kept. Anything else (an
+# attendance mark, a band) was made by a system, not a person: no author to exclude.
+_AUTHORED = {"note": ("notes", "note_id"), "objective": ("objectives", "objective_id"), "referral": ("referrals", "referral_id")}
+
+
+def _author(conn: psycopg.Connection, record_type: str, record_id: str) -> str | None:
+    """Who made the record a query challenges (they may not resolve it), or None."""
+    table = _AUTHORED.get(record_type)
+    if table is None or not str(record_id).isdigit():
+        return None
+    found = conn.execute(f"SELECT author FROM {table[0]} WHERE {table[1]} = %s", (int(record_id),)).fetchone()
+    return None if found is None else found["author"]
+
+
 def resolve_query(conn: psycopg.Connection, actor: Actor, query_id: int, outcome: str, resolution: str, *, on_upheld: CorrectionHook | None = None) -> dict:
     """Uphold or reject an open data query with a resolution the student reads; return the row.
 
@@ -162,7 +176,10 @@ def resolve_query(conn: psycopg.Connection, actor: Actor, query_id: int, outcome
         raise InvalidInput(f"outcome {outcome!r} is not one of {', '.join(QUERY_OUTCOMES)}")
     check_text("the resolution", resolution)
     row = _row(conn, "data_queries", "query_id", query_id, "data query")
-    decision = allow(conn, actor, "resolve_query", row["student_id"], record_type="data_query", record_id=str(query_id))
+    decision = allow(
+        conn, actor, "resolve_query", row["student_id"], record_type="data_query", record_id=str(query_id),
+        record_author=_author(conn, row["record_type"], row["record_id"]),
+    )  # fmt: skip
     if row["status"] != "open":
         raise InvalidInput(f"data query {query_id} is already {row['status']}")
     with conn.transaction():

@@ -107,7 +107,8 @@ def test_tutor_student_and_service_each_do_what_they_may_and_every_access_is_log
     # their status (not the tutor's notes: docs/access.md).
     assert "forbidden" in refused(deployment, "status", "s1", "--as", "counsel-1")
     assert leap(deployment, "referrals", "consent", str(referral), "--yes", "--as", "s1")["status"] == "accepted"
-    assert leap(deployment, "status", "s1", "--as", "counsel-1")["student_id"] == "s1"
+    service_view = leap(deployment, "status", "s1", "--as", "counsel-1")
+    assert service_view["student_id"] == "s1" and service_view["open_alerts"] == [] and service_view["exemptions"] == []
     assert "forbidden" in refused(deployment, "record", "s1", "--as", "counsel-1")
 
     # The student records progress on their objective, but does not mark it met.
@@ -125,6 +126,9 @@ def test_tutor_student_and_service_each_do_what_they_may_and_every_access_is_log
     assert (resolved["status"], resolved["resolved_by"], resolved["resolution"], resolved["correction_event_id"]) == ("upheld", "tutor-a", "Register corrected", None)
     assert "already upheld" in refused(deployment, "queries", "resolve", str(raised["query_id"]), "rejected", "No", "--as", "tutor-a", code=2)
     assert leap(deployment, "record", "s1", "--as", "s1")["data_queries"][0]["status"] == "upheld"
+    # A challenge to the tutor's own note is resolved by someone else, never its author.
+    about_note = leap(deployment, "queries", "raise", "s1", "That is not what I said", "--record-type", "note", "--record-id", str(note), "--as", "s1")
+    assert "made the record challenged" in refused(deployment, "queries", "resolve", str(about_note["query_id"]), "rejected", "It is", "--as", "tutor-a")
 
     # The student's access log: every write and read above, the refusals included.
     log = [json.loads(line) for line in run_leap(deployment.env, "access-log", "s1", "--as", "s1", "--json").stdout.splitlines()]
@@ -133,7 +137,7 @@ def test_tutor_student_and_service_each_do_what_they_may_and_every_access_is_log
             ("s1", "view_records", "student"), ("s1", "record_consent", "student"), ("counsel-1", "view_status", "support_service"),
             ("s1", "raise_query", "student"), ("tutor-a", "resolve_query", "personal_tutor")} <= allowed  # fmt: skip
     refusals = {(e["actor"], e["action"]) for e in log if not e["allowed"]}
-    assert refusals == {("counsel-1", "view_status"), ("counsel-1", "view_records"), ("s1", "update_objective")}
+    assert refusals == {("counsel-1", "view_status"), ("counsel-1", "view_records"), ("s1", "update_objective"), ("tutor-a", "resolve_query")}
     assert sum(1 for e in log if e["action"] == "add_note" and e["allowed"]) == 1  # the note and its log entry, once
 
 

@@ -234,3 +234,12 @@ def test_weeks_after_the_data_are_not_judged():
     report = evaluation(collector, Outcomes({"a": True, "z": False}, Counter({"fail": 1, "pass": 1})), date(2026, 10, 6), ["fail"])
     assert report.weeks_beyond_data == [2] and [r.week for r in report.rows] == [1]
     assert (report.outcomes_without_data, report.results_without_outcome) == (1, 0)
+
+
+def test_a_group_too_small_to_judge_gives_no_outcome_count():
+    from streams.evaluate import judge_rate
+
+    small = judge_rate([True, False, True], min_students=10)
+    assert small.value is None and small.as_json()["bad"] is None and small.as_json()["students"] == 3
+    big = judge_rate([True] * 3 + [False] * 9, min_students=10)
+    assert big.as_json()["bad"] == 3
