@@ -33,7 +33,7 @@ from datetime import date, timedelta
 
 from leap.calendar import Calendar
 from leap.policy import BAND_ORDER, Alerts
-from producers.outcome import EVENT_NAMESPACE
+from leap.vocabulary import EVENT_NAMESPACE
 
 DROP, NO_ENGAGEMENT = "drop", "no_engagement"
 # Held for the engine: the state was computed before the engine had read the activity
@@ -125,7 +125,7 @@ def suppression(day: date, ctx: Context) -> str | None:
 
 
 def applicable_sources(explanation: Mapping | None) -> tuple[str, ...]:
-    """The sources a score depends on (weight > 0 in its explanation); all when unknown."""
+    """The sources a score depends on (those with a score in its explanation); empty when unknown, which callers treat as every source."""
     if not explanation:
         return ()
     return tuple(s["source"] for s in explanation.get("sources", ()) if s.get("score") is not None)

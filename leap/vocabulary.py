@@ -16,9 +16,13 @@ average fair: part-time students study fewer hours a week by definition.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 
 from aiokafka.partitioner import murmur2
+
+# Namespace of LEAP's deterministic ids (events, band changes, alerts): uuid5(EVENT_NAMESPACE, "...").
+EVENT_NAMESPACE = uuid.UUID("6f1c2a4e-8d0b-5c4e-9a55-1ea9e0c0ffee")
 
 UNASSIGNED = "unassigned"
 UNASSIGNED_GROUP = "cohort:unassigned"

@@ -10,8 +10,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-# Namespace of LEAP's event ids: uuid5(EVENT_NAMESPACE, "<system>:<record reference>").
-EVENT_NAMESPACE = uuid.UUID("6f1c2a4e-8d0b-5c4e-9a55-1ea9e0c0ffee")
+from leap.vocabulary import EVENT_NAMESPACE
+
+# LEAP's event ids: uuid5(EVENT_NAMESPACE, "<system>:<record reference>").
 
 SOURCES = ("vle", "coursework", "lecture_capture", "attendance", "logins", "library")
 

@@ -9,10 +9,13 @@ A student's cohort is their programme and year: ``BSC-CS/Y2``.
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
+
 from leap.vocabulary import UNASSIGNED, cohort_of
 from producers.outcome import Reject
 
-__all__ = ["COLUMNS", "REQUIRED", "STATUSES", "UNASSIGNED", "check_header", "cohort_of", "parse_roster_row"]
+__all__ = ["COLUMNS", "REQUIRED", "STATUSES", "UNASSIGNED", "check_header", "cohort_of", "load_roster_file", "parse_roster_row"]
 
 COLUMNS = ("student_id", "programme", "year_of_study", "mode_of_study", "personal_tutor_id", "department", "status")
 REQUIRED = ("student_id", "programme", "year_of_study", "mode_of_study", "status")
@@ -62,3 +65,17 @@ def parse_roster_row(header: list[str], fields: list[str]) -> dict | Reject:
         "department": row.get("department") or None,
         "status": status,
     }
+
+
+def load_roster_file(path: Path) -> dict[str, dict]:
+    """A roster CSV as {student_id: entry}; raises ``ValueError`` on a bad header or row."""
+    with path.open(newline="", encoding="utf-8-sig") as stream:
+        reader = csv.reader(stream)
+        header = check_header(next(reader))
+        roster: dict[str, dict] = {}
+        for line, fields in enumerate(reader, start=2):
+            entry = parse_roster_row(header, fields)
+            if not isinstance(entry, dict):
+                raise ValueError(f"{path}:{line}: {entry.reason}")
+            roster[entry["student_id"]] = entry
+    return roster

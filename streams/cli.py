@@ -30,7 +30,7 @@ def _policy_and_roster(roster: Path | None):  # type: ignore[no-untyped-def]
     """The engagement policy, the academic calendar it names, and the roster (or fail with why)."""
     from leap.calendar import CalendarError, load_calendar
     from leap.policy import PolicyError, load_policy
-    from streams.replay import load_roster_file
+    from producers.roster import load_roster_file
 
     try:
         policy = load_policy(get_settings().policy_file)

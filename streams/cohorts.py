@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 
 from schemas.codec import Codec
@@ -31,8 +31,9 @@ class CohortOutbox:
 class CohortCore:
     """Keeps each cohort's members' contributions and freezes medians once a day is complete."""
 
-    def __init__(self, codec: Codec) -> None:
+    def __init__(self, codec: Codec, wall_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
         self.codec = codec
+        self.wall_ms = wall_ms  # the only clock it reads: stamps broadcasts
         self._index: dict[int, dict[str, set[str]]] = {}
         self._dirty: dict[int, set[str]] = defaultdict(set)
 
@@ -93,6 +94,6 @@ class CohortCore:
             frozen[cohort.encode()] = record
             out.frozen_writes[cohort.encode()] = record
             out.broadcasts.append(
-                {"kind": "baseline", "at": int(time.time() * 1000), "cohort": cohort, "day": new.day, "medians": list(new.medians), "used": list(new.used), "members": new.members}
+                {"kind": "baseline", "at": self.wall_ms(), "cohort": cohort, "day": new.day, "medians": list(new.medians), "used": list(new.used), "members": new.members}
             )
         self._dirty[partition] |= still_dirty

@@ -36,7 +36,7 @@ from datetime import date
 from zoneinfo import ZoneInfo
 
 
-from producers.outcome import EVENT_NAMESPACE
+from leap.vocabulary import EVENT_NAMESPACE
 from schemas.codec import Codec, CodecError
 from streams.model import (
     APPLIED,

@@ -8,7 +8,6 @@ the one a nightly run would have shown.
 
 from __future__ import annotations
 
-import csv
 import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -77,7 +76,12 @@ def eligible(state: StudentState) -> bool:
 def cohort_baselines(states: Mapping[str, StudentState], day: int, policy: Engagement) -> dict[str, Baseline]:
     """Every reference group's baseline for ``day`` from its active members' complete days."""
     members: dict[str, list[tuple[float, ...]]] = defaultdict(list)
+    oldest = day - policy.retention_days + 1
     for state in states.values():
+        # As in the stream: a student not on the roster exists from their first event and
+        # is forgotten once none of their days is retained.
+        if not state.rostered and not any(oldest <= d <= day for d in state.days):
+            continue
         if eligible(state):
             measures = contribution(state, day, policy)
             for group in state.groups:
@@ -180,22 +184,6 @@ def _apply(event: Mapping, states: dict[str, StudentState], roster: Mapping, tod
         state = states[student] = StudentState()
         apply_roster(state, roster.get(student))
     return apply_event(state, day, event["event_id"], code, amount, event.get("amends"))
-
-
-def load_roster_file(path: Path) -> dict[str, dict]:
-    """A roster CSV as {student_id: entry}; raises ``ValueError`` on a bad header or row."""
-    from producers.roster import check_header, parse_roster_row
-
-    with path.open(newline="", encoding="utf-8-sig") as stream:
-        reader = csv.reader(stream)
-        header = check_header(next(reader))
-        roster: dict[str, dict] = {}
-        for line, fields in enumerate(reader, start=2):
-            entry = parse_roster_row(header, fields)
-            if not isinstance(entry, dict):
-                raise ValueError(f"{path}:{line}: {entry.reason}")
-            roster[entry["student_id"]] = entry
-    return roster
 
 
 def write_results(results: Iterable[ReplayResult], path: Path | None) -> None:

@@ -16,7 +16,8 @@ from streams.scoring import near_boundary
 from leap.policy import load_policy
 from producers.exports import read_events
 from streams.clock import send_tick
-from streams.replay import load_roster_file, replay
+from producers.roster import load_roster_file
+from streams.replay import replay
 from tests.integration.conftest import run_leap
 from tests.integration.engine_helpers import all_records, latest_states, wait_until
 from tests.integration.workers import Deployment

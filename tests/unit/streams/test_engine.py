@@ -22,7 +22,8 @@ from streams.model import StudentState, apply_event, effect_of
 from streams.scoring import near_boundary
 from leap.policy import Engagement
 from producers.exports import read_events
-from streams.replay import load_roster_file, replay
+from producers.roster import load_roster_file
+from streams.replay import replay
 
 LONDON = ZoneInfo("Europe/London")
 POLICY = Engagement(min_cohort_size=1)  # tests of other rules use groups of a few students; the minimum has tests of its own

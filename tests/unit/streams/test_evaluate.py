@@ -32,7 +32,8 @@ from streams.evaluate import (
     week_end,
     week_row,
 )
-from streams.replay import load_roster_file, replay
+from producers.roster import load_roster_file
+from streams.replay import replay
 
 LONDON = ZoneInfo("Europe/London")
 scores = st.lists(st.floats(min_value=0, max_value=100, allow_nan=False), min_size=1, max_size=30)

@@ -284,7 +284,7 @@ def test_the_term_view_counts_days_older_than_the_retention_and_the_stream_equal
     from leap.calendar import Calendar, Period
     from producers.exports import read_events
     from producers.simulate import simulate
-    from streams.replay import load_roster_file
+    from producers.roster import load_roster_file
     from tests.unit.streams.test_engine import LONDON as ZONE
     from tests.unit.streams.test_engine import NOW, NOW_MS
 

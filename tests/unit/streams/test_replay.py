@@ -8,7 +8,8 @@ from leap.calendar import load_calendar
 from leap.policy import Engagement, PolicyError, load_policy
 from producers.simulate import simulate
 from producers.exports import read_events
-from streams.replay import load_roster_file, replay
+from producers.roster import load_roster_file
+from streams.replay import replay
 
 LONDON = ZoneInfo("Europe/London")
 POLICY = Engagement(min_cohort_size=1)  # tests of other rules use groups of a few students; the minimum has tests of its own
