@@ -67,7 +67,7 @@ def _emit(as_json: bool, data: dict, message: str) -> None:
 
 @staff_app.command("load")
 def staff_load(
-    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV: user_id,roles[,departments][,service]; several values separated by ;.")],
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV: user_id,roles[,departments][,service][,programmes]; several values separated by ;.")],
     replace: Annotated[bool, typer.Option(help="Also remove users not in the file (leavers lose access); not done if any line is bad.")] = False,
     as_user: AsUser = None,
 ) -> None:

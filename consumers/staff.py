@@ -1,8 +1,9 @@
-"""The staff directory CSV: ``user_id,roles,departments,service`` -> rows, or errors naming the line.
+"""The staff directory CSV: ``user_id,roles,departments,service[,programmes]`` -> rows, or errors naming the line.
 
-``roles`` and ``departments`` hold several values separated by ``;``. Roles are those of
+``roles``, ``departments`` and ``programmes`` hold several values separated by ``;``. Roles are those of
 ``leap/access.py`` except ``student`` (a student is an actor through the roster). A
-``department_staff`` member needs at least one department, a ``support_service`` member
+``department_staff`` member needs at least one department or programme (a programme leader
+sees the students of their programmes), a ``support_service`` member
 their service (as named on referrals); a department or service without the role that uses
 it is refused too, as it would be silently ignored.
 """
@@ -28,6 +29,7 @@ class StaffRow:
     roles: tuple[str, ...]
     departments: tuple[str, ...] = ()
     service: str | None = None
+    programmes: tuple[str, ...] = ()
 
 
 def _split(value: str | None) -> tuple[str, ...]:
@@ -35,10 +37,10 @@ def _split(value: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(p for p in parts if p))  # in order, once each
 
 
-def _row_error(user: str, roles: tuple[str, ...], departments: tuple[str, ...], service: str | None) -> str | None:
+def _row_error(user: str, roles: tuple[str, ...], departments: tuple[str, ...], service: str | None, programmes: tuple[str, ...] = ()) -> str | None:
     if not user:
         return "no user_id"
-    if len(user) > MAX_NAME or any(len(d) > MAX_NAME for d in departments) or len(service or "") > MAX_NAME:
+    if len(user) > MAX_NAME or any(len(d) > MAX_NAME for d in (*departments, *programmes)) or len(service or "") > MAX_NAME:
         return f"a value is longer than {MAX_NAME} characters"
     if not roles:
         return f"no roles (one or more of {', '.join(STAFF_ROLES)}, separated by ;)"
@@ -47,10 +49,10 @@ def _row_error(user: str, roles: tuple[str, ...], departments: tuple[str, ...], 
     unknown = [r for r in roles if r not in STAFF_ROLES]
     if unknown:
         return f"unknown role(s) {', '.join(unknown)}; roles are {', '.join(STAFF_ROLES)}"
-    if "department_staff" in roles and not departments:
-        return "department_staff needs at least one department"
-    if departments and "department_staff" not in roles:
-        return "departments are given but the role department_staff is not"
+    if "department_staff" in roles and not departments and not programmes:
+        return "department_staff needs at least one department or programme"
+    if (departments or programmes) and "department_staff" not in roles:
+        return "departments or programmes are given but the role department_staff is not"
     if "support_service" in roles and not service:
         return "support_service needs a service"
     if service and "support_service" not in roles:
@@ -65,7 +67,7 @@ def parse_staff(text: str) -> tuple[list[StaffRow], list[str]]:
     reader.fieldnames = fields
     missing = [c for c in COLUMNS if c not in fields]
     if missing:
-        return [], [f"line 1: missing column(s) {', '.join(missing)} (expected user_id,roles[,departments][,service])"]
+        return [], [f"line 1: missing column(s) {', '.join(missing)} (expected user_id,roles[,departments][,service][,programmes])"]
     rows: list[StaffRow] = []
     errors: list[str] = []
     seen: dict[str, int] = {}
@@ -77,12 +79,13 @@ def parse_staff(text: str) -> tuple[list[StaffRow], list[str]]:
         roles = _split(raw.get("roles"))
         departments = _split(raw.get("departments"))
         service = (raw.get("service") or "").strip() or None
-        problem = _row_error(user, roles, departments, service)
+        programmes = _split(raw.get("programmes"))
+        problem = _row_error(user, roles, departments, service, programmes)
         if problem is None and user in seen:
             problem = f"user {user} is already on line {seen[user]}"
         if problem is not None:
             errors.append(f"line {line}: {problem}")
             continue
         seen[user] = line
-        rows.append(StaffRow(user, roles, departments, service))
+        rows.append(StaffRow(user, roles, departments, service, programmes))
     return rows, errors

@@ -9,6 +9,7 @@ CREATE TABLE staff (
     user_id      text PRIMARY KEY,
     roles        text[] NOT NULL CHECK (cardinality(roles) > 0),
     departments  text[] NOT NULL DEFAULT '{}',
+    programmes   text[] NOT NULL DEFAULT '{}',  -- programme leaders (role department_staff)
     service      text,
     updated_at   timestamptz NOT NULL DEFAULT now()
 );

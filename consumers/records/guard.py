@@ -55,7 +55,7 @@ def command_line_actor(conn: psycopg.Connection, as_user: str | None, operator_i
 
 def actor_for(conn: psycopg.Connection, user_id: str) -> Actor:
     """The actor ``user_id`` is: from the staff directory, and/or a student on the roster (UnknownUser: neither)."""
-    staff = conn.execute("SELECT roles, departments, service FROM staff WHERE user_id = %s", (user_id,)).fetchone()
+    staff = conn.execute("SELECT roles, departments, service, programmes FROM staff WHERE user_id = %s", (user_id,)).fetchone()
     student = conn.execute("SELECT 1 FROM students WHERE student_id = %s", (user_id,)).fetchone()
     if staff is None and student is None:
         raise UnknownUser(f"unknown user {user_id!r}: not in the staff directory (leap staff load) nor a student on the roster")
@@ -68,13 +68,14 @@ def actor_for(conn: psycopg.Connection, user_id: str) -> Actor:
         student_id=user_id if student is not None else None,
         departments=frozenset(staff["departments"]) if staff else frozenset(),
         service=staff["service"] if staff else None,
+        programmes=frozenset(staff["programmes"]) if staff else frozenset(),
     )
 
 
 def relations_for(conn: psycopg.Connection, student_ids: Iterable[str]) -> dict[str, Relation]:
-    """Each student's relation: tutor and department (roster), services referred to with consent."""
+    """Each student's relation: tutor, department and programme (roster), services referred to with consent."""
     ids = list(dict.fromkeys(student_ids))
-    roster = {r["student_id"]: r for r in conn.execute("SELECT student_id, personal_tutor, department FROM students WHERE student_id = ANY(%s)", (ids,))}
+    roster = {r["student_id"]: r for r in conn.execute("SELECT student_id, personal_tutor, department, programme FROM students WHERE student_id = ANY(%s)", (ids,))}
     services: dict[str, set[str]] = {}
     for r in conn.execute(
         "SELECT DISTINCT student_id, service FROM referrals WHERE student_id = ANY(%s) AND consent_to_contact AND status <> 'closed'", (ids,)
@@ -83,7 +84,7 @@ def relations_for(conn: psycopg.Connection, student_ids: Iterable[str]) -> dict[
     found = {}
     for sid in ids:
         row = roster.get(sid) or {}
-        found[sid] = Relation(sid, row.get("personal_tutor"), row.get("department"), frozenset(services.get(sid, ())))
+        found[sid] = Relation(sid, row.get("personal_tutor"), row.get("department"), frozenset(services.get(sid, ())), programme=row.get("programme"))
     return found
 
 
@@ -152,10 +153,10 @@ def load_staff(conn: psycopg.Connection, actor: Actor, rows: Iterable[StaffRow],
     rows = list(rows)
     with conn.transaction():
         conn.cursor().executemany(
-            """INSERT INTO staff (user_id, roles, departments, service) VALUES (%s, %s, %s, %s)
+            """INSERT INTO staff (user_id, roles, departments, service, programmes) VALUES (%s, %s, %s, %s, %s)
                ON CONFLICT (user_id) DO UPDATE SET roles = EXCLUDED.roles, departments = EXCLUDED.departments,
-                 service = EXCLUDED.service, updated_at = now()""",
-            [(r.user_id, list(r.roles), list(r.departments), r.service) for r in rows],
+                 service = EXCLUDED.service, programmes = EXCLUDED.programmes, updated_at = now()""",
+            [(r.user_id, list(r.roles), list(r.departments), r.service, list(r.programmes)) for r in rows],
         )
         removed = 0
         if replace:

@@ -20,12 +20,13 @@ from tests.integration.workers import Deployment
 
 SCRIPT = "<script>alert('x')</script> Missed both seminars & the lab [bold]"
 STAFF = (
-    "user_id,roles,departments,service\n"
+    "user_id,roles,departments,service,programmes\n"
     "tutor-a,personal_tutor,,\n"
     "tutor-b,personal_tutor,,\n"
     "counsel-1,support_service,,counselling\n"
     "ops,admin,,\n"
     "bad-1,lecturer,,\n"
+    "lead-hist,department_staff,,,BA-HIST\n"
 )
 
 
@@ -80,7 +81,7 @@ def test_tutor_student_and_service_each_do_what_they_may_and_every_access_is_log
     staff.write_text(STAFF)
     loaded = run_leap(deployment.env, "staff", "load", str(staff), check=False)
     assert loaded.returncode == 1 and "line 6" in loaded.stderr and "lecturer" in loaded.stderr
-    assert {r["user_id"] for r in query(deployment, "SELECT user_id FROM staff")} == {"tutor-a", "tutor-b", "counsel-1", "ops"}
+    assert {r["user_id"] for r in query(deployment, "SELECT user_id FROM staff")} == {"tutor-a", "tutor-b", "counsel-1", "ops", "lead-hist"}
 
     # The tutor records for their tutee, and is refused for another tutor's.
     note = leap(deployment, "notes", "add", "s1", SCRIPT, "--as", "tutor-a")["note_id"]
@@ -126,6 +127,8 @@ def test_tutor_student_and_service_each_do_what_they_may_and_every_access_is_log
     assert (resolved["status"], resolved["resolved_by"], resolved["resolution"], resolved["correction_event_id"]) == ("upheld", "tutor-a", "Register corrected", None)
     assert "already upheld" in refused(deployment, "queries", "resolve", str(raised["query_id"]), "rejected", "No", "--as", "tutor-a", code=2)
     assert leap(deployment, "record", "s1", "--as", "s1")["data_queries"][0]["status"] == "upheld"
+    # The programme leader sees the students of their programme.
+    assert leap(deployment, "record", "s1", "--as", "lead-hist")["student_id"] == "s1"
     # A challenge to the tutor's own note is resolved by someone else, never its author.
     about_note = leap(deployment, "queries", "raise", "s1", "That is not what I said", "--record-type", "note", "--record-id", str(note), "--as", "s1")
     assert "made the record challenged" in refused(deployment, "queries", "resolve", str(about_note["query_id"]), "rejected", "It is", "--as", "tutor-a")

@@ -55,3 +55,11 @@ def test_each_bad_line_is_named_and_good_lines_still_load():
 def test_missing_columns_are_reported():
     rows, errors = parse_staff("user,role\nt1,admin\n")
     assert rows == [] and "missing column(s) user_id, roles" in errors[0]
+
+
+def test_a_programme_leader_is_department_staff_with_programmes():
+    from consumers.staff import parse_staff
+
+    rows, errors = parse_staff("user_id,roles,departments,service,programmes\nlead,department_staff,,,BSC-CS;MSC-DS\nx,personal_tutor,,,BSC-CS\n")
+    assert [(r.user_id, r.programmes) for r in rows] == [("lead", ("BSC-CS", "MSC-DS"))]
+    assert errors == ["line 3: departments or programmes are given but the role department_staff is not"]
