@@ -120,20 +120,29 @@ def consume(
 @exemptions_app.command("load")
 def exemptions_load(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV: student,from,to,reason[,note].")],
-    recorded_by: Annotated[Optional[str], typer.Option(help="Who is recording them (default: your user name).")] = None,
+    as_user: Annotated[Optional[str], typer.Option("--as", help="Who records them (staff directory); default: you, as administrator.")] = None,
 ) -> None:
-    """Store exemptions (authorised absence, placement, dissertation, interruption, withdrawn)."""
+    """Store exemptions (authorised absence, placement, dissertation, interruption, withdrawn).
+
+    Each student's exemption is allowed or refused by the access policy (department staff
+    of the student, or an administrator) and written to that student's access log.
+    """
+    from consumers import records
     from consumers.exemptions import parse_exemptions
-    from consumers.records import add_exemptions, audit
 
     rows, errors = parse_exemptions(path.read_text())
     for message in errors:
         err.print(f"[red]{path.name}[/] {message}")
-    actor = recorded_by or _operator()
-    with _connect() as conn, conn.transaction():
-        added = add_exemptions(conn, rows, actor)
-        audit(conn, actor, "operator", "load_exemptions", f"exemptions file {path.name}", record_type="exemptions", record_id=str(added))
-    out.print(f"{added:,} exemptions added, {len(rows) - added:,} already stored, {len(errors):,} rejected")
+    with _connect(autocommit=True) as conn:
+        try:
+            actor = records.command_line_actor(conn, as_user, _operator(), f"exemptions file {path.name}")
+            added, existing, refused = records.add_exemptions(conn, actor, rows)
+        except records.RecordError as exc:
+            fail(escape(str(exc)), exc.exit_code)
+    for message in refused:
+        err.print(f"{path.name} {message}", markup=False)
+    out.print(f"{added:,} exemptions added, {existing:,} already stored, {len(refused):,} refused, {len(errors):,} rejected")
+    errors = errors + refused
     if errors:
         raise typer.Exit(1)
 

@@ -16,6 +16,7 @@ from consumers.records.checks import (
     MAX_NAME,
     OBJECTIVE_STATUSES,
     QUERY_OUTCOMES,
+    Forbidden,
     InvalidInput,
     NotFound,
     alert_update_error,
@@ -219,14 +220,29 @@ def update_alert(conn: psycopg.Connection, actor: Actor, alert_id: str, status: 
     return updated
 
 
-def add_exemptions(conn: psycopg.Connection, rows: Iterable[ExemptionRow], recorded_by: str) -> int:
-    """Store exemptions (one already stored is not stored twice); return how many were new."""
-    added = 0
+def add_exemptions(conn: psycopg.Connection, actor: Actor, rows: Iterable[ExemptionRow]) -> tuple[int, int, list[str]]:
+    """Store the exemptions ``actor`` may record; return (added, already stored, refusals).
+
+    Each student is decided on its own (an exemption silences alerts, so only staff of the
+    student's department or an administrator record one): a refused row is logged and
+    named, and the others are stored, each with its own access-log entry.
+    """
+    added = existing = 0
+    refused: list[str] = []
     for row in rows:
-        cur = conn.execute(
-            """INSERT INTO exemptions (student_id, starts, ends, reason, note, recorded_by) VALUES (%s, %s, %s, %s, %s, %s)
-               ON CONFLICT (student_id, starts, ends, reason) DO NOTHING""",
-            (row.student_id, row.starts, row.ends, row.reason, row.note, recorded_by),
-        )
+        try:
+            decision = allow(conn, actor, "add_exemption", row.student_id, record_type="exemption")
+        except Forbidden as exc:
+            refused.append(f"{row.student_id}: {exc}")
+            continue
+        with conn.transaction():
+            cur = conn.execute(
+                """INSERT INTO exemptions (student_id, starts, ends, reason, note, recorded_by) VALUES (%s, %s, %s, %s, %s, %s)
+                   ON CONFLICT (student_id, starts, ends, reason) DO NOTHING""",
+                (row.student_id, row.starts, row.ends, row.reason, row.note, actor.user_id),
+            )
+            if cur.rowcount:
+                log_allowed(conn, actor, decision, "add_exemption", row.student_id, "exemption", stated=f"{row.reason} {row.starts} to {row.ends}")
         added += cur.rowcount
-    return added
+        existing += 1 - cur.rowcount
+    return added, existing, refused

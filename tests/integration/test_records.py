@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date
+from datetime import date, timedelta
 
 import psycopg
 import pytest
@@ -176,3 +176,13 @@ def test_an_administrator_acknowledges_actions_and_dismisses_alerts(deployment, 
     }
     assert "forbidden" in refused(deployment, "status", "s2", "--as", "tutor-a")
     assert json.loads(run_leap(deployment.env, "status", "s1", "--as", "tutor-a", "--json").stdout)["student_id"] == "s1"
+
+    # Exemptions go through the same policy, student by student: an exemption silences
+    # alerts, so the tutor may not record one; an administrator may, and both are logged.
+    exemptions = tmp_path / "exemptions.csv"
+    exemptions.write_text(f"student,from,to,reason\ns1,{date.today()},{date.today() + timedelta(days=7)},placement\n")
+    loaded = run_leap(deployment.env, "exemptions", "load", str(exemptions), "--as", "tutor-a", check=False)
+    assert loaded.returncode == 1 and "s1: forbidden" in loaded.stderr and "1 refused" in loaded.stdout
+    assert "1 exemptions added" in run_leap(deployment.env, "exemptions", "load", str(exemptions), "--as", "ops").stdout
+    log = [json.loads(line) for line in run_leap(deployment.env, "access-log", "s1", "--as", "s1", "--json").stdout.splitlines()]
+    assert {(e["actor"], e["allowed"]) for e in log if e["action"] == "add_exemption"} == {("tutor-a", False), ("ops", True)}
