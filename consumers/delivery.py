@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from prometheus_client import Counter
 
+from consumers.records.guard import audit
 from leap.explain import band_name, explain
 from leap.log import get_logger
 from leap.policy import Email, Engagement, Webhook
@@ -103,7 +104,7 @@ def digest_due(now: datetime, raised_at: datetime, email: Email, tz: ZoneInfo) -
 
 
 _PENDING = """
-SELECT d.alert_id, d.channel, d.target, d.attempts, a.student_id, a.kind, a.recipient, a.day, a.band, a.score,
+SELECT d.alert_id, d.channel, d.target, d.attempts, a.student_id, a.kind, a.recipient, a.recipient_role, a.day, a.band, a.score,
        a.days_since_last_activity, a.reason, a.raised_at, a.explanation
 FROM alert_deliveries d JOIN alerts a USING (alert_id)
 WHERE d.status = 'pending' AND d.next_attempt <= now()
@@ -167,6 +168,13 @@ class Deliveries:
                 "UPDATE alert_deliveries SET status = 'sent', sent_at = now(), attempts = attempts + 1 WHERE alert_id = %s AND channel = %s AND target = %s",
                 (row["alert_id"], row["channel"], row["target"]),
             )
+            # What left LEAP about a student, to whom and why, is in their access log like any
+            # other disclosure (an email carries their figures).
+            audit(
+                conn, "leap-alerts", "system", f"send_alert_{channel}",
+                f"{row['kind']} alert sent by {channel} to {row['recipient']} ({str(row.get('recipient_role') or 'recipient').replace('_', ' ')})",
+                student_id=row["student_id"], record_type="alert", record_id=str(row["alert_id"]),
+            )  # fmt: skip
         DELIVERIES.labels(channel, "sent").inc(len(rows))
         counts["sent"] += len(rows)
 

@@ -108,6 +108,9 @@ def test_an_alert_is_emailed_once_and_posted_signed_after_a_retry(tmp_path, smtp
         assert json.loads(body)["alert_id"] == alert and headers["x-leap-alert-id"] == alert
         with psycopg.connect(deployment.settings.database_url, row_factory=dict_row) as check:
             rows = {r["channel"]: r for r in check.execute("SELECT * FROM alert_deliveries")}
+            sent = check.execute("SELECT action, purpose FROM access_log WHERE student_id = 's1' AND actor = 'leap-alerts' ORDER BY access_id").fetchall()
+        # Each disclosure is in the student's access log once, when it succeeded.
+        assert [r["action"] for r in sent] == ["send_alert_email", "send_alert_webhook"] and "to tutor-a" in sent[0]["purpose"]
         assert rows["email"]["status"] == "sent" and rows["email"]["attempts"] == 1
         assert rows["webhook"]["status"] == "sent" and rows["webhook"]["attempts"] == 2 and "HTTP 500" in rows["webhook"]["last_error"]
         conn.close()
