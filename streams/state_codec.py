@@ -12,7 +12,7 @@ import struct
 from array import array
 
 from streams.model import TOTALS, Day, StudentState
-from leap.vocabulary import INSTITUTION, UNASSIGNED, UNASSIGNED_GROUP
+from leap.vocabulary import UNASSIGNED, reference_groups
 from leap.policy import BAND_ORDER, NO_DATA, RELATIVE_SOURCES
 
 FORMAT = 2  # 2 added the reference groups, the last active day beyond the retention and the term
@@ -130,10 +130,9 @@ def loads(data: bytes) -> StudentState:
 def _groups_before_format_2(cohort: str, part_time: bool) -> tuple[str, ...]:
     # Format 1 kept no department: the chain without it, until the roster is applied again.
     if cohort == UNASSIGNED:
-        return (UNASSIGNED_GROUP, INSTITUTION)
-    mode = "part_time" if part_time else "full_time"
-    programme = cohort.rsplit("/Y", 1)[0]
-    return (f"cohort:{cohort}:{mode}", f"programme:{programme}:{mode}", f"institution:{mode}", "institution")
+        return reference_groups(None)
+    programme, _, year = cohort.rpartition("/Y")
+    return reference_groups({"programme": programme, "year_of_study": year, "mode_of_study": "part_time" if part_time else "full_time"})
 
 
 def _check_array_sizes() -> None:
