@@ -60,7 +60,7 @@ BEGIN
        AND NEW.access_id = OLD.access_id AND NEW.at = OLD.at AND NEW.role = OLD.role AND NEW.action = OLD.action
        AND NEW.record_type IS NOT DISTINCT FROM OLD.record_type AND NEW.record_id IS NOT DISTINCT FROM OLD.record_id
        AND NEW.allowed = OLD.allowed
-       AND NEW.actor = CASE WHEN OLD.actor = OLD.student_id THEN NEW.student_id ELSE OLD.actor END
+       AND NEW.actor = (CASE WHEN OLD.actor = OLD.student_id THEN NEW.student_id ELSE OLD.actor END)
        AND NEW.purpose = replace(OLD.purpose, OLD.student_id, NEW.student_id) THEN
         RETURN NEW;
     END IF;

@@ -187,8 +187,8 @@ def readme(contents: Contents, files: dict[str, tuple[Any, str, int]]) -> str:
         *textwrap.wrap(
             "LEAP's engine also keeps a working copy of your recent activity (for the days its score "
             "covers) inside its own internal topics; it is derived from the activity events above and "
-            f"holds nothing else. Band changes and daily summaries are also kept on Kafka topics for "
-            f"{retention_days('band-changes')} and {retention_days('daily-summaries')} days; their contents are the "
+            f"holds nothing else. Band changes are also kept on a Kafka topic for {retention_days('band-changes')} days "
+            f"and daily summaries for {retention_days('daily-summaries')} days; their contents are the "
             f"band_changes and engagement_history files above. Records rejected as malformed are kept for "
             f"{retention_days('dead-letter')} days for repair and are not searched by student.",
             88,
