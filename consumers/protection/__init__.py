@@ -8,9 +8,9 @@ the access log like ``consumers.records``. Pure parts (``archive``, ``cutoffs``,
 ``erase``, ``retention``, ``kafka_io``, ``markers``).
 """
 
-from consumers.protection.erase import Erasure, StillEnrolled, erase_student
+from consumers.protection.erase import Erasure, PartialErasure, StillEnrolled, erase_student
 from consumers.protection.pseudonym import KeyMissing, subject
 from consumers.protection.retention import Outcome, run_retention
 from consumers.protection.sar import Export, export_sar
 
-__all__ = ["Erasure", "Export", "KeyMissing", "Outcome", "StillEnrolled", "erase_student", "export_sar", "run_retention", "subject"]
+__all__ = ["Erasure", "Export", "KeyMissing", "Outcome", "PartialErasure", "StillEnrolled", "erase_student", "export_sar", "run_retention", "subject"]

@@ -25,7 +25,7 @@ from consumers.protection import erasure_rules, markers
 from consumers.protection.kafka_io import tombstones, topic_retention
 from consumers.protection.pseudonym import KeyMissing, pseudonymise, subject
 from consumers.protection.tables import erased_tables
-from consumers.records.checks import InvalidInput, check_text
+from consumers.records.checks import InvalidInput, RecordError, check_text
 from consumers.records.guard import allow, audit
 from leap.access import Actor
 from leap.settings import Settings
@@ -35,6 +35,12 @@ COMPACTED = ("roster", "student-state")
 
 class StillEnrolled(InvalidInput):
     """The student is active on the roster: the registry ends the enrolment before an erasure."""
+
+
+class PartialErasure(RecordError):
+    """PostgreSQL was erased (and the consumer now drops the student) but Redis or Kafka failed."""
+
+    exit_code = 1
 
 
 @dataclass(frozen=True)
@@ -97,10 +103,15 @@ def erase_student(
     topics = topic_retention(settings, erasure_rules.KEPT_ON_TOPICS)
     left = erasure_rules.not_removed(topics, {n: settings.topic(n) for n in erasure_rules.KEPT_ON_TOPICS}, at, engine_days)
     erasure_id, counts, alert_ids = erase_postgres(conn, actor, decision.role or "admin", decision.purpose, student_id, name, reason, left)
-    live = live or Live.from_url(settings.redis_url, settings.topic_prefix)
-    stream_alerts = {e["fields"].get("alert_id", "") for e in live.entries_about(student_id)}
-    redis = live.forget(student_id, sorted({*alert_ids, *stream_alerts} - {""}))
-    kafka = tombstones(settings, COMPACTED, student_id)
+    try:
+        live = live or Live.from_url(settings.redis_url, settings.topic_prefix)
+        stream_alerts = {e["fields"].get("alert_id", "") for e in live.entries_about(student_id)}
+        redis = live.forget(student_id, sorted({*alert_ids, *stream_alerts} - {""}))
+        kafka = tombstones(settings, COMPACTED, student_id)
+    except Exception as exc:  # any failure here leaves the record incomplete: say so and how to finish
+        raise PartialErasure(
+            f"erasure {erasure_id}: PostgreSQL erased, but Redis or Kafka failed ({type(exc).__name__}: {exc}); run leap erase again to finish"
+        ) from exc
     removed = {"postgres": counts, "redis": redis, "kafka tombstones": kafka}
     with conn.transaction():
         conn.execute("UPDATE erasures SET removed = %s, completed_at = now() WHERE erasure_id = %s", (Jsonb(removed), erasure_id))

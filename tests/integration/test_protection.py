@@ -93,12 +93,9 @@ def engine_outputs(student: str, day: date, score: float) -> list[tuple[str, str
 
 def activity(student: str, n: int) -> list[tuple[str, str, dict]]:
     at = int(time.time() * 1000) - 3_600_000
-    return [
-        ("activity", "activity_event", {"event_id": f"{student}-vle-{i}", "student_id": student, "source": "vle", "action": "viewed",
-                                         "event_time": at + i, "course": "HIST101", "object_ref": None, "quantity": None,
-                                         "attendance_status": None, "source_ref": "test", "amends": None})  # fmt: skip
-        for i in range(n)
-    ]
+    event = {"source": "vle", "action": "viewed", "course": "HIST101", "object_ref": None, "quantity": None, "attendance_status": None,
+             "source_ref": "test", "amends": None}  # fmt: skip
+    return [("activity", "activity_event", {**event, "event_id": f"{student}-vle-{i}", "student_id": student, "event_time": at + i}) for i in range(n)]
 
 
 def publish(deployment: Deployment, records: list[tuple[str, str, dict]]) -> None:
@@ -217,6 +214,8 @@ def test_a_student_exports_their_data_is_erased_and_stays_erased_and_nobody_else
     assert "status active" in refused(deployment, "erase", GONE, "--reason", "request", "--yes", code=2)
     publish(deployment, [("roster", "roster_entry", roster_entry(GONE, "withdrawn"))])
     wait_until(lambda: query(deployment, "SELECT status FROM students WHERE student_id = %s", GONE) == [{"status": "withdrawn"}], 60, "the withdrawal stored")
+    left_on = query(deployment, "SELECT left_on FROM students WHERE student_id = %s", GONE)[0]["left_on"]
+    assert abs((left_on - date.today()).days) <= 1  # the day they left, kept by the database for retention
     assert "forbidden" in refused(deployment, "erase", GONE, "--reason", "request", "--yes", "--as", "tutor-a", code=3)
     before_kept = rows_about(deployment, KEPT)
     kept_state = live.state(KEPT)
@@ -342,3 +341,25 @@ def test_retention_deletes_exactly_the_rows_past_their_cut_off_and_a_second_run_
     assert set(again["deleted"].values()) == {0}
     query(deployment, "INSERT INTO staff (user_id, roles) VALUES ('tutor-z', '{personal_tutor}') RETURNING user_id")
     assert "not a LEAP administrator" in refused(deployment, "retention", "run", "--as", "tutor-z", code=3)
+
+
+def test_an_erasure_cut_short_by_redis_says_so_and_running_it_again_finishes_it(deployment):
+    from tests.integration.workers import free_port
+
+    live = Live.from_url(deployment.settings.redis_url, deployment.settings.topic_prefix)
+    query(deployment, "INSERT INTO students (student_id, programme, year_of_study, mode_of_study, status) VALUES (%s, 'BA', 1, 'full_time', 'completed') RETURNING 1", GONE)
+    live.put_states([{"student_id": GONE, "band": "good", "score": 70.0, "days_since_last_activity": 0, "day": date.today(), "cohort": "BA/Y1",
+                      "explanation": {}, "updated_at": datetime.now()}])  # fmt: skip
+    no_redis = {**deployment.env, "LEAP_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    cut_short = run_leap(no_redis, "erase", GONE, "--reason", "REF-10", "--yes", check=False)
+    message = " ".join((cut_short.stderr + cut_short.stdout).split())
+    assert cut_short.returncode == 1 and "PostgreSQL erased, but Redis or Kafka failed" in message and "run leap erase again" in message, message
+    assert query(deployment, "SELECT count(*) AS n FROM students")[0]["n"] == 0
+    assert [r["completed_at"] for r in query(deployment, "SELECT completed_at FROM erasures")] == [None]
+    assert live.state(GONE) != {}
+
+    leap(deployment, "erase", GONE, "--reason", "REF-10, finishing", "--yes")
+    assert live.state(GONE) == {}
+    finished = query(deployment, "SELECT removed, completed_at FROM erasures ORDER BY erasure_id")
+    assert finished[1]["completed_at"] is not None and finished[1]["removed"]["redis"]["state"] == 1
+    assert latest_for(deployment, "student-state", GONE)[-1].value() is None

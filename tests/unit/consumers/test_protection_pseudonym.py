@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumers.protection.pseudonym import PREFIX, KeyMissing, check_key, pseudonymise, subject
+from consumers.protection.pseudonym import (
+    PREFIX,
+    KeyMissing,
+    check_key,
+    pseudonymise,
+    subject,
+)
 
 KEY = "a-long-random-secret-for-tests"
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from consumers.protection.tables import BY_NAME, DELETE, HOW, KEEP, PSEUDONYMISE, TABLES, erased_tables
+from consumers.protection.tables import (
+    BY_NAME,
+    DELETE,
+    HOW,
+    KEEP,
+    PSEUDONYMISE,
+    TABLES,
+    erased_tables,
+)
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "consumers" / "migrations"
 
@@ -18,7 +26,7 @@ def _columns_by_table() -> dict[str, str]:
     """Each table's CREATE TABLE body plus every ALTER TABLE ... ADD COLUMN on it, as text."""
     found: dict[str, str] = {}
     schema = _schema()
-    for match in re.finditer(r"CREATE TABLE (\w+) \((.*?)\n\);", schema, re.S):
+    for match in re.finditer(r"CREATE TABLE (\w+) \((.*?)\n\);", schema, re.DOTALL):
         found[match[1]] = match[2]
     for match in re.finditer(r"ALTER TABLE (\w+) (ADD COLUMN[^;]*);", schema):
         found[match[1]] = found.get(match[1], "") + "\n" + match[2]
