@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install up down status topics run test unit integration bench clean
+.PHONY: help install up down status topics run test unit integration test-tools bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -38,14 +38,17 @@ run: topics ## The main job end to end: a simulated university through a stream 
 unit: install ## Unit and property tests of the pure logic (no services)
 	$(BIN)/pytest -q tests/unit
 
-integration: topics ## Integration tests against the real services
+test-tools: ## Node packages (test OpenID provider, axe-core) and Debian's chromium for the browser tests
+	deploy/local/test-tools.sh
+
+integration: topics test-tools ## Integration tests against the real services
 	$(BIN)/pytest -q -m integration tests/integration
 
-test: topics ## Everything: services up, then the whole suite against them
+test: topics test-tools ## Everything: services up, then the whole suite against them
 	$(BIN)/pytest -q tests
 
-clean: down ## Stop services and delete their data, the jar cache and .venv
-	rm -rf .state .cache $(VENV)
+clean: down ## Stop services and delete their data, the jar cache, .venv and the test tools
+	rm -rf .state .cache $(VENV) tests/tools/node_modules
 
 bench: topics ## Measure the engine: events/s per worker vs a bare consumer, latency, memory
 	$(BIN)/python -m benchmarks.engine_bench

@@ -12,7 +12,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -22,6 +22,7 @@ from rich.markup import escape
 from consumers import records
 from consumers.cli import _connect, _operator, alerts_app
 from leap.access import Actor
+from leap.calendar import local_instant
 from leap.console import err, fail, out
 from leap.settings import get_settings
 
@@ -48,6 +49,16 @@ def parse_day(value: str | None) -> date | None:
         return date.fromisoformat(value)
     except ValueError:
         fail(f"{value!r} is not a date (YYYY-MM-DD)", 2)
+
+
+def local_time(value: str | None) -> datetime | None:
+    """A local date and time (the university's time zone) or None; a bad one ends the command."""
+    if value is None:
+        return None
+    try:
+        return local_instant(value, get_settings().tz)
+    except ValueError as exc:
+        fail(str(exc), 2)
 
 
 @contextmanager
@@ -177,15 +188,18 @@ def referrals_consent(
 def queries_raise(
     student: Annotated[str, typer.Argument(help="Student id.")],
     description: Annotated[str, typer.Argument(help="What is wrong (- reads standard input).")],
-    record_type: Annotated[str, typer.Option(help="What is challenged: attendance, band_change, note, ...")],
-    record_id: Annotated[str, typer.Option(help="Which one (an id, or a date for attendance).")],
+    record_type: Annotated[str, typer.Option(help="What is challenged: missing_activity, band, note, objective, ...")],
+    record_id: Annotated[str, typer.Option(help="Which one (a record id), if it has one.")] = "",
+    source: Annotated[Optional[str], typer.Option(help="Missing activity: its source (attendance, vle, ...).")] = None,
+    at: Annotated[Optional[str], typer.Option(help="Missing activity: when, local time, e.g. 2026-12-01T10:00.")] = None,
     as_user: AsUser = None,
     as_json: AsJson = False,
 ) -> None:
     """Challenge a record (a student about their own, or an administrator for them)."""
     text = text_argument(description)
+    when = local_time(at)
     with session(as_user) as (conn, actor):
-        query = records.raise_query(conn, actor, student, record_type, record_id, text)
+        query = records.raise_query(conn, actor, student, record_type, record_id, text, activity_source=source, activity_at=when)
     _emit(as_json, {"query_id": query, "student_id": student}, f"data query {query} raised for {student}")
 
 
@@ -194,13 +208,26 @@ def queries_resolve(
     query: Annotated[int, typer.Argument(help="Data query id.")],
     outcome: Annotated[str, typer.Argument(help="upheld or rejected.")],
     resolution: Annotated[str, typer.Argument(help="What was decided and why, for the student (- reads standard input).")],
+    source: Annotated[Optional[str], typer.Option(help="Upheld missing activity: its source, if not the one the student gave.")] = None,
+    at: Annotated[Optional[str], typer.Option(help="Upheld missing activity: when (local time), if not what the student gave.")] = None,
+    amends: Annotated[Optional[str], typer.Option(help="The event id of the register mark the correction replaces (e.g. an 'absent').")] = None,
     as_user: AsUser = None,
     as_json: AsJson = False,
 ) -> None:
-    """Uphold or reject an open data query (an upheld one's correction is published by a later step)."""
+    """Uphold or reject an open data query; an upheld one about missing activity publishes the correction, and the engine re-scores."""
+    from leap.kafka import Publisher
+    from producers.corrections import CorrectionError, correction_hook
+    from schemas.codec import default_codec
+
     text = text_argument(resolution)
-    with session(as_user) as (conn, actor):
-        row = records.resolve_query(conn, actor, query, outcome, text)
+    when = local_time(at)
+    settings = get_settings()
+    with Publisher(settings, client_id="leap-corrections") as publisher, session(as_user) as (conn, actor):
+        hook = correction_hook(settings, publisher, default_codec(), source=source, at=when, amends=amends)
+        try:
+            row = records.resolve_query(conn, actor, query, outcome, text, on_upheld=hook)
+        except CorrectionError as exc:
+            fail(str(exc))
     _emit(as_json, row, f"data query {query} {row['status']}")
 
 

@@ -12,7 +12,7 @@ reported on the first Monday back.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 
 from leap.policy import read_toml
@@ -125,3 +125,18 @@ def parse_calendar(data: dict, source: str = "calendar") -> Calendar:
 def load_calendar(path: Path) -> Calendar:
     """Read and validate a calendar file."""
     return parse_calendar(read_toml(path, CalendarError, "calendar file (calendar_file in the policy)"), str(path))
+
+
+def local_instant(text: str, tz: tzinfo) -> datetime:
+    """A local date and time as people type it ("2026-12-01T10:00", "2026-12-01 10:00") made aware in ``tz``.
+
+    Raises ``ValueError`` with a one-line message. A time in the hour skipped when clocks go
+    forward, or repeated when they go back, is taken as the first of its kind (``fold=0``).
+    """
+    try:
+        naive = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date and time (YYYY-MM-DD HH:MM)") from None
+    if naive.tzinfo is not None:
+        return naive
+    return naive.replace(tzinfo=tz)

@@ -345,9 +345,11 @@ def _add_record_commands() -> None:
     from consumers.cli import alerts_app, consume, db_app, exemptions_app, status
     from consumers.protection.cli import register as register_protection
     from consumers.records_cli import register as register_records
+    from portal.cli import portal_app
     from streams.cli import evaluate, replay
 
     app.add_typer(db_app, name="db")
+    app.add_typer(portal_app, name="portal")
     app.add_typer(exemptions_app, name="exemptions")
     app.add_typer(alerts_app, name="alerts")
     app.command()(consume)

@@ -51,6 +51,24 @@ class Settings(BaseSettings):
         description="Secret key of the keyed hash (HMAC-SHA256) naming erased students; needed by leap erase and "
         "the consumer once anyone was erased. Never change it: earlier erasures would stop matching.",
     )
+    portal_url: str = Field(
+        "http://127.0.0.1:8080",
+        description="The portal's public address (links in alert emails; sign-in redirects). `leap portal serve` listens on its host and port.",
+    )
+    portal_secret: str = Field(
+        "",
+        description="Key that signs the portal's session cookie (32+ random characters). Empty: a random key per process (sessions end at restart).",
+    )
+    oidc_issuer: str = Field("", description="The university's OpenID Connect issuer URL (single sign-on). Empty: no SSO sign-in.")
+    oidc_client_id: str = Field("", description="The portal's client id at the OpenID Connect provider.")
+    oidc_client_secret: str = Field("", description="The portal's client secret at the OpenID Connect provider.")
+    oidc_user_claim: str = Field(
+        "preferred_username", description="The ID-token claim holding the university user id (student or staff id)."
+    )
+    portal_dev_signin: bool = Field(
+        False,
+        description="DEVELOPMENT ONLY: sign in as any user of the roster or staff directory without a password (`make run`). Refused unless the portal listens on loopback.",
+    )
     log_level: str = Field("info", description="debug, info, warning or error.")
     log_format: str = Field("console", description="console (for people) or json (for log shippers).")
 

@@ -108,6 +108,27 @@ def write_roster(students: list[SimStudent], path: Path) -> None:
             )
 
 
+# The simulated university's support service and LEAP administrator (the staff directory).
+SUPPORT_SERVICE = "Student Wellbeing"
+SUPPORT_STAFF = "wellbeing-01"
+ADMIN = "leap-admin"
+
+
+def write_staff(students: list[SimStudent], path: Path) -> None:
+    """The staff directory (``leap staff load``): every tutor, a department office per department, a support adviser, an administrator."""
+    tutors = sorted({(s.tutor, s.department) for s in students})
+    departments = sorted({s.department for s in students})
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["user_id", "roles", "departments", "service"])
+        for tutor, _department in tutors:
+            writer.writerow([tutor, "personal_tutor", "", ""])
+        for department in departments:
+            writer.writerow([f"{department}-office", "department_staff", department, ""])
+        writer.writerow([SUPPORT_STAFF, "support_service", "", SUPPORT_SERVICE])
+        writer.writerow([ADMIN, "admin", "", ""])
+
+
 def draw_outcomes(students: list[SimStudent], seed: int) -> dict[str, str]:
     """Each student's end-of-year outcome: pass, fail or withdrawn, with planted risk.
 
@@ -156,7 +177,7 @@ def simulate(
     tz: ZoneInfo,
     holiday_week: bool = True,
 ) -> SimCounts:
-    """Write ``events.jsonl``, ``roster.csv``, ``calendar.toml`` and ``outcomes.csv`` for ``days`` days ending at ``end`` into ``out_dir``.
+    """Write ``events.jsonl``, ``roster.csv``, ``staff.csv``, ``calendar.toml`` and ``outcomes.csv`` for ``days`` days ending at ``end`` into ``out_dir``.
 
     The calendar has one term around the simulated days and the holiday week as a break,
     so the alert rules can be run against the university it describes; the outcomes are
@@ -166,6 +187,7 @@ def simulate(
     out_dir.mkdir(parents=True, exist_ok=True)
     people = make_students(students, rng)
     write_roster(people, out_dir / "roster.csv")
+    write_staff(people, out_dir / "staff.csv")
     write_outcomes(draw_outcomes(people, seed), out_dir / "outcomes.csv")
     end_ms = int(end.timestamp() * 1000)
     last_day = end.astimezone(tz).date()

@@ -14,6 +14,7 @@ from consumers.records.checks import (
     RecordError,
     UnknownUser,
 )
+from consumers.records.caseload import caseload, caseload_order, history_of
 from consumers.records.guard import (
     command_line_actor,
     actor_for,
@@ -48,6 +49,9 @@ from consumers.records.writes import (
 
 __all__ = [
     "command_line_actor",
+    "caseload",
+    "caseload_order",
+    "history_of",
     "MAX_TEXT",
     "Forbidden",
     "InvalidInput",

@@ -9,6 +9,8 @@ MAX_NAME = 200  # services, record types and ids, user ids
 ALERT_UPDATES = {"acknowledged": "acknowledge", "actioned": "action", "dismissed": "dismiss"}
 OBJECTIVE_STATUSES = ("open", "met", "not_met", "withdrawn")
 QUERY_OUTCOMES = ("upheld", "rejected")
+# Sources whose missed activity a data query can claim (and an upheld one correct).
+CORRECTABLE_SOURCES = ("attendance", "vle", "coursework", "lecture_capture", "logins", "library")
 # What a student may change on their own objective: staff set the rest.
 STUDENT_OBJECTIVE_FIELDS = frozenset({"progress"})
 OBJECTIVE_FIELDS = frozenset({"description", "due", "status", "progress"})

@@ -63,7 +63,7 @@ _RECORD = {
                         status_by, status_at, status_note, closed_at, closed_reason
                  FROM alerts WHERE student_id = %s ORDER BY created_at""",
     "data_queries": """SELECT query_id, raised_by AS author, created_at, record_type, record_id, description, status, resolution,
-                              resolved_by, resolved_at, correction_event_id
+                              resolved_by, resolved_at, correction_event_id, activity_source, activity_at
                        FROM data_queries WHERE student_id = %s ORDER BY created_at, query_id""",
 }
 
@@ -136,7 +136,7 @@ def list_queries(conn: psycopg.Connection, actor: Actor, student_id: str | None 
     with conn.transaction():
         rows = conn.execute(
             """SELECT query_id, student_id, raised_by AS author, created_at, record_type, record_id, description, status, resolution,
-                      resolved_by, resolved_at, correction_event_id
+                      resolved_by, resolved_at, correction_event_id, activity_source, activity_at
                FROM data_queries WHERE status = ANY(%s) AND (%s::text IS NULL OR student_id = %s) ORDER BY created_at, query_id""",
             (list(statuses), student_id, student_id),
         ).fetchall()

@@ -7,12 +7,13 @@ row and its access-log entry in one transaction. Text is stored exactly as given
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import date
+from datetime import date, datetime
 
 import psycopg
 
 from consumers.exemptions import ExemptionRow
 from consumers.records.checks import (
+    CORRECTABLE_SOURCES,
     MAX_NAME,
     OBJECTIVE_STATUSES,
     QUERY_OUTCOMES,
@@ -27,7 +28,8 @@ from consumers.records.guard import allow, is_student, log_allowed, refuse
 from leap.access import Actor
 
 # Given an upheld query's row, publish the correction event and return its id (stored on the
-# query). Publishing corrections is a later step: nothing is passed today.
+# query): ``producers.corrections.correction_hook``. Called inside the transaction, so a
+# failed publication leaves the query open.
 CorrectionHook = Callable[[dict], str | None]
 
 
@@ -137,17 +139,27 @@ def record_consent(conn: psycopg.Connection, actor: Actor, referral_id: int, con
     return updated
 
 
-def raise_query(conn: psycopg.Connection, actor: Actor, student_id: str, record_type: str, record_id: str, description: str) -> int:
-    """The student challenges a record (an attendance mark, a band change, a note...); return the query's id."""
+def raise_query(conn: psycopg.Connection, actor: Actor, student_id: str, record_type: str, record_id: str, description: str, *,
+                activity_source: str | None = None, activity_at: datetime | None = None) -> int:  # fmt: skip
+    """The student challenges a record (an attendance mark, a band change, a note...); return the query's id.
+
+    For missing activity, ``activity_source`` and ``activity_at`` (aware) say what was missed
+    and when: upholding the query publishes that activity (``producers.corrections``).
+    """
     check_text("the record type", record_type, limit=MAX_NAME)
-    check_text("the record id", record_id, limit=MAX_NAME)
+    check_text("the record id", record_id, limit=MAX_NAME, required=False)
     check_text("the description", description)
+    if activity_source is not None and activity_source not in CORRECTABLE_SOURCES:
+        raise InvalidInput(f"source {activity_source!r} is not one of {', '.join(CORRECTABLE_SOURCES)}")
+    if activity_at is not None and activity_at.tzinfo is None:
+        raise InvalidInput("the time of the missed activity needs a time zone")
     decision = allow(conn, actor, "raise_query", student_id, record_type="data_query")
     _student(conn, student_id)
     with conn.transaction():
         query = conn.execute(
-            "INSERT INTO data_queries (student_id, record_type, record_id, description, raised_by) VALUES (%s, %s, %s, %s, %s) RETURNING query_id",
-            (student_id, record_type, record_id, description, actor.user_id),
+            """INSERT INTO data_queries (student_id, record_type, record_id, description, raised_by, activity_source, activity_at)
+               VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING query_id""",
+            (student_id, record_type, record_id or "", description, actor.user_id, activity_source, activity_at),
         ).fetchone()["query_id"]
         log_allowed(conn, actor, decision, "raise_query", student_id, "data_query", query)
     return query
@@ -170,8 +182,8 @@ def _author(conn: psycopg.Connection, record_type: str, record_id: str) -> str |
 def resolve_query(conn: psycopg.Connection, actor: Actor, query_id: int, outcome: str, resolution: str, *, on_upheld: CorrectionHook | None = None) -> dict:
     """Uphold or reject an open data query with a resolution the student reads; return the row.
 
-    ``on_upheld`` is the hook for the correction event (called in the transaction; its id is
-    stored in ``correction_event_id``). None today: publishing corrections is a later step.
+    ``on_upheld`` publishes the correction event (called in the transaction, so if it raises
+    nothing is stored; its id is stored in ``correction_event_id``).
     """
     if outcome not in QUERY_OUTCOMES:
         raise InvalidInput(f"outcome {outcome!r} is not one of {', '.join(QUERY_OUTCOMES)}")

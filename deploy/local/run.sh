@@ -17,6 +17,7 @@ sed "s|^calendar_file = .*|calendar_file = \"$OUT/university/calendar.toml\"|" "
 export LEAP_POLICY_FILE=$OUT/institution.toml
 
 "$LEAP" roster load "$OUT/university/roster.csv"
+"$LEAP" staff load --replace "$OUT/university/staff.csv"
 "$LEAP" produce events "$OUT/university/events.jsonl"
 "$LEAP" sample moodle "$OUT/moodle_logstore.csv" --rows 20000 --students 500
 "$LEAP" produce moodle "$OUT/moodle_logstore.csv"
@@ -25,7 +26,11 @@ export LEAP_POLICY_FILE=$OUT/institution.toml
 worker=$!
 "$LEAP" consume --metrics-port "${LEAP_RUN_CONSUMER_PORT:-9102}" >"$OUT/consumer.log" 2>&1 &
 consumer=$!
-trap 'kill $worker $consumer 2>/dev/null; wait $worker $consumer 2>/dev/null || true' EXIT
+# The portal, with the development sign-in (no password; loopback only) for trying it here.
+PORTAL_URL=${LEAP_PORTAL_URL:-http://127.0.0.1:8080}
+LEAP_PORTAL_URL=$PORTAL_URL LEAP_PORTAL_DEV_SIGNIN=1 "$LEAP" portal serve >"$OUT/portal.log" 2>&1 &
+portal=$!
+trap 'kill $worker $consumer $portal 2>/dev/null; wait $worker $consumer $portal 2>/dev/null || true' EXIT
 echo "stream worker running (pid $worker, metrics http://127.0.0.1:${LEAP_RUN_WORKER_PORT:-6066}/metrics, log $OUT/worker.log)"
 echo "alert consumer running (pid $consumer, metrics and /healthz on http://127.0.0.1:${LEAP_RUN_CONSUMER_PORT:-9102}, log $OUT/consumer.log)"
 "$LEAP" bands --wait-for "$STUDENTS"
@@ -41,3 +46,17 @@ if [ -n "$student" ]; then "$LEAP" status "$student"; fi
 "$LEAP" evaluate "$OUT/university/events.jsonl" --roster "$OUT/university/roster.csv" --outcomes "$OUT/university/outcomes.csv" --weeks 2-5
 "$LEAP" topics list
 echo "try: $LEAP alerts list    $LEAP status <student id>    (both recorded in the access log)"
+tutor=$("$ROOT/.venv/bin/python" -c '
+import json, sys
+alerts = [json.loads(line) for line in open(sys.argv[1])]
+print(next((a["recipient"] for a in alerts if a["student_id"] == sys.argv[2] and a["recipient_role"] == "personal_tutor"), ""))' "$OUT/alerts.jsonl" "$student")
+echo
+echo "The portal: $PORTAL_URL   (log $OUT/portal.log)"
+echo "  development sign-in (no password, this machine only), for example:"
+[ -n "$student" ] && echo "    student                $student"
+[ -n "$tutor" ] && echo "    their personal tutor   $tutor"
+echo "    support adviser        wellbeing-01"
+echo "    LEAP administrator     leap-admin"
+if [ "${LEAP_RUN_EXIT:-}" = 1 ]; then exit 0; fi
+echo "The stream worker, alert consumer and portal keep running: activity you publish changes bands live. Press Ctrl-C to stop."
+wait $portal

@@ -39,18 +39,8 @@ wait_until() {
 
 pid_alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
-need_packages() {
-  # Installs missing Debian packages when root; otherwise names them so an admin can.
-  local missing=()
-  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
-  ((${#missing[@]} == 0)) && return 0
-  if [[ $(id -u) -ne 0 ]]; then
-    die "missing Debian packages: ${missing[*]}. Install them with: sudo apt-get install -y ${missing[*]}"
-  fi
-  log "installing ${missing[*]} from Debian packages"
-  apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-}
+# need_packages PKG...: Debian packages, installed when missing (shared with test-tools.sh).
+source "$ROOT/deploy/local/packages.sh"
 
 # ---------------------------------------------------------------- Kafka
 kafka_fetch() {

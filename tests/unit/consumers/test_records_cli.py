@@ -124,7 +124,10 @@ def test_resolve_and_dismiss_pass_their_outcome_and_text(calls):
     runner = CliRunner()
     assert runner.invoke(_app(), ["queries", "resolve", "3", "upheld", "Mark corrected", "--as", "tutor-a"]).exit_code == 0
     assert runner.invoke(_app(), ["alerts", "dismiss", "a-1", "Known illness", "--as", "tutor-a"]).exit_code == 0
-    assert calls == [("resolve_query", "tutor-a", (3, "upheld", "Mark corrected"), {}), ("update_alert", "tutor-a", ("a-1", "dismissed", "Known illness"), {})]
+    (name, who, args, kwargs), dismissed = calls
+    assert (name, who, args) == ("resolve_query", "tutor-a", (3, "upheld", "Mark corrected")) and set(kwargs) == {"on_upheld"}
+    assert kwargs["on_upheld"]({"query_id": 3, "student_id": "s1"}) is None  # no missing activity stated: nothing is published
+    assert dismissed == ("update_alert", "tutor-a", ("a-1", "dismissed", "Known illness"), {})
 
 
 def test_text_argument_reads_standard_input_only_for_a_dash():
