@@ -116,7 +116,7 @@ class Live:
         return found
 
     def forget(self, student_id: str, alert_ids: Iterable[str]) -> dict[str, int]:
-        """Remove the student's state, their entries on every alert stream and their alerts' markers; counts."""
+        """Remove the student's state, their entries on every alert stream, their alerts' markers and their portal sessions; counts."""
         entries = self.entries_about(student_id)
         by_stream: dict[str, list[str]] = {}
         for entry in entries:
@@ -127,6 +127,10 @@ class Live:
         markers = [self.marker_key(str(a)) for a in alert_ids]
         if markers:
             removed["alert_markers"] = int(self.client.delete(*markers))
+        # The portal's sign-in sessions (portal/sessions.py: hashes with the user's id) end too.
+        sessions = [k for k in self.client.scan_iter(match=f"{self.prefix}:portal:session:*", count=500, _type="hash")
+                    if self.client.hget(k, "user_id") == student_id]  # fmt: skip
+        removed["portal_sessions"] = int(self.client.delete(*sessions)) if sessions else 0
         return removed
 
     def ping(self) -> bool:
