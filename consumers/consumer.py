@@ -34,6 +34,7 @@ from leap.calendar import Calendar
 from consumers.core import Batch, Plan, Setting, Snapshot
 from consumers.delivery import Deliveries
 from consumers.live import Live
+from consumers.protection import markers
 from leap.dead_letter import DeadLetters
 from leap.kafka import Publisher, client_config
 from leap.log import get_logger
@@ -101,6 +102,8 @@ class AlertConsumer:
         self._outages_shown: set[str] = set()
         # High watermark of each leap.activity partition, as last seen by this consumer.
         self.activity_ends: dict[int, int] = {}
+        # Erased students are recognised by keyed hash (consumers.protection.markers).
+        self.pseudonym_key = settings.pseudonym_key.get_secret_value() if settings.pseudonym_key is not None else None
         self.deliveries = Deliveries(rules_.email, rules_.webhook, settings.tz, engagement, names) if self.channels() else None
         HEALTHY.set(1)
         for source in SOURCES:  # every source has its series from start-up, not from its first outage
@@ -195,12 +198,13 @@ class AlertConsumer:
         conn = self.conn()
         started = time.perf_counter()
         with conn.transaction():
+            markers.hold_shared(conn)  # an erasure in progress finishes first
             done = store.positions(conn, {(m.topic(), m.partition()) for m in messages})
             fresh = [m for m in messages if m.offset() >= done.get((m.topic(), m.partition()), 0)]
             for m in messages:
                 if m.offset() < done.get((m.topic(), m.partition()), 0):
                     MESSAGES.labels(m.topic(), "already_applied").inc()
-            batch = self.decode(fresh)
+            batch = self.forget_erased(conn, self.decode(fresh))
             if batch.dead:
                 # Delivered before the positions that skip them are committed.
                 self._dead_letter(batch.dead)
@@ -216,6 +220,26 @@ class AlertConsumer:
         for source, at in plan.arrivals.items():
             LAST_EVENT.labels(source).set(self.arrivals[source])
         WRITE_SECONDS.observe(time.perf_counter() - started)
+
+    def forget_erased(self, conn: psycopg.Connection, batch: Batch) -> Batch:
+        """The batch without erased students; their state and roster keys tombstoned again.
+
+        The tombstones go out before the transaction commits (as dead letters do): a crash
+        after them only re-sends them.
+        """
+        erased = markers.erased_among(conn, batch.students(), self.pseudonym_key)
+        if not erased:
+            return batch
+        kept, again = core.without_students(batch, erased)
+        dropped = _records(batch) - _records(kept)
+        MESSAGES.labels("all", "erased_student").inc(dropped)
+        if again:
+            with Publisher(self.settings, client_id="leap-consumer") as publisher:
+                for topic, ids in again.items():
+                    for sid in sorted(ids):
+                        publisher.send(self.settings.topic(topic), None, key=sid)
+        log.info("records about erased students dropped", students=len(erased), records=dropped)
+        return kept
 
     def _snapshot(self, conn: psycopg.Connection, batch: Batch, activity_ends: dict[int, int]) -> Snapshot:
         ids = batch.students()
@@ -322,6 +346,7 @@ class AlertConsumer:
         states_done = alerts_done = 0
         while True:
             with conn.transaction():
+                markers.hold_shared(conn)  # an erasure never races a copy to Redis
                 states = store.unsynced_states(conn)
                 if states:
                     self.live.put_states(states)
@@ -330,6 +355,7 @@ class AlertConsumer:
             if len(states) < 5000:
                 break
         with conn.transaction():
+            markers.hold_shared(conn)
             alerts = store.unpublished_alerts(conn)
             for alert in alerts:
                 self.live.publish_alert(alert)
@@ -427,6 +453,10 @@ class AlertConsumer:
                 by_topic[tp.topic] += max(0, high - tp.offset)
         for topic, lag in by_topic.items():
             LAG.labels(topic).set(lag)
+
+
+def _records(batch: Batch) -> int:
+    return len(batch.roster) + len(batch.states) + len(batch.summaries) + len(batch.changes)
 
 
 def _next_offsets(messages: list) -> dict[tuple[str, int], int]:

@@ -11,7 +11,7 @@ state between calls: the same batch and snapshot always give the same plan.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -144,6 +144,31 @@ def merged_arrivals(before: Mapping[str, float], added: Mapping[str, float]) -> 
     for source, at in added.items():
         merged[source] = max(at, merged.get(source, at))
     return merged
+
+
+def without_students(batch: Batch, erased: set[str]) -> tuple[Batch, dict[str, set[str]]]:
+    """The batch without anything about erased students, and which of them to tombstone again per topic.
+
+    An erased student's state or roster entry published after the erasure (the engine still
+    holding their recent activity, a roster file loaded again) is dropped, and its key is
+    returned under ``student-state`` or ``roster`` so the shell publishes a tombstone after it:
+    the topic's latest value for the student stays null. Activity volumes and arrivals are
+    aggregates and stay.
+    """
+    if not erased:
+        return batch, {}
+    again = {
+        "student-state": {sid for sid in batch.states if sid in erased},
+        "roster": {sid for sid, entry in batch.roster if sid in erased and entry is not None},
+    }
+    kept = replace(
+        batch,
+        roster=[(sid, entry) for sid, entry in batch.roster if sid not in erased],
+        states={sid: s for sid, s in batch.states.items() if sid not in erased},
+        summaries=[s for s in batch.summaries if s["student_id"] not in erased],
+        changes=[c for c in batch.changes if c["student_id"] not in erased],
+    )
+    return kept, {topic: ids for topic, ids in again.items() if ids}
 
 
 def roster_after(before: Mapping[str, Student], entries: Iterable[tuple[str, dict | None]], today: date) -> dict[str, Student]:

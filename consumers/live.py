@@ -90,12 +90,48 @@ class Live:
         args: list = [MARKER_SECONDS, STREAM_LENGTH]
         for key, value in fields.items():
             args += [key, value]
-        marker = f"{self.prefix}:alert-published:{fields['alert_id']}"
+        marker = self.marker_key(fields["alert_id"])
         return self._publish_once(keys=[self.stream_key(alert["recipient"]), marker], args=args) is not None
 
     def alerts_for(self, recipient: str, count: int = 1000) -> list[dict]:
         """A recipient's alerts on their stream, oldest first."""
         return [fields for _, fields in self.client.xrange(self.stream_key(recipient), count=count)]
+
+    def marker_key(self, alert_id: str) -> str:
+        """The marker saying an alert was put on its stream."""
+        return f"{self.prefix}:alert-published:{alert_id}"
+
+    def alert_streams(self) -> list[str]:
+        """Every recipient's alert stream."""
+        return sorted(self.client.scan_iter(match=f"{self.prefix}:alerts:*", count=1000, _type="stream"))
+
+    def entries_about(self, student_id: str) -> list[dict]:
+        """Every entry about the student on any recipient's alert stream: stream, recipient, entry id, fields."""
+        found = []
+        start = len(self.stream_key(""))
+        for stream in self.alert_streams():
+            for entry_id, fields in self.client.xrange(stream):  # streams are capped (STREAM_LENGTH)
+                if fields.get("student_id") == student_id:
+                    found.append({"stream": stream, "recipient": stream[start:], "entry_id": entry_id, "fields": fields})
+        return found
+
+    def forget(self, student_id: str, alert_ids: Iterable[str]) -> dict[str, int]:
+        """Remove the student's state, their entries on every alert stream, their alerts' markers and their portal sessions; counts."""
+        entries = self.entries_about(student_id)
+        by_stream: dict[str, list[str]] = {}
+        for entry in entries:
+            by_stream.setdefault(entry["stream"], []).append(entry["entry_id"])
+        removed = {"state": int(self.client.delete(self.student_key(student_id))), "alert_stream_entries": 0, "alert_markers": 0}
+        for stream, ids in by_stream.items():
+            removed["alert_stream_entries"] += int(self.client.xdel(stream, *ids))
+        markers = [self.marker_key(str(a)) for a in alert_ids]
+        if markers:
+            removed["alert_markers"] = int(self.client.delete(*markers))
+        # The portal's sign-in sessions (portal/sessions.py: hashes with the user's id) end too.
+        sessions = [k for k in self.client.scan_iter(match=f"{self.prefix}:portal:session:*", count=500, _type="hash")
+                    if self.client.hget(k, "user_id") == student_id]  # fmt: skip
+        removed["portal_sessions"] = int(self.client.delete(*sessions)) if sessions else 0
+        return removed
 
     def ping(self) -> bool:
         """Whether Redis answers."""

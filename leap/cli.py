@@ -343,6 +343,7 @@ def _print_counts(path, label, counts, settings, as_json) -> None:  # type: igno
 
 def _add_record_commands() -> None:
     from consumers.cli import alerts_app, consume, db_app, exemptions_app, status
+    from consumers.protection.cli import register as register_protection
     from consumers.records_cli import register as register_records
     from portal.cli import portal_app
     from streams.cli import evaluate, replay
@@ -356,6 +357,7 @@ def _add_record_commands() -> None:
     app.command()(replay)
     app.command()(evaluate)
     register_records(app)
+    register_protection(app)
 
 
 _add_record_commands()

@@ -212,12 +212,30 @@ class SourceNames(_Strict):
         return self
 
 
+class Retention(_Strict):
+    """How long PostgreSQL keeps each kind of row (``leap retention run``; docs/data-protection.md)."""
+
+    # Notes, objectives, referrals, data queries and exemptions: days after the student left
+    # (their roster status stopped being active).
+    records_after_leaving_days: int = Field(1095, ge=30)
+    # Daily scores and bands (the portal's charts show 12 weeks, so never under 84).
+    engagement_history_days: int = Field(400, ge=84)
+    band_changes_days: int = Field(400, ge=30)
+    # Alerts closed (actioned, dismissed, recovered, dropped) this long ago, with their updates and deliveries.
+    closed_alerts_days: int = Field(730, ge=30)
+    # Alerts not raised and why (resolved ones only: a postponed drop still waiting is kept).
+    alert_suppressions_days: int = Field(400, ge=30)
+    # Who looked at what: students see it, audits need it, so at least a year.
+    access_log_days: int = Field(2190, ge=365)
+
+
 class Policy(_Strict):
     """The whole institution policy file."""
 
     engagement: Engagement = Engagement()
     alerts: Alerts = Alerts()
     sources: SourceNames = SourceNames()
+    retention: Retention = Retention()
 
 
 def read_toml(path: Path, error: type[ValueError], what: str) -> dict:

@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     policy_file: Path = Field(
         PROJECT_ROOT / "deploy" / "institution.toml",
         description="The institution's policy: weights, caps, windows, bands, alert rules.",
+    )
+    pseudonym_key: SecretStr | None = Field(
+        None,
+        description="Secret key of the keyed hash (HMAC-SHA256) naming erased students; needed by leap erase and "
+        "the consumer once anyone was erased. Never change it: earlier erasures would stop matching.",
     )
     portal_url: str = Field(
         "http://127.0.0.1:8080",
