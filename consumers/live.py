@@ -4,6 +4,7 @@ Keys (``P`` is ``LEAP_TOPIC_PREFIX``, so deployments and test runs do not share 
 - ``P:student:<id>``: hash of band, score, days_since_last_activity, day, cohort,
   explanation (JSON) and updated_at;
 - ``P:alerts:<recipient>``: stream of that recipient's alerts, newest last (capped);
+- ``P:portal:session:<hash of a session id>``: a signed-in portal session (``portal.sessions``);
 - ``P:alert-published:<alert id>``: marker that makes putting an alert on its stream
   idempotent (a Lua script checks and adds in one step), so a crash between Redis and
   PostgreSQL's bookkeeping never shows a tutor the same alert twice.
@@ -127,11 +128,18 @@ class Live:
         markers = [self.marker_key(str(a)) for a in alert_ids]
         if markers:
             removed["alert_markers"] = int(self.client.delete(*markers))
-        # The portal's sign-in sessions (portal/sessions.py: hashes with the user's id) end too.
-        sessions = [k for k in self.client.scan_iter(match=f"{self.prefix}:portal:session:*", count=500, _type="hash")
-                    if self.client.hget(k, "user_id") == student_id]  # fmt: skip
-        removed["portal_sessions"] = int(self.client.delete(*sessions)) if sessions else 0
+        removed["portal_sessions"] = self.end_sessions_of(student_id)
         return removed
+
+    @property
+    def session_prefix(self) -> str:
+        """Where the portal keeps sign-ins (``portal.sessions``): one hash per session, with its ``user_id``."""
+        return f"{self.prefix}:portal:session:"
+
+    def end_sessions_of(self, user_id: str) -> int:
+        """End every portal session of a user (an erased student, a leaver); return how many."""
+        sessions = [k for k in self.client.scan_iter(match=self.session_prefix + "*", count=500, _type="hash") if self.client.hget(k, "user_id") == user_id]
+        return int(self.client.delete(*sessions)) if sessions else 0
 
     def ping(self) -> bool:
         """Whether Redis answers."""

@@ -148,7 +148,7 @@ def create_app(settings: Settings | None = None, policy: Policy | None = None) -
         pool = ConnectionPool(settings.database_url, min_size=1, max_size=8, open=False, kwargs={"autocommit": True, "row_factory": dict_row})
         pool.open(wait=False)
         live = Live.from_url(settings.redis_url, settings.topic_prefix)
-        parts = Parts(settings, policy, pool, live, Sessions(live.client, settings.topic_prefix), _templates())
+        parts = Parts(settings, policy, pool, live, Sessions(live), _templates())
         if settings.oidc_issuer:
             from authlib.integrations.starlette_client import OAuth
 

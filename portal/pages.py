@@ -162,10 +162,24 @@ async def find_student(request: Request, visitor: Visitor) -> Response:
     return RedirectResponse(f"/students/{quote(sid, safe='')}" + (f"?{urlencode({'reason': reason})}" if reason else ""), status_code=303)
 
 
+@page
+async def export(request: Request, visitor: Visitor) -> Response:
+    """Everything LEAP holds about the student as one zip (the student's own right of access)."""
+    from consumers.protection.sar import export_sar
+
+    p = parts(request)
+    sid = request.path_params["student_id"]
+    reason = request.query_params.get("reason", "").strip()
+    actor = replace(visitor.actor, purpose=reason) if reason else visitor.actor
+    found = await db(request, export_sar, actor, sid, p.settings, live=p.live, stated="downloaded in the portal")
+    return Response(found.data, media_type="application/zip", headers={"content-disposition": f'attachment; filename="{found.file_name}"'})
+
+
 routes = [
     Route("/", home, methods=["GET"]),
     Route("/me", my_page, methods=["GET"]),
     Route("/caseload", caseload_page, methods=["GET"]),
     Route("/find", find_student, methods=["GET"]),
     Route("/students/{student_id}", student_page, methods=["GET"]),
+    Route("/students/{student_id}/export", export, methods=["GET"]),
 ]

@@ -16,7 +16,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
-import redis
+from consumers.live import Live
 
 IDLE_SECONDS = 8 * 3600  # signed out after a working day without a request
 MAX_SECONDS = 12 * 3600  # and after twelve hours whatever happens
@@ -43,14 +43,14 @@ def csrf_matches(expected: str, submitted: object) -> bool:
 
 
 class Sessions:
-    """The signed-in sessions of the portal, in Redis under ``<prefix>:portal:session:``."""
+    """The signed-in sessions of the portal, in Redis under ``Live.session_prefix``."""
 
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
-        self.client = client
-        self.prefix = prefix
+    def __init__(self, live: Live) -> None:
+        self.live = live
+        self.client = live.client
 
     def _key(self, sid: str) -> str:
-        return f"{self.prefix}:portal:session:{hashlib.sha256(sid.encode()).hexdigest()}"
+        return self.live.session_prefix + hashlib.sha256(sid.encode()).hexdigest()
 
     def start(self, user_id: str, via: str, *, id_token: str = "", now: float | None = None) -> SignIn:
         """A new session for ``user_id`` (a fresh id and CSRF token)."""
@@ -101,8 +101,4 @@ class Sessions:
 
     def end_user(self, user_id: str) -> int:
         """End every session of a user (a leaver, a compromised account); return how many."""
-        ended = 0
-        for key in self.client.scan_iter(f"{self.prefix}:portal:session:*", count=500):
-            if self.client.hget(key, "user_id") == user_id:
-                ended += self.client.delete(key)
-        return ended
+        return self.live.end_sessions_of(user_id)

@@ -178,3 +178,17 @@ def test_the_student_sees_who_looked_at_their_record(site):
     page = dev_client(site["portal"], "s1").get("/me").text
     section = page[page.index("Who has looked at your record"):]
     assert re.search(r"<td>tutor-a</td><td>personal tutor</td>", section)
+
+
+def test_a_student_downloads_their_own_data_and_no_one_else_s(site):
+    import io
+    import zipfile
+
+    own = dev_client(site["portal"], "s1").get("/students/s1/export")
+    assert own.status_code == 200 and own.headers["content-type"] == "application/zip"
+    names = zipfile.ZipFile(io.BytesIO(own.content)).namelist()
+    assert "README.txt" in names and any(n.endswith("notes.json") for n in names)
+    assert SECRET.encode() in zipfile.ZipFile(io.BytesIO(own.content)).read(next(n for n in names if n.endswith("notes.json")))
+    for user in ("s2", "tutor-b", "tutor-a"):
+        refused = dev_client(site["portal"], user).get("/students/s1/export")
+        assert refused.status_code == 403 and SECRET not in refused.text, user

@@ -223,7 +223,7 @@ def test_a_student_exports_their_data_is_erased_and_stays_erased_and_nobody_else
 
     # Signed in to the portal (a session as portal/sessions.py stores it), and someone else too.
     for sid, user in (("a", GONE), ("b", KEPT)):
-        live.client.hset(f"{live.prefix}:portal:session:{sid}", mapping={"user_id": user, "via": "oidc", "csrf": "x"})
+        live.client.hset(live.session_prefix + sid, mapping={"user_id": user, "via": "oidc", "csrf": "x"})
     erased = leap(deployment, "erase", GONE, "--reason", f"erasure request REF-9 from {GONE}", "--yes", "--as", "ops")
     name = subject(GONE, KEY)
     assert erased["subject"] == name
@@ -246,7 +246,7 @@ def test_a_student_exports_their_data_is_erased_and_stays_erased_and_nobody_else
     removed = record[0]["removed"]
     assert removed["postgres"]["notes"] == 1 and removed["postgres"]["alerts"] == 1 and removed["postgres"]["students"] == 1
     assert removed["redis"] == {"state": 1, "alert_stream_entries": 1, "alert_markers": 1, "portal_sessions": 1}
-    assert live.client.hget(f"{live.prefix}:portal:session:b", "user_id") == KEPT
+    assert live.client.hget(live.session_prefix + "b", "user_id") == KEPT
     activity_left = [item for item in record[0]["not_removed"] if item["where"] == deployment.settings.topic("activity")]
     assert len(activity_left) == 1 and date.fromisoformat(activity_left[0]["expires_by"]) > date.today() + timedelta(days=399)
 
