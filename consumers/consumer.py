@@ -104,7 +104,7 @@ class AlertConsumer:
         self.activity_ends: dict[int, int] = {}
         # Erased students are recognised by keyed hash (consumers.protection.markers).
         self.pseudonym_key = settings.pseudonym_key.get_secret_value() if settings.pseudonym_key is not None else None
-        self.deliveries = Deliveries(rules_.email, rules_.webhook, settings.tz, engagement, names) if self.channels() else None
+        self.deliveries = Deliveries(rules_.email, rules_.webhook, settings.tz, engagement, names, settings.portal_url) if self.channels() else None
         HEALTHY.set(1)
         for source in SOURCES:  # every source has its series from start-up, not from its first outage
             OUTAGE.labels(source).set(0)

@@ -17,6 +17,7 @@ import os
 import smtplib
 import urllib.error
 import urllib.request
+from urllib.parse import quote
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
@@ -52,9 +53,15 @@ def sign(body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def _line(alert: Mapping) -> str:
+def student_link(portal_url: str, student_id: str) -> str:
+    """The student's page in the portal (the id quoted: it is the university's, not ours)."""
+    return f"{portal_url.rstrip('/')}/students/{quote(student_id, safe='')}"
+
+
+def _line(alert: Mapping, portal_url: str = "") -> str:
     band = band_name(alert["band"]) if alert.get("band") else "-"
-    return f"- {alert['student_id']}: {alert['reason']} (band {band}, {alert['day']}); see `leap status {alert['student_id']}`"
+    where = student_link(portal_url, alert["student_id"]) if portal_url else f"`leap status {alert['student_id']}`"
+    return f"- {alert['student_id']}: {alert['reason']} (band {band}, {alert['day']}); see {where}"
 
 
 def _explained(alert: Mapping, engagement: Engagement | None, names: Mapping[str, str] | None) -> str:
@@ -66,11 +73,13 @@ def _explained(alert: Mapping, engagement: Engagement | None, names: Mapping[str
     return "\n\nHow the band was worked out:\n" + explain(explanation, "staff", engagement=engagement, names=names, fill=row).to_text()
 
 
-def alert_email(alert: Mapping, email: Email, engagement: Engagement | None = None, names: Mapping[str, str] | None = None) -> EmailMessage:
-    """One alert as an email to its recipient, with its explanation in words.
+def alert_email(alert: Mapping, email: Email, engagement: Engagement | None = None, names: Mapping[str, str] | None = None,
+                portal_url: str = "") -> EmailMessage:  # fmt: skip
+    """One alert as an email to its recipient, with its explanation in words and a link to the student's page.
 
     ``engagement`` and ``names`` (the policy's) name daily caps and sources; without them
-    the defaults are used.
+    the defaults are used. ``portal_url`` (LEAP_PORTAL_URL) makes the link; without it the
+    email names the `leap status` command instead.
     """
     message = EmailMessage()
     message["From"] = email.sender
@@ -78,20 +87,21 @@ def alert_email(alert: Mapping, email: Email, engagement: Engagement | None = No
     message["Subject"] = f"LEAP: {alert['student_id']} needs a check-in ({alert['kind'].replace('_', ' ')})"
     message["Message-ID"] = f"<{alert['alert_id']}@leap>"
     message.set_content(
-        f"{_line(alert)}{_explained(alert, engagement, names)}\n\n"
-        "This alert is also in your LEAP alert list. The student can see how their band was computed.\n"
+        f"{_line(alert, portal_url)}{_explained(alert, engagement, names)}\n\n"
+        + (f"Your alerts: {portal_url.rstrip('/')}/alerts\n" if portal_url else "This alert is also in your LEAP alert list. ")
+        + "The student can see how their band was computed.\n"
     )
     return message
 
 
-def digest_email(recipient: str, alerts: Sequence[Mapping], email: Email, day: str) -> EmailMessage:
+def digest_email(recipient: str, alerts: Sequence[Mapping], email: Email, day: str, portal_url: str = "") -> EmailMessage:
     """A recipient's alerts of the day as one email."""
     message = EmailMessage()
     message["From"] = email.sender
     message["To"] = f"{recipient}@{email.domain}"
     message["Subject"] = f"LEAP: {len(alerts)} student(s) need a check-in ({day})"
     message["Message-ID"] = f"<digest-{recipient}-{day}@leap>"
-    message.set_content("\n".join(_line(a) for a in alerts) + "\n")
+    message.set_content("\n".join(_line(a, portal_url) for a in alerts) + "\n")
     return message
 
 
@@ -115,7 +125,9 @@ ORDER BY a.raised_at LIMIT 500 FOR UPDATE OF d SKIP LOCKED
 class Deliveries:
     """Sends queued deliveries (called from the consumer's loop)."""
 
-    def __init__(self, email: Email, webhook: Webhook, tz: ZoneInfo, engagement: Engagement | None = None, names: Mapping[str, str] | None = None) -> None:
+    def __init__(self, email: Email, webhook: Webhook, tz: ZoneInfo, engagement: Engagement | None = None, names: Mapping[str, str] | None = None,
+                 portal_url: str = "") -> None:  # fmt: skip
+        self.portal_url = portal_url
         self.email = email
         self.webhook = webhook
         self.tz = tz
@@ -135,12 +147,12 @@ class Deliveries:
                         digests[row["recipient"]].append(row)
                     continue
                 if row["channel"] == "email":
-                    self._attempt(conn, [row], lambda r=row: self._smtp(alert_email(r, self.email, self.engagement, self.names)), counts)
+                    self._attempt(conn, [row], lambda r=row: self._smtp(alert_email(r, self.email, self.engagement, self.names, self.portal_url)), counts)
                 elif row["channel"] == "webhook":
                     self._attempt(conn, [row], lambda r=row: self._post(r), counts)
             for recipient, alerts in digests.items():
                 day = now.astimezone(self.tz).date().isoformat()
-                self._attempt(conn, alerts, lambda a=alerts, r=recipient: self._smtp(digest_email(r, a, self.email, day)), counts)
+                self._attempt(conn, alerts, lambda a=alerts, r=recipient: self._smtp(digest_email(r, a, self.email, day, self.portal_url)), counts)
         return dict(counts)
 
     def _attempt(self, conn: psycopg.Connection, rows: list[dict], send, counts: dict[str, int]) -> None:  # type: ignore[no-untyped-def]

@@ -85,12 +85,14 @@ def student_view(conn: psycopg.Connection, actor: Actor, student_id: str, policy
     last = history[-1]["day"] if history else None
     points = chart_points(history, last, HISTORY_DAYS)
     view = {"student_id": student_id, "own": own, "status": status, "roster": status["roster"] or {}, "current": current,
-            "explained": explained, "can": set(can), "points": points, "record": None, "access": None}  # fmt: skip
+            "explained": explained, "can": set(can), "points": points, "record": None, "referrals": None, "access": None}  # fmt: skip
     if points:
         who = "Your" if own else f"{student_id}'s"
         view["chart"] = history_chart(points, policy.engagement.bands.model_dump(), title=f"{who} daily engagement score, last 12 weeks")
     if "view_records" in can:
         view["record"] = records.student_record(conn, actor, student_id)
+    elif "view_referrals" in can:  # a support service: the referrals to it, nothing else
+        view["referrals"] = records.referrals_of(conn, actor, student_id)
     if "view_access_log" in can:
         view["access"] = access_summary(records.access_log_of(conn, actor, student_id), student_id)
     return view

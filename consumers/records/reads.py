@@ -144,3 +144,12 @@ def list_queries(conn: psycopg.Connection, actor: Actor, student_id: str | None 
             return _visible(conn, actor, rows, "data_queries")
         log_allowed(conn, actor, decision, "view_records", student_id, "data_queries")
         return rows
+
+
+def referrals_of(conn: psycopg.Connection, actor: Actor, student_id: str) -> list[dict]:
+    """The student's referrals ``actor`` may see: all of them, or a support service's own (``only_service``)."""
+    decision = allow(conn, actor, "view_referrals", student_id, record_type="referrals")
+    with conn.transaction():
+        rows = conn.execute(_RECORD["referrals"], (student_id,)).fetchall()
+        log_allowed(conn, actor, decision, "view_referrals", student_id, "referrals")
+    return [r for r in rows if decision.only_service is None or r["service"] == decision.only_service]

@@ -15,6 +15,10 @@ mkdir -p "$OUT"
 # The institution's policy, with the simulated university's academic calendar.
 sed "s|^calendar_file = .*|calendar_file = \"$OUT/university/calendar.toml\"|" "$ROOT/deploy/institution.toml" >"$OUT/institution.toml"
 export LEAP_POLICY_FILE=$OUT/institution.toml
+# This machine's key for pseudonymising erased students (leap erase), made once and kept.
+KEYFILE=$OUT/../pseudonym.key
+[ -s "$KEYFILE" ] || "$ROOT/.venv/bin/python" -c 'import secrets; print(secrets.token_urlsafe(32))' >"$KEYFILE"
+export LEAP_PSEUDONYM_KEY=${LEAP_PSEUDONYM_KEY:-$(cat "$KEYFILE")}
 
 "$LEAP" roster load "$OUT/university/roster.csv"
 "$LEAP" staff load --replace "$OUT/university/staff.csv"

@@ -192,3 +192,11 @@ def test_a_student_downloads_their_own_data_and_no_one_else_s(site):
     for user in ("s2", "tutor-b", "tutor-a"):
         refused = dev_client(site["portal"], user).get("/students/s1/export")
         assert refused.status_code == 403 and SECRET not in refused.text, user
+
+
+def test_a_support_service_sees_only_the_referrals_to_it(site):
+    with _db(site["deployment"]) as conn:
+        conn.execute("INSERT INTO referrals (student_id, author, service, reason, consent_to_contact) VALUES ('s1', 'tutor-a', 'money-advice', 'rent arrears', true)")
+    page = dev_client(site["portal"], "counsel-1").get("/students/s1").text
+    assert "Referrals to your service" in page and "stress" in page
+    assert "rent arrears" not in page and SECRET not in page

@@ -78,3 +78,14 @@ def test_digests_go_out_at_the_digest_hour_with_what_was_raised_before_it():
     raised_morning = datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc)  # after today's digest: tomorrow's
     assert not digest_due(datetime(2026, 11, 30, 20, 0, tzinfo=timezone.utc), raised_morning, email, LONDON)
     assert digest_due(datetime(2026, 12, 1, 8, 0, tzinfo=timezone.utc), raised_morning, email, LONDON)
+
+
+def test_an_alert_email_links_to_the_students_page_in_the_portal():
+    from consumers.delivery import alert_email, digest_email
+    from leap.policy import Email
+
+    alert = {"alert_id": "a1", "student_id": "u 23/4", "kind": "drop", "recipient": "tutor-a", "band": "low", "day": "2026-12-01", "reason": "band fell"}
+    text = alert_email(alert, Email(), portal_url="https://leap.uni.example/").get_content()
+    assert "see https://leap.uni.example/students/u%2023%2F4" in text and "https://leap.uni.example/alerts" in text
+    assert "leap status" in alert_email(alert, Email()).get_content()  # no portal configured: the command instead
+    assert "https://leap.uni.example/students/u%2023%2F4" in digest_email("tutor-a", [alert], Email(), "2026-12-01", "https://leap.uni.example").get_content()
