@@ -15,7 +15,6 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import typer
 from prometheus_client import make_wsgi_app
-from rich.markup import escape
 from rich.table import Table
 
 from leap.console import err, fail, out
@@ -138,7 +137,7 @@ def exemptions_load(
             actor = records.command_line_actor(conn, as_user, _operator(), f"exemptions file {path.name}")
             added, existing, refused = records.add_exemptions(conn, actor, rows)
         except records.RecordError as exc:
-            fail(escape(str(exc)), exc.exit_code)
+            fail(str(exc), exc.exit_code)
     for message in refused:
         err.print(f"{path.name} {message}", markup=False)
     out.print(f"{added:,} exemptions added, {existing:,} already stored, {len(refused):,} refused, {len(errors):,} rejected")
@@ -167,7 +166,7 @@ def status(
             actor = records.command_line_actor(conn, as_user, _operator(), purpose)
             found = records.status_of(conn, actor, student, purpose)
         except records.RecordError as exc:
-            fail(escape(str(exc)), exc.exit_code)  # the message may quote user input: no markup
+            fail(str(exc), exc.exit_code)
     if found is None:
         fail(f"no student {student!r} on the roster or in the engine's output", 2)
     if as_json:
@@ -204,7 +203,7 @@ def alerts_list(
             actor = records.command_line_actor(conn, as_user, _operator())
             rows = records.alerts_for(conn, actor, tutor, include.split(","))
         except records.RecordError as exc:
-            fail(escape(str(exc)), exc.exit_code)  # the message may quote user input: no markup
+            fail(str(exc), exc.exit_code)
     if as_json:
         for row in rows:
             print(json.dumps(row, default=str))

@@ -41,3 +41,15 @@ def applied(settings: Settings) -> list[str]:
 def connect(settings: Settings, *, autocommit: bool = False) -> psycopg.Connection:
     """A connection whose rows are dicts."""
     return psycopg.connect(settings.database_url, row_factory=dict_row, autocommit=autocommit, connect_timeout=5)
+
+
+def empty(settings: Settings) -> list[str]:
+    """Empty every LEAP table (``leap reset``), keeping the schema and its migrations; return the tables."""
+    with connect(settings, autocommit=True) as conn:
+        tables = [r["tablename"] for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename NOT LIKE %s ORDER BY tablename",
+            ("%yoyo%",),
+        )]  # fmt: skip
+        if tables:
+            conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
+    return tables

@@ -141,6 +141,13 @@ class Live:
         sessions = [k for k in self.client.scan_iter(match=self.session_prefix + "*", count=500, _type="hash") if self.client.hget(k, "user_id") == user_id]
         return int(self.client.delete(*sessions)) if sessions else 0
 
+    def clear(self) -> int:
+        """Delete every key under this prefix (``leap reset``); return how many."""
+        keys = list(self.client.scan_iter(match=f"{self.prefix}:*", count=1000))
+        for start in range(0, len(keys), 1000):
+            self.client.delete(*keys[start : start + 1000])
+        return len(keys)
+
     def ping(self) -> bool:
         """Whether Redis answers."""
         return bool(self.client.ping())

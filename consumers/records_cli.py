@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.markup import escape
 
 from consumers import records
 from consumers.cli import _connect, _operator, alerts_app
@@ -69,7 +68,7 @@ def session(as_user: str | None, purpose: str | None = None) -> Iterator[tuple[o
             actor = records.command_line_actor(conn, as_user, _operator(), purpose)
             yield conn, actor
         except records.RecordError as exc:
-            fail(escape(str(exc)), exc.exit_code)  # the message may quote user input: no markup
+            fail(str(exc), exc.exit_code)
 
 
 def _emit(as_json: bool, data: dict, message: str) -> None:

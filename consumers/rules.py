@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from leap.calendar import Calendar
+from leap.explain import band_name
 from leap.policy import BAND_ORDER, Alerts
 from leap.vocabulary import EVENT_NAMESPACE
 
@@ -154,9 +155,11 @@ def on_band_change(change: Mapping, day: date, ctx: Context, rules: Alerts) -> D
     """The drop rule for one band change (``day`` is the local day the score is as of)."""
     previous, new = change.get("previous_band"), change["new_band"]
     if ctx.open_episode is not None and _rank(new) >= _rank(rules.rearm_at):
-        return Decision("close", DROP, ctx.open_episode, f"recovered to {new}")
+        return Decision("close", DROP, ctx.open_episode, f"recovered to {band_name(new)}")
     if new in rules.drop_into and previous in BAND_ORDER and _rank(previous) > _rank(new):
-        reason = f"band fell from {previous} to {new} (score {change.get('score'):.1f})" if change.get("score") is not None else f"band fell from {previous} to {new}"
+        # Staff and the student read this reason: the bands' own names, never the engine's keys.
+        fell = f"Band fell from {band_name(previous)} to {band_name(new)}"
+        reason = f"{fell} (score {change['score']:.0f} out of 100)" if change.get("score") is not None else fell
         return _decide(DROP, change["change_id"], day, reason, change.get("explanation"), ctx)
     return NOTHING
 
@@ -193,13 +196,13 @@ def on_summary(summary: Mapping, day: date, pending: str | None, ctx: Context, r
         return NOTHING  # still not a day to alert on: keep waiting
     band = summary.get("band")
     if band not in rules.drop_into:
-        return Decision("resolve", DROP, pending, f"{band} at the end of {day.isoformat()}, the first day back")
+        return Decision("resolve", DROP, pending, f"{band_name(band)} at the end of {day.isoformat()}, the first day back")
     if summary.get("days_since_last_activity") == 0:
         # Back and active on the first day: the seven-day average still holds the break's
         # empty days, and a holiday is a normal low period, not an alarm. If they stop
         # again, the no-engagement rule sees it.
         return Decision("resolve", DROP, pending, f"active on {day.isoformat()}, the first day back: the fall came from the break")
-    reason = f"band fell to {band} while alerts were suppressed, and is still {band} at the end of {day.isoformat()}"
+    reason = f"Band fell to {band_name(band)} during a break or exemption, and is still {band_name(band)} at the end of {day.isoformat()}"
     return _decide(DROP, pending, day, reason, None, ctx)
 
 

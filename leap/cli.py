@@ -161,6 +161,34 @@ def worker(
 
 
 @app.command()
+def reset(
+    yes: Annotated[bool, typer.Option("--yes", help="Really delete everything (there is no undo).")] = False,
+) -> None:
+    """Start this deployment afresh: delete its topics, empty its tables and Redis keys, remove the engine's local state.
+
+    For development and `make run` only: every event, record and access-log line goes. Stop the workers, consumer and portal first.
+    """
+    import shutil
+
+    from consumers.db import empty
+    from consumers.live import Live
+    from leap.topics import create_topics, delete_topics
+
+    settings = get_settings()
+    if not yes:
+        fail(f"leap reset deletes every LEAP topic ({settings.topic_prefix}.*), table row and Redis key of this deployment: add --yes")
+    with err.status("deleting topics"):
+        topics = delete_topics(settings)
+        create_topics(settings)
+    tables = empty(settings)
+    keys = Live.from_url(settings.redis_url, settings.topic_prefix).clear()
+    engine_dir = settings.state_dir / "engine"
+    shutil.rmtree(engine_dir, ignore_errors=True)
+    log.info("reset", topics=len(topics), tables=len(tables), redis_keys=keys)
+    out.print(f"reset: {len(topics)} topics deleted and LEAP's created empty, {len(tables)} tables emptied, {keys:,} Redis keys deleted, {engine_dir} removed")
+
+
+@app.command()
 def simulate(
     out_dir: Annotated[Path, typer.Argument(file_okay=False, help="Folder for events.jsonl, roster.csv, calendar.toml and outcomes.csv.")],
     students: Annotated[int, typer.Option(min=1, help="Number of students.")] = 1000,

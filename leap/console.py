@@ -6,6 +6,7 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 out = Console()
 err = Console(stderr=True)
@@ -13,5 +14,6 @@ err = Console(stderr=True)
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print ``message`` as an error and end the command with ``code``."""
-    err.print(f"[bold red]error:[/] {message}")
+    # One line whatever the terminal's width, so logs and scripts get the whole error on one line.
+    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
     raise typer.Exit(code)

@@ -144,6 +144,32 @@ def create_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
     return report
 
 
+def delete_topics(settings: Settings, timeout: float = 60.0) -> list[str]:
+    """Delete LEAP's topics under this prefix, and the engine's own (``<prefix>-engine-*``); return their names.
+
+    Returns once the broker no longer lists them, so they can be created afresh at once.
+    For a development or demonstration deployment (``leap reset``): every event goes.
+    """
+    admin = AdminClient(client_config(settings))
+    ours = {settings.topic(spec.name) for spec in TOPICS}
+    engine = f"{settings.topic_prefix}-engine-"
+    names = sorted(n for n in admin.list_topics(timeout=timeout).topics if n in ours or n.startswith(engine))
+    if not names:
+        return []
+    for future in admin.delete_topics(names, operation_timeout=timeout, request_timeout=timeout).values():
+        try:
+            future.result()
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:  # already gone
+                raise
+    deadline = time.monotonic() + timeout
+    while set(names) & set(admin.list_topics(timeout=timeout).topics):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"topics still listed {timeout:.0f} s after deleting them")
+        time.sleep(0.2)  # deletion is asynchronous in the controller; poll until it is done
+    return names
+
+
 _SETTLING = {
     KafkaError.NOT_LEADER_FOR_PARTITION,
     KafkaError.LEADER_NOT_AVAILABLE,

@@ -13,12 +13,12 @@ from datetime import date
 
 from markupsafe import Markup, escape
 
+from leap.explain import band_name
 from leap.wording import day_text
 
 # Colours of the bands, light tints behind the line (the line itself carries the meaning;
 # colour is never the only cue: the bands are also labelled on the axis).
 BAND_TINTS = {"high": "#d9efe2", "good": "#e6f2d9", "partial": "#fbf0cf", "low": "#fbe0cc", "very_low": "#f6d2d2"}
-BAND_LABELS = {"high": "High", "good": "Good", "partial": "Partial", "low": "Low", "very_low": "Very low"}
 
 
 def _bands(bounds: Mapping[str, float]) -> list[tuple[str, float, float]]:
@@ -45,7 +45,7 @@ def history_chart(points: Sequence[tuple[date, float | None]], bounds: Mapping[s
              f'<title id="chart-title">{escape(title)}</title>', f'<desc id="chart-desc">{escape(describe(points))}</desc>']  # fmt: skip
     for band, low, high in _bands(bounds):
         parts.append(f'<rect x="{left}" y="{y(high):.1f}" width="{plot_w}" height="{y(low) - y(high):.1f}" fill="{BAND_TINTS[band]}"/>')
-        parts.append(f'<text class="axis" x="{left - 6}" y="{(y(low) + y(high)) / 2 + 4:.1f}" text-anchor="end">{BAND_LABELS[band]}</text>')
+        parts.append(f'<text class="axis" x="{left - 6}" y="{(y(low) + y(high)) / 2 + 4:.1f}" text-anchor="end">{band_name(band)}</text>')
     segments: list[list[str]] = [[]]
     for i, (_, score) in enumerate(points):
         if score is None:

@@ -56,6 +56,7 @@ BATCH_SECONDS = Histogram("leap_engine_batch_seconds", "Time to process and deli
 STUDENTS = Gauge("leap_engine_students", "Students held by this worker")
 UNASSIGNED = Gauge("leap_engine_students_unassigned", "Students with events but no roster entry, on this worker")
 BASELINES = Counter("leap_engine_baselines_total", "Cohort baselines frozen and broadcast")
+TICKS_DEFERRED = Counter("leap_engine_ticks_deferred_total", "Clock ticks not applied because the partition's activity backlog was long")
 STALLS = Counter("leap_engine_commit_gaps_total", "Commit gaps left by a faust rebalance, filled or re-read")
 
 
@@ -331,10 +332,20 @@ def create_app(
         except DeliveryError as exc:
             _die(str(exc))
 
+    def activity_highwaters() -> dict[int, int]:
+        """High-water offsets of this worker's activity partitions, as the consumer last fetched them."""
+        marks = {}
+        for tp in app.consumer.assignment():
+            if tp.topic == names["activity"]:
+                high = app.consumer.highwater(tp)
+                if high is not None:  # unknown before the first fetch
+                    marks[tp.partition] = high
+        return marks
+
     async def process(batch: list[Message]) -> None:
         """Run the engine on a batch, deliver its output, then write its state."""
         view = Overlay(students)
-        out = engine.handle(batch, view, clocks)
+        out = engine.handle(batch, view, clocks, activity_highwaters())
         encode, send = codec.encode, sink.send
         for key, record in out.band_changes:
             send(names["band-changes"], encode("band_change", record), key=key)
@@ -368,6 +379,8 @@ def create_app(
         for outcome in ("applied", "duplicate", "late", "rejected"):
             if out.counts[outcome]:
                 EVENTS.labels(outcome).inc(out.counts[outcome])
+        if out.counts["ticks_deferred"]:
+            TICKS_DEFERRED.inc(out.counts["ticks_deferred"])
         for (previous, new), n in out.transitions.items():
             BAND_CHANGES.labels(previous, new).inc(n)
         for latency in out.latencies_ms:

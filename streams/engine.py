@@ -30,7 +30,7 @@ import json
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import date
 from zoneinfo import ZoneInfo
@@ -61,6 +61,9 @@ from leap.policy import Engagement
 log = get_logger("leap.engine")
 
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+# A tick moves a partition's clock only when at most this many of its activity messages are
+# still unread: within a backlog (a restart, a bulk import) the events' own times move it.
+TICK_BACKLOG = 1000
 
 
 def partition_key(partition: int, partitions: int) -> bytes:
@@ -168,6 +171,7 @@ class Engine:
         # In-memory indexes, rebuilt from the tables whenever the assignment changes.
         self._members: dict[int, set[bytes]] = {}
         self._dirty_contributions: dict[int, set[bytes]] = defaultdict(set)
+        self._highwaters: Mapping[int, int] = {}  # this batch's (see handle)
 
     # ---------------------------------------------------------------- partitions
 
@@ -206,10 +210,17 @@ class Engine:
         batch: Iterable[Message],
         students: MutableMapping[bytes, StudentState],
         clocks: MutableMapping[int, PartitionClock],
+        highwaters: Mapping[int, int] | None = None,
     ) -> Outbox:
-        """Process a batch in order; return everything to send and write."""
+        """Process a batch in order; return everything to send and write.
+
+        ``highwaters`` are the activity partitions' high-water offsets as the consumer last
+        saw them: a tick does not move a partition's clock while its activity backlog is
+        longer than ``TICK_BACKLOG`` (the events themselves move it, day by day).
+        """
         out = Outbox()
         touched: dict[bytes, _Touch] = {}
+        self._highwaters = highwaters or {}
         for msg in batch:
             try:
                 if msg.topic == self.topics["activity"]:
@@ -335,7 +346,12 @@ class Engine:
         message = self.codec.decode(msg.value or b"", expect="clock_message")
         clock = self._clock_for(msg.partition, clocks)
         if message["kind"] == "tick":
-            if message["at"] > clock.now:
+            if message["at"] > clock.now and self._backlog(msg.partition, clock) > TICK_BACKLOG:
+                # Wall-clock time would jump the clock past the days still in the backlog: their
+                # events would all be late and those days summarised before their activity
+                # was counted. Later ticks come; contributions still go for the clock's day.
+                out.counts["ticks_deferred"] += 1
+            elif message["at"] > clock.now:
                 self._advance(msg.partition, clock, message["at"], students, touched, out)
             self._send_contributions(msg.partition, clock, students, out)
             return
@@ -356,13 +372,24 @@ class Engine:
                 if chosen is None or state.groups.index(new.cohort) <= state.groups.index(chosen.cohort):
                     self._touch(touched, key, _Touch("cohort_baseline"))
 
+    def _backlog(self, partition: int, clock: PartitionClock) -> int:
+        """Activity messages of ``partition`` not yet read (0 when the high-water mark is unknown)."""
+        high = self._highwaters.get(partition)
+        return 0 if high is None else max(0, high - 1 - clock.input_offset)
+
     def _advance(self, partition, clock: PartitionClock, now: int, students, touched, out) -> None:
         old_day = clock.day
+        new_day = local_day(now, self.tz)
         clock.now = now
-        clock.day = local_day(now, self.tz)
         out.clock_writes.add(partition)
-        if old_day and clock.day > old_day:
-            self._rollover(partition, old_day, clock, students, touched, out)
+        if old_day and new_day > old_day:
+            # Every day passed is settled and summarised, not only the last: a partition with
+            # no events over a weekend, or a worker back after a day away, leaves no gap in
+            # the students' history.
+            for day in range(old_day, new_day):
+                clock.day = day + 1
+                self._rollover(partition, day, clock, students, touched, out)
+        clock.day = new_day
 
     def _rollover(self, partition, old_day, clock, students, touched, out) -> None:
         # Settle the old day first: pending changes are scored as of that day, then summarised.

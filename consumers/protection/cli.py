@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -44,11 +43,11 @@ def services() -> Iterator[None]:
     try:
         yield
     except redis.RedisError as exc:
-        fail(f"Redis is not reachable ({escape(str(exc))}); is it running (make up)?")
+        fail(f"Redis is not reachable ({exc}); is it running (make up)?")
     except (KafkaException, DeliveryError, TimeoutError) as exc:
-        fail(f"Kafka: {escape(str(exc))}")
+        fail(f"Kafka: {exc}")
     except KeyMissing as exc:
-        fail(escape(str(exc)), 2)
+        fail(str(exc), 2)
 
 
 def _policy():  # type: ignore[no-untyped-def]
@@ -76,7 +75,7 @@ def sar(
     from consumers.protection import export_sar
 
     if out_file is not None and out_file.exists():
-        fail(f"{escape(str(out_file))} already exists; choose another --out", 2)
+        fail(f"{out_file} already exists; choose another --out", 2)
     settings = get_settings()
     progress = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                         console=err, transient=True, disable=as_json)  # fmt: skip
@@ -94,7 +93,7 @@ def sar(
         with path.open("xb") as handle:
             handle.write(export.data)
     except OSError as exc:
-        fail(f"cannot write {escape(str(path))}: {escape(exc.strerror or str(exc))}")
+        fail(f"cannot write {path}: {exc.strerror or exc}")
     if as_json:
         print(json.dumps({"file": str(path), "bytes": len(export.data), "records": export.counts}))
         return

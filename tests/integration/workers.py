@@ -63,12 +63,13 @@ class Deployment:
         self.consumers.append(process)
         return process
 
-    def start_worker(self, tick_seconds: float = 1.0) -> subprocess.Popen:
+    def start_worker(self, tick_seconds: float = 1.0, datadir: Path | None = None) -> subprocess.Popen:
         """Start `leap worker` with its own port and data folder; its log goes to a file."""
         port = free_port()
         log = (self.tmp / f"worker-{port}.log").open("w")
+        datadir = datadir or self.tmp / f"worker-{port}"
         process = subprocess.Popen(
-            [LEAP, "worker", "--web-port", str(port), "--tick-seconds", str(tick_seconds), "--datadir", str(self.tmp / f"worker-{port}")],
+            [LEAP, "worker", "--web-port", str(port), "--tick-seconds", str(tick_seconds), "--datadir", str(datadir)],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -77,6 +78,11 @@ class Deployment:
         process.log_path = log.name  # type: ignore[attr-defined]
         self.workers.append(process)
         return process
+
+    def stop(self, process: subprocess.Popen) -> None:
+        """SIGTERM and wait: a clean shutdown."""
+        process.terminate()
+        process.wait(60)
 
     def kill(self, process: subprocess.Popen) -> None:
         """SIGKILL: no shutdown, no final commit, as in a crash."""

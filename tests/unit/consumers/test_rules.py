@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from leap.calendar import Calendar, Period
+from leap.explain import band_name
 from consumers.rules import (
     DROP,
     NO_ENGAGEMENT,
@@ -17,7 +18,6 @@ from consumers.rules import (
     alert_id,
     on_band_change,
     on_state,
-
     review_held,
     route,
     silent_days,
@@ -53,7 +53,9 @@ def test_a_drop_alert_is_raised_exactly_for_a_fall_into_low_or_very_low(previous
     fell = previous is not None and BAND_ORDER.index(previous) > BAND_ORDER.index(new)
     if fell and new in ("low", "very_low"):
         assert (decision.action, decision.kind, decision.episode) == ("raise", DROP, "c-1")
-        assert previous in decision.reason and new in decision.reason
+        # Staff and the student read the reason: the bands' names in words, never the engine's keys.
+        assert f"from {band_name(previous)} to {band_name(new)}" in decision.reason
+        assert "_" not in decision.reason and "15 out of 100" in decision.reason
     else:
         assert decision.action == "none"
 

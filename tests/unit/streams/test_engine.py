@@ -17,7 +17,7 @@ from streams import state_codec
 from streams.clock import tick_records
 from streams.cohorts import CohortCore
 from leap.vocabulary import partition_for
-from streams.engine import Engine, Message, PartitionClock, partition_key
+from streams.engine import EPOCH_ORDINAL, TICK_BACKLOG, Engine, Message, PartitionClock, partition_key
 from streams.model import StudentState, apply_event, effect_of
 from streams.scoring import near_boundary
 from leap.policy import Engagement
@@ -65,8 +65,8 @@ class Pipeline:
         key = entry["student_id"].encode()
         return self.msg("r", partition_for(key, N), key, CODEC.encode("roster_entry", entry))
 
-    def run(self, batch: list[Message]) -> None:
-        out = self.engine.handle(batch, self.students, self.clocks)
+    def run(self, batch: list[Message], highwaters: dict[int, int] | None = None) -> None:
+        out = self.engine.handle(batch, self.students, self.clocks, highwaters)
         for key in out.deletes:
             self.students.pop(key, None)
         self.band_changes += [r for _, r in out.band_changes]
@@ -84,9 +84,9 @@ class Pipeline:
             encoded = CODEC.encode("clock_message", record)
             self.run([self.msg("c", p, None, encoded) for p in range(N)])
 
-    def tick(self, at_ms: int) -> None:
+    def tick(self, at_ms: int, highwaters: dict[int, int] | None = None) -> None:
         clock, cohort = tick_records(at_ms)
-        self.run([self.msg("c", p, None, CODEC.encode("clock_message", clock)) for p in range(N)])
+        self.run([self.msg("c", p, None, CODEC.encode("clock_message", clock)) for p in range(N)], highwaters)
         for p in range(N):
             self.cohort(self.msg("k", p, None, CODEC.encode("cohort_message", cohort)))
 
@@ -155,13 +155,19 @@ def test_redelivered_batch_changes_nothing_and_recomputed_changes_keep_their_ids
 # ---------------------------------------------------------------- time
 
 
-def test_a_tick_past_midnight_rolls_over_summarises_and_moves_bands_without_events():
+def active_until(days_ago: int) -> Pipeline:
+    """Four students equally active every day from ten days ago until ``days_ago``, ticked each day."""
     p = Pipeline()
     p.tick(NOW_MS - 10 * 86_400_000)
-    for d in range(10, 0, -1):
+    for d in range(10, days_ago - 1, -1):
         day = NOW - timedelta(days=d)
         p.run([p.event(vle(s, day, n)) for s in ("a", "b", "c", "quiet") for n in range(3)])
         p.tick(int((day + timedelta(hours=1)).timestamp() * 1000))
+    return p
+
+
+def test_a_tick_past_midnight_rolls_over_summarises_and_moves_bands_without_events():
+    p = active_until(1)
     assert p.states["quiet"]["band"] == "high"
     bands = []
     for d in range(0, 9):
@@ -179,6 +185,35 @@ def test_a_tick_past_midnight_rolls_over_summarises_and_moves_bands_without_even
     quiet_summaries = [s for s in p.summaries if s["student_id"] == "quiet"]
     assert len({s["day"] for s in quiet_summaries}) >= 15
     assert p.states["quiet"]["days_since_last_activity"] == 9
+
+
+def test_a_tick_days_after_the_last_summarises_every_day_in_between():
+    # A worker back after four days away: no gap in the history, and each day's summary is
+    # that day's score (falling as the seven-day window empties), not the last day's.
+    p = active_until(5)
+    before = len(p.summaries)
+    p.tick(NOW_MS)
+    days = sorted((s["day"], s["score"]) for s in p.summaries[before:] if s["student_id"] == "quiet")
+    last = (NOW - timedelta(days=5)).date().toordinal() - EPOCH_ORDINAL
+    assert [d for d, _ in days] == list(range(last, last + 5))
+    scores = [score for _, score in days]
+    assert None not in scores and scores[0] > scores[-1] and all(a >= b for a, b in zip(scores, scores[1:])), scores
+
+
+def test_a_tick_waits_while_the_partitions_activity_backlog_is_long():
+    p = Pipeline()
+    start = NOW - timedelta(days=3)
+    p.tick(int(start.timestamp() * 1000))
+    p.run([p.event(vle("s1", start, 0))])
+    part = partition_for(b"s1", N)
+    read = p.clocks[part].input_offset
+    p.tick(int(NOW.timestamp() * 1000), highwaters={part: read + 1 + TICK_BACKLOG + 1})
+    assert p.clocks[part].day == start.date().toordinal() and p.counts["ticks_deferred"] == 1
+    assert not [s for s in p.summaries if s["student_id"] == "s1"]
+    # Caught up (or nearly): the next tick moves the clock and the days are summarised.
+    p.tick(int(NOW.timestamp() * 1000) + 5000, highwaters={part: read + 1 + TICK_BACKLOG})
+    assert p.clocks[part].day == NOW.date().toordinal()
+    assert len([s for s in p.summaries if s["student_id"] == "s1"]) == 3
 
 
 def test_cohort_baseline_waits_for_every_member_to_report_the_day():
