@@ -183,6 +183,20 @@ def referrals_consent(
     _emit(as_json, row, f"referral {referral}: {row['status']}")
 
 
+@referrals_app.command("close")
+def referrals_close(
+    referral: Annotated[int, typer.Argument(help="Referral id.")],
+    outcome: Annotated[str, typer.Option(help="What came of it, in words the student will read (- reads standard input).")],
+    as_user: AsUser = None,
+    as_json: AsJson = False,
+) -> None:
+    """Close a referral with its outcome (the service it was made to, or the student's pastoral staff)."""
+    text = text_argument(outcome)
+    with session(as_user) as (conn, actor):
+        row = records.close_referral(conn, actor, referral, text)
+    _emit(as_json, row, f"referral {referral}: closed")
+
+
 @queries_app.command("raise")
 def queries_raise(
     student: Annotated[str, typer.Argument(help="Student id.")],

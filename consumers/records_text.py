@@ -41,7 +41,11 @@ def _body(section: str, row: dict, tz: tzinfo | None) -> list[str]:
             lines += [f"    progress (updated by {row['updated_by']}, {when(row['updated_at'], tz)}):"] + ["  " + line for line in _indent(row["progress"])]
         return lines
     if section == "referrals":
-        return [f"    to {row['service']} [{row['status']}]: {_consent(row)}"] + _indent(row["reason"])
+        lines = [f"    to {row['service']} [{row['status']}]: {_consent(row)}"] + _indent(row["reason"])
+        if row.get("closed_by"):
+            lines.append(f"    closed by {row['closed_by']}, {when(row['closed_at'], tz)}:")
+            lines += ["  " + line for line in _indent(row.get("outcome") or "")]
+        return lines
     if section == "exemptions":
         return [f"    {row['reason']} {when(row['starts'])} to {when(row['ends'])}"] + (_indent(row["note"]) if row["note"] else [])
     if section == "alerts":

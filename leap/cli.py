@@ -393,7 +393,18 @@ _add_record_commands()
 
 def main() -> None:
     """Console entry point."""
-    app()
+    from pydantic import ValidationError
+
+    from leap.console import print_error
+    from leap.settings import Settings, settings_problem
+
+    try:
+        app()
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        print_error(f"bad setting: {settings_problem(exc)}")  # a typo in the environment, not a bug
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,13 @@ out = Console()
 err = Console(stderr=True)
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
-    """Print ``message`` as an error and end the command with ``code``."""
+def print_error(message: str) -> None:
+    """Print ``message`` as one error line on standard error (no markup is read from it)."""
     # One line whatever the terminal's width, so logs and scripts get the whole error on one line.
     err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print ``message`` as an error and end the command with ``code``."""
+    print_error(message)
     raise typer.Exit(code)

@@ -9,15 +9,26 @@ from leap.settings import Settings
 from schemas.codec import Codec
 
 
-def dead_letter_record(*, source: str, location: str, position: str, reason: str, raw: bytes) -> dict:
-    """A ``dead_letter`` record; ``rejected_at`` is now."""
+# The most of a rejected record kept on the dead-letter topic. Kafka refuses messages over
+# about 1 MB: a bigger rejected row would fail to send and stop the process that rejected it
+# (and every good row after it), so the head is kept and the reason says how long it was.
+MAX_RAW_BYTES = 64 * 1024
+MAX_REASON_CHARS = 1000
+
+
+def dead_letter_record(*, source: str, location: str, position: str, reason: str, raw: bytes, rejected_at: int | None = None) -> dict:
+    """A ``dead_letter`` record (``rejected_at`` defaults to now), cut to a size Kafka accepts."""
+    reason = reason if len(reason) <= MAX_REASON_CHARS else reason[: MAX_REASON_CHARS - 1] + "…"
+    if len(raw) > MAX_RAW_BYTES:
+        reason = f"{reason} [record of {len(raw):,} bytes: the first {MAX_RAW_BYTES:,} kept]"
+        raw = raw[:MAX_RAW_BYTES]
     return {
         "source": source,
-        "location": location,
-        "position": position,
+        "location": location[:MAX_REASON_CHARS],
+        "position": position[:MAX_REASON_CHARS],
         "reason": reason,
         "raw": raw,
-        "rejected_at": int(time.time() * 1000),
+        "rejected_at": int(time.time() * 1000) if rejected_at is None else rejected_at,
     }
 
 

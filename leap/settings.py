@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -92,6 +92,15 @@ class Settings(BaseSettings):
 
 
 @lru_cache(maxsize=1)
+def settings_problem(exc: ValidationError) -> str:
+    """One line naming each ``LEAP_*`` variable that is wrong and why."""
+    parts = []
+    for error in exc.errors():
+        name = "LEAP_" + "_".join(str(p) for p in error["loc"]).upper()
+        parts.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
+    return "; ".join(parts)
+
+
 def get_settings() -> Settings:
     """The process-wide settings, read from the environment on first use."""
     return Settings()

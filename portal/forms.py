@@ -102,6 +102,13 @@ async def record_consent(request: Request, visitor: Visitor, data: FormData) -> 
 
 
 @form
+async def close_referral(request: Request, visitor: Visitor, data: FormData) -> str:
+    """Close a referral with what came of it; the student reads the outcome."""
+    await db(request, records.close_referral, visitor.actor, int(request.path_params["referral_id"]), field(data, "outcome"))
+    return "Referral closed. The student can read the outcome on their page."
+
+
+@form
 async def raise_query(request: Request, visitor: Visitor, data: FormData) -> str:
     """The student challenges a record; for missing activity, what and when."""
     kind = field(data, "kind")
@@ -164,6 +171,7 @@ routes = [
     Route("/objectives/{objective_id:int}", update_objective, methods=["POST"]),
     Route("/students/{student_id}/referrals", add_referral, methods=["POST"]),
     Route("/referrals/{referral_id:int}/consent", record_consent, methods=["POST"]),
+    Route("/referrals/{referral_id:int}/close", close_referral, methods=["POST"]),
     Route("/students/{student_id}/queries", raise_query, methods=["POST"]),
     Route("/queries/{query_id:int}/resolve", resolve_query, methods=["POST"]),
     Route("/students/{student_id}/exemptions", add_exemption, methods=["POST"]),

@@ -54,6 +54,7 @@ from streams.model import (
 )
 from streams.scoring import Baseline, TermView, evaluate, next_band, reference_baseline, term_view
 from leap.calendar import Calendar
+from leap.dead_letter import dead_letter_record
 from leap.log import get_logger
 from leap.vocabulary import partition_for
 from leap.policy import Engagement
@@ -249,14 +250,8 @@ class Engine:
     def _reject(self, msg: Message, reason: str, out: Outbox) -> None:
         out.counts["rejected"] += 1
         out.dead_letters.append(
-            {
-                "source": "engine",
-                "location": msg.topic,
-                "position": f"{msg.partition}:{msg.offset}",
-                "reason": reason,
-                "raw": msg.value or b"",
-                "rejected_at": self.wall_ms(),
-            }
+            dead_letter_record(source="engine", location=msg.topic, position=f"{msg.partition}:{msg.offset}", reason=reason,
+                               raw=msg.value or b"", rejected_at=self.wall_ms())  # fmt: skip
         )
 
     def _clock_for(self, partition: int, clocks: MutableMapping[int, PartitionClock]) -> PartitionClock:

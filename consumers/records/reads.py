@@ -55,7 +55,7 @@ _RECORD = {
     "notes": "SELECT note_id, author, created_at, body, alert_id FROM notes WHERE student_id = %s ORDER BY created_at, note_id",
     "objectives": """SELECT objective_id, author, created_at, description, due, status, progress, updated_by, updated_at
                      FROM objectives WHERE student_id = %s ORDER BY created_at, objective_id""",
-    "referrals": """SELECT referral_id, author, created_at, service, reason, consent_to_contact, status, consent_by, consent_at
+    "referrals": """SELECT referral_id, author, created_at, service, reason, consent_to_contact, status, consent_by, consent_at, outcome, closed_by, closed_at
                     FROM referrals WHERE student_id = %s ORDER BY created_at, referral_id""",
     "exemptions": """SELECT exemption_id, recorded_by AS author, recorded_at AS created_at, starts, ends, reason, note
                      FROM exemptions WHERE student_id = %s ORDER BY recorded_at, exemption_id""",

@@ -139,6 +139,29 @@ def record_consent(conn: psycopg.Connection, actor: Actor, referral_id: int, con
     return updated
 
 
+def close_referral(conn: psycopg.Connection, actor: Actor, referral_id: int, outcome: str) -> dict:
+    """Close a referral with what came of it; return the row.
+
+    The service it was made to (with the student's consent) or pastoral staff of the student
+    (the referrer, their tutor) may close it; a closed referral stays closed.
+    """
+    check_text("the outcome", outcome)
+    row = _row(conn, "referrals", "referral_id", referral_id, "referral")
+    decision = allow(conn, actor, "update_referral", row["student_id"], record_type="referral", record_id=str(referral_id))
+    if decision.only_service is not None and decision.only_service != row["service"]:
+        raise refuse(conn, actor, "update_referral", f"the referral is to {row['service']}, not {decision.only_service}",
+                     student_id=row["student_id"], record_type="referral", record_id=str(referral_id))  # fmt: skip
+    if row["status"] == "closed":
+        raise InvalidInput(f"referral {referral_id} is already closed")
+    with conn.transaction():
+        updated = conn.execute(
+            "UPDATE referrals SET status = 'closed', outcome = %s, closed_by = %s, closed_at = now() WHERE referral_id = %s RETURNING *",
+            (outcome, actor.user_id, referral_id),
+        ).fetchone()
+        log_allowed(conn, actor, decision, "update_referral", row["student_id"], "referral", referral_id, stated="closed")
+    return updated
+
+
 def raise_query(conn: psycopg.Connection, actor: Actor, student_id: str, record_type: str, record_id: str, description: str, *,
                 activity_source: str | None = None, activity_at: datetime | None = None) -> int:  # fmt: skip
     """The student challenges a record (an attendance mark, a band change, a note...); return the query's id.

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from leap.dead_letter import MAX_RAW_BYTES
 from leap.kafka import DeliveryError, Publisher
 from producers import moodle
 from producers.exports import open_text, read_csv
@@ -87,6 +88,8 @@ def test_planted_malformed_rows_go_to_the_dead_letter_topic_with_position_and_re
         20: (row(other='a:1:{s:3:"abc";}'), "neither JSON nor PHP-serialized"),
         30: (row(ip="999.1.1.1"), "not an IPv4 or IPv6"),
         40: (b"77,\\mod_page\\event\\course_module_viewed,caf\xe9" + b",x" * 18 + b"\n", "not valid UTF-8"),
+        # Over Kafka's 1 MB message limit: the dead letter keeps its head, and the rows after it still go.
+        50: (row(other="x" * 2_000_000), "neither JSON nor PHP-serialized"),
     }
     for line in sorted(planted):
         lines.insert(line - 1, planted[line][0])
@@ -96,17 +99,18 @@ def test_planted_malformed_rows_go_to_the_dead_letter_topic_with_position_and_re
     topic = settings.topic("dead-letter")
     before = end_offsets(settings, topic)
     summary = produce(leap_env, path)
-    assert summary == {"read": 305, "published": intents["publish"], "skipped": 300 - intents["publish"], "rejected": 5}
+    assert summary == {"read": 306, "published": intents["publish"], "skipped": 300 - intents["publish"], "rejected": 6}
 
     dead = [default_codec().decode(m.value(), expect="dead_letter") for m in read_range(settings, topic, before, end_offsets(settings, topic))]
-    assert len(dead) == 5
+    assert len(dead) == 6
     by_line = {int(d["position"].removeprefix("line ")): d for d in dead}
     assert set(by_line) == set(planted)
     for line, (raw, reason) in planted.items():
-        assert by_line[line]["raw"] == raw
+        assert by_line[line]["raw"] == raw[:MAX_RAW_BYTES]
         assert reason in by_line[line]["reason"]
         assert by_line[line]["source"] == "moodle"
         assert by_line[line]["location"] == str(path)
+    assert f"record of {len(planted[50][0]):,} bytes: the first {MAX_RAW_BYTES:,} kept" in by_line[50]["reason"]
 
 
 def test_the_logs_report_download_is_parsed_from_descriptions(settings, leap_env):

@@ -200,3 +200,24 @@ def test_a_support_service_sees_only_the_referrals_to_it(site):
     page = dev_client(site["portal"], "counsel-1").get("/students/s1").text
     assert "Referrals to your service" in page and "stress" in page
     assert "rent arrears" not in page and SECRET not in page
+
+
+@pytest.mark.parametrize("user", list(ACTORS))
+def test_a_referral_is_closed_only_by_its_service_or_the_students_pastoral_staff(site, user):
+    with _db(site["deployment"]) as conn:
+        referral = conn.execute(
+            "INSERT INTO referrals (student_id, author, service, reason, consent_to_contact) VALUES ('s1', 'tutor-a', 'counselling', 'exam stress', true) RETURNING referral_id"
+        ).fetchone()["referral_id"]
+    client = dev_client(site["portal"], user)
+    page = client.get("/caseload" if ACTORS[user].roles - {"student"} else "/me").text
+    outcome = f"Three sessions held; {user} closing"
+    response = client.post(f"/referrals/{referral}/close", data={"outcome": outcome, "csrf": csrf_of(page), "back": "/"})
+    assert response.status_code == 303, (user, response.status_code)
+    with _db(site["deployment"]) as conn:
+        row = conn.execute("SELECT status, outcome, closed_by FROM referrals WHERE referral_id = %s", (referral,)).fetchone()
+    may = decide(ACTORS[user], "update_referral", S1).allowed
+    assert (row["status"] == "closed") == may, (user, row)
+    if may:
+        assert (row["outcome"], row["closed_by"]) == (outcome, user)
+        student = dev_client(site["portal"], "s1").get("/me").text
+        assert f"Closed by {user}" in student and outcome in student

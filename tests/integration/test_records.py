@@ -111,6 +111,16 @@ def test_tutor_student_and_service_each_do_what_they_may_and_every_access_is_log
     service_view = leap(deployment, "status", "s1", "--as", "counsel-1")
     assert service_view["student_id"] == "s1" and service_view["open_alerts"] == [] and service_view["exemptions"] == []
     assert "forbidden" in refused(deployment, "record", "s1", "--as", "counsel-1")
+    # The service closes its referral with the outcome, which the student reads; not another service's.
+    careers = leap(deployment, "referrals", "add", "s1", "--service", "careers", "--reason", "Placement year", "--as", "tutor-a")["referral_id"]
+    leap(deployment, "referrals", "consent", str(careers), "--yes", "--as", "s1")
+    assert "not counselling" in refused(deployment, "referrals", "close", str(careers), "--outcome", "Done", "--as", "counsel-1")
+    closed = leap(deployment, "referrals", "close", str(referral), "--outcome", "Two sessions; no further need", "--as", "counsel-1")
+    assert (closed["status"], closed["closed_by"], closed["outcome"]) == ("closed", "counsel-1", "Two sessions; no further need")
+    assert "already closed" in refused(deployment, "referrals", "close", str(referral), "--outcome", "Again", "--as", "tutor-a", code=2)
+    assert "is closed" in refused(deployment, "referrals", "consent", str(referral), "--no", "--as", "s1", code=2)
+    shown = [r for r in leap(deployment, "record", "s1", "--as", "s1")["referrals"] if r["referral_id"] == referral]
+    assert shown[0]["outcome"] == "Two sessions; no further need"
 
     # The student records progress on their objective, but does not mark it met.
     assert leap(deployment, "objectives", "update", str(objective), "--progress", "Went to one", "--as", "s1")["progress"] == "Went to one"
@@ -140,7 +150,7 @@ def test_tutor_student_and_service_each_do_what_they_may_and_every_access_is_log
             ("s1", "view_records", "student"), ("s1", "record_consent", "student"), ("counsel-1", "view_status", "support_service"),
             ("s1", "raise_query", "student"), ("tutor-a", "resolve_query", "personal_tutor")} <= allowed  # fmt: skip
     refusals = {(e["actor"], e["action"]) for e in log if not e["allowed"]}
-    assert refusals == {("counsel-1", "view_status"), ("counsel-1", "view_records"), ("s1", "update_objective"), ("tutor-a", "resolve_query")}
+    assert refusals == {("counsel-1", "view_status"), ("counsel-1", "view_records"), ("counsel-1", "update_referral"), ("s1", "update_objective"), ("tutor-a", "resolve_query")}
     assert sum(1 for e in log if e["action"] == "add_note" and e["allowed"]) == 1  # the note and its log entry, once
 
 

@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from leap.settings import Settings, endpoints
+from leap.settings import Settings, endpoints, settings_problem
 
 
 def test_defaults_match_the_documented_local_services(monkeypatch):
@@ -29,3 +29,24 @@ def test_an_unknown_time_zone_is_refused_with_a_clear_message(monkeypatch):
     monkeypatch.setenv("LEAP_TIMEZONE", "Europe/Colchester")
     with pytest.raises(ValidationError, match="unknown time zone 'Europe/Colchester'"):
         Settings()
+
+
+def test_a_wrong_setting_is_one_line_naming_each_variable(monkeypatch):
+    monkeypatch.setenv("LEAP_TIMEZONE", "Mars/Base")
+    monkeypatch.setenv("LEAP_PARTITIONS", "eight")
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    line = settings_problem(caught.value)
+    assert "\n" not in line
+    assert line.startswith("LEAP_") and "LEAP_TIMEZONE: unknown time zone 'Mars/Base'" in line and "LEAP_PARTITIONS: " in line
+
+
+def test_the_command_line_reports_a_wrong_setting_in_one_line_without_a_traceback():
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "LEAP_TIMEZONE": "Mars/Base"}
+    done = subprocess.run([sys.executable, "-m", "leap.cli", "topics", "list"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == ["error: bad setting: LEAP_TIMEZONE: unknown time zone 'Mars/Base': use an IANA name such as Europe/London"]

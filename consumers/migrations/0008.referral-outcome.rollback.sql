@@ -1,0 +1,1 @@
+ALTER TABLE referrals DROP COLUMN outcome, DROP COLUMN closed_by, DROP COLUMN closed_at;

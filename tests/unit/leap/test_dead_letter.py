@@ -1,0 +1,23 @@
+"""Dead-letter records: whole when small, cut to a size Kafka accepts when not, always with the reason."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from leap.dead_letter import MAX_RAW_BYTES, MAX_REASON_CHARS, dead_letter_record
+from schemas.codec import default_codec
+
+
+@given(st.binary(max_size=3 * MAX_RAW_BYTES), st.text(min_size=1, max_size=3 * MAX_REASON_CHARS))
+def test_a_dead_letter_keeps_the_head_of_the_record_and_says_how_long_it_was(raw, reason):
+    record = dead_letter_record(source="moodle", location="log.csv", position="row 7", reason=reason, raw=raw, rejected_at=5)
+    assert record["raw"] == raw[:MAX_RAW_BYTES]
+    assert record["reason"].startswith(reason[:MAX_REASON_CHARS - 1])
+    if len(raw) > MAX_RAW_BYTES:
+        assert f"record of {len(raw):,} bytes" in record["reason"]
+    else:
+        assert "bytes: the first" not in record["reason"]
+    assert (record["source"], record["location"], record["position"], record["rejected_at"]) == ("moodle", "log.csv", "row 7", 5)
+    # Whatever went in, the encoded record stays far below Kafka's 1 MB message limit.
+    assert len(default_codec().encode("dead_letter", record)) < 100_000
