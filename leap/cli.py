@@ -101,6 +101,7 @@ def topics_list(as_json: Annotated[bool, typer.Option("--json", help="One JSON o
 
 def _produce(path: Path, fmt: str, source: str, options: dict, as_json: bool) -> None:
     """Publish one export through its adapter and print what happened to its records."""
+    from leap.kafka import DeliveryError
     from producers.exports import ExportError, open_export
 
     settings = get_settings()
@@ -109,6 +110,8 @@ def _produce(path: Path, fmt: str, source: str, options: dict, as_json: bool) ->
             counts = _publish_with_progress(path, export, source, as_json)
     except ExportError as exc:
         fail(str(exc))
+    except DeliveryError as exc:
+        fail(_delivery_failure(exc), 4)
     _print_counts(path, export.label, counts, settings, as_json)
 
 
@@ -229,6 +232,7 @@ def roster_load(
     as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line of counts.")] = False,
 ) -> None:
     """Publish the roster to the compacted roster topic, keyed by student id."""
+    from leap.kafka import DeliveryError
     from producers.ingest import publish_roster
 
     settings = get_settings()
@@ -236,6 +240,8 @@ def roster_load(
         counts = publish_roster(path, settings)
     except ValueError as exc:
         fail(f"{path}: {exc}")
+    except DeliveryError as exc:
+        fail(_delivery_failure(exc), 4)
     _print_counts(path, "roster", counts, settings, as_json)
 
 
@@ -341,7 +347,7 @@ def _publish_with_progress(path, export, source, as_json):  # type: ignore[no-un
 
     settings = get_settings()
     size = path.stat().st_size
-    with progress_bar(size > 5_000_000 and not as_json) as progress, Publisher(settings) as publisher:
+    with progress_bar(size > 5_000_000 and not as_json) as progress, Publisher.for_command(settings) as publisher:
         task = progress.add_task(f"{path.name} ({export.label})", total=size)
         return publish_records(
             export.records,
@@ -353,6 +359,16 @@ def _publish_with_progress(path, export, source, as_json):  # type: ignore[no-un
             codec=default_codec(),
             on_record=lambda r: progress.advance(task, len(r.raw)),
         )
+
+
+def _delivery_failure(exc: Exception) -> str:
+    """The error, what had been read and sent when it happened, and that running again is safe."""
+    counts = getattr(exc, "counts", None)
+    if counts is None:
+        return str(exc)
+    acknowledged = getattr(exc, "acknowledged", 0)
+    done = f"read {counts.read:,} (queued {counts.published:,}, skipped {counts.skipped:,}, rejected {counts.rejected:,}), Kafka acknowledged {acknowledged:,}"
+    return f"{exc}; before it: {done}; publishing the file again is safe (event ids make repeats harmless)"
 
 
 def _print_counts(path, label, counts, settings, as_json) -> None:  # type: ignore[no-untyped-def]

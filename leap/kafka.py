@@ -3,14 +3,42 @@
 from __future__ import annotations
 
 import logging
+import time
 from types import TracebackType
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from leap.settings import Settings
 
 _librdkafka_log = logging.getLogger("leap.kafka.librdkafka")
+
+
+class _Repeats(logging.Filter):
+    """Lets each distinct librdkafka message through once a minute.
+
+    With the broker down librdkafka logs every reconnection attempt, several a second; one
+    line a minute says the same and leaves the command's own error readable.
+    """
+
+    def __init__(self, every: float = 60.0) -> None:
+        super().__init__()
+        self.every = every
+        self._seen: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # The text after "after Nms in state X" varies between attempts; the head does not.
+        key = record.getMessage().split(" (after ", 1)[0]
+        now = time.monotonic()
+        if now - self._seen.get(key, -self.every) < self.every:
+            return False
+        if len(self._seen) > 1000:
+            self._seen.clear()
+        self._seen[key] = now
+        return True
+
+
+_librdkafka_log.addFilter(_Repeats())
 
 
 def client_config(settings: Settings, **extra: Any) -> dict[str, Any]:
@@ -24,6 +52,10 @@ def client_config(settings: Settings, **extra: Any) -> dict[str, Any]:
 
 class DeliveryError(RuntimeError):
     """Kafka did not accept one or more messages; nothing about them is silent."""
+
+
+class KafkaUnavailable(DeliveryError):
+    """No broker answered: nothing was sent."""
 
 
 class Publisher:
@@ -84,6 +116,26 @@ class Publisher:
                 self._producer.poll(0.05)
         self._producer.poll(0)
         self._raise_failures()
+
+    @classmethod
+    def for_command(cls, settings: Settings, reachable_within: float = 10.0) -> Publisher:
+        """A publisher for a command run by hand or by cron: it fails fast and says why.
+
+        No broker answering in ``reachable_within`` seconds is ``KafkaUnavailable`` before any
+        record is read; a message Kafka has not taken within ``LEAP_KAFKA_COMMAND_TIMEOUT``
+        is a ``DeliveryError`` (a long-running worker keeps librdkafka's patient default).
+        """
+        publisher = cls(settings, **{"message.timeout.ms": int(settings.kafka_command_timeout * 1000)})
+        publisher.check_reachable(settings.kafka_bootstrap, reachable_within)
+        return publisher
+
+    def check_reachable(self, bootstrap: str, timeout: float = 10.0) -> None:
+        """Ask the cluster for its metadata; ``KafkaUnavailable`` (in ``timeout`` seconds) if no broker answers."""
+        try:
+            self._producer.list_topics(timeout=timeout)
+        except KafkaException as exc:
+            reason = exc.args[0].str() if exc.args and isinstance(exc.args[0], KafkaError) else str(exc)
+            raise KafkaUnavailable(f"Kafka at {bootstrap} did not answer within {timeout:.0f} s ({reason}), so nothing was published: is it running (make up)?") from None
 
     def flush(self, timeout: float = 120.0) -> None:
         """Wait for every outstanding delivery report; raise if any message failed."""

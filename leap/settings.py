@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = Field(
         "127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated host:port."
     )
+    kafka_command_timeout: float = Field(
+        60.0, gt=0, description="Seconds a command (leap produce, roster load) waits for Kafka to take a message before it reports the failure."
+    )
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for live state.")
     database_url: str = Field(
         "postgresql://leap:leap@127.0.0.1:5432/leap",

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from leap.dead_letter import DeadLetters
-from leap.kafka import Publisher
+from leap.kafka import DeliveryError, Publisher
 from leap.settings import Settings
 from producers.exports import CsvRecord, Parser, open_text, outcome_of, raw_bytes, read_csv, reason_kind
 from producers.outcome import Event, Outcome, Reject, Skip
@@ -50,33 +50,35 @@ def publish_records(
     topic_name: str = "activity",
     schema: str = "activity_event",
 ) -> Counts:
-    """Parse and publish every record, keyed by student; malformed ones go to the dead-letter topic."""
+    """Parse and publish every record, keyed by student; malformed ones go to the dead-letter topic.
+
+    If Kafka fails, the ``DeliveryError`` carries the counts so far (``.counts``) and how many
+    messages Kafka had acknowledged (``.acknowledged``), for the report.
+    """
     counts = Counts()
     topic = settings.topic(topic_name)
     dead = DeadLetters(settings, publisher, codec)
-    for record in records:
-        counts.read += 1
-        outcome = outcome_of(record, parse)
-        if isinstance(outcome, Event):
-            published = outcome.record
-            publisher.send(topic, codec.encode(schema, published), key=published["student_id"])
-            counts.published += 1
-        elif isinstance(outcome, Skip):
-            counts.skipped += 1
-            counts.skipped_by_reason[outcome.reason] += 1
-        else:
-            dead.reject(
-                source=source,
-                location=location,
-                position=f"line {record.line}",
-                reason=outcome.reason,
-                raw=raw_bytes(record),
-            )
-            counts.rejected += 1
-            counts.rejected_by_reason[reason_kind(outcome.reason)] += 1
-        if on_record is not None:
-            on_record(record)
-    publisher.flush()
+    try:
+        for record in records:
+            counts.read += 1
+            outcome = outcome_of(record, parse)
+            if isinstance(outcome, Event):
+                published = outcome.record
+                publisher.send(topic, codec.encode(schema, published), key=published["student_id"])
+                counts.published += 1
+            elif isinstance(outcome, Skip):
+                counts.skipped += 1
+                counts.skipped_by_reason[outcome.reason] += 1
+            else:
+                dead.reject(source=source, location=location, position=f"line {record.line}", reason=outcome.reason, raw=raw_bytes(record))
+                counts.rejected += 1
+                counts.rejected_by_reason[reason_kind(outcome.reason)] += 1
+            if on_record is not None:
+                on_record(record)
+        publisher.flush()
+    except DeliveryError as exc:
+        exc.counts, exc.acknowledged = counts, publisher.delivered  # type: ignore[attr-defined]
+        raise
     return counts
 
 
@@ -95,7 +97,7 @@ def publish_roster(path: Path, settings: Settings) -> Counts:
             entry = parse_roster_row(header, record.fields or [])
             return entry if isinstance(entry, Reject) else Event(entry)
 
-        with Publisher(settings) as publisher:
+        with Publisher.for_command(settings) as publisher:
             return publish_records(
                 records,
                 parse,
