@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from leap.cli_exports import SiteOption, TimeFormatOption, TzOption, export_options, progress_bar
+from leap.cli_exports import EncodingOption, SiteOption, TimeFormatOption, TzOption, export_options, progress_bar
 from leap.console import err, fail, out
 from leap.log import configure_logging, get_logger
 from leap.settings import get_settings
@@ -121,6 +121,7 @@ def produce_moodle(
     site: SiteOption = "moodle",
     time_format: TimeFormatOption = None,
     tz: TzOption = None,
+    encoding: EncodingOption = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line of counts.")] = False,
 ) -> None:
     """Publish a Moodle log export: one activity event per row that is a student's own engagement.
@@ -129,7 +130,7 @@ def produce_moodle(
     to the dead-letter topic with file, line and reason; the counts satisfy
     read = published + skipped + rejected.
     """
-    _produce(path, "moodle", "moodle", export_options(site, time_format, tz, get_settings().tz), as_json)
+    _produce(path, "moodle", "moodle", export_options(site, time_format, tz, get_settings().tz, encoding), as_json)
 
 
 @sample_app.command("moodle")
@@ -216,10 +217,11 @@ def simulate(
 @produce_app.command("events")
 def produce_events(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Normalised activity events: JSON lines or CSV.")],
+    encoding: EncodingOption = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line of counts.")] = False,
 ) -> None:
     """Publish normalised activity events (the generic adapter): JSON lines, or CSV with the same column names."""
-    _produce(path, "events", "events", {}, as_json)
+    _produce(path, "events", "events", {"encoding": encoding}, as_json)
 
 
 roster_app = typer.Typer(help="Load the student roster (cohorts, mode of study, tutors).", no_args_is_help=True)
@@ -383,6 +385,8 @@ def _print_counts(path, label, counts, settings, as_json) -> None:  # type: igno
         out.print(f"  skipped {n:,}: {reason}")
     for reason, n in counts.rejected_by_reason.most_common():
         out.print(f"  rejected {n:,}: {reason} (see {settings.topic('dead-letter')})")
+    if "not valid UTF-8 text" in counts.rejected_by_reason:
+        out.print("  saved by Excel on Windows? publish it again with --encoding cp1252", soft_wrap=True)
 
 
 def _add_record_commands() -> None:

@@ -29,6 +29,10 @@ TimeFormatOption = Annotated[
     typer.Option(help="strptime format of a Moodle Logs report's Time column (repeatable; default: Moodle English)."),
 ]
 TzOption = Annotated[Optional[str], typer.Option(help="Time zone of a Moodle Logs report's Time column (default LEAP_TIMEZONE).")]
+EncodingOption = Annotated[
+    str,
+    typer.Option(help="Text encoding of the file: auto (UTF-8, or UTF-16 with its byte-order mark), or any codec name such as cp1252 (Excel on Windows) or latin-1."),
+]
 
 
 def progress_bar(enabled: bool) -> Progress:
@@ -44,15 +48,15 @@ def progress_bar(enabled: bool) -> Progress:
     )
 
 
-def export_options(site: str, time_format: list[str] | None, tz: str | None, default_tz: ZoneInfo) -> dict:
-    """The Moodle adapter's options for ``producers.exports.open_export``."""
+def export_options(site: str, time_format: list[str] | None, tz: str | None, default_tz: ZoneInfo, encoding: str = "auto") -> dict:
+    """The Moodle adapter's options (and the file's encoding) for ``producers.exports.open_export``."""
     from producers.moodle import DEFAULT_REPORT_TIME_FORMATS
 
     try:
         zone = ZoneInfo(tz) if tz else default_tz
     except (ValueError, KeyError):
         fail(f"unknown time zone {tz!r}")
-    return {"site": site, "tz": zone, "time_formats": tuple(time_format) if time_format else DEFAULT_REPORT_TIME_FORMATS}
+    return {"site": site, "tz": zone, "time_formats": tuple(time_format) if time_format else DEFAULT_REPORT_TIME_FORMATS, "encoding": encoding}
 
 
 def as_of_option(text: str, tz: ZoneInfo):  # type: ignore[no-untyped-def]

@@ -23,6 +23,7 @@ engagement) or a ``Reject`` (malformed), each with the record's line number and 
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
@@ -98,7 +99,7 @@ def read_csv(stream: IO[str], *, delimiter: str = ",") -> Iterator[CsvRecord]:
             continue
         raw, tee.buffer = "".join(tee.buffer), []
         if _has_undecodable(raw):
-            yield CsvRecord(line, raw, None, "not valid UTF-8 text")
+            yield CsvRecord(line, raw, None, _undecodable(stream))
         elif fields or raw.strip():
             yield CsvRecord(line, raw, fields)
         line = reader.line_num + 1
@@ -112,13 +113,29 @@ def _has_undecodable(text: str) -> bool:
     return False
 
 
-def open_text(path: Path) -> IO[str]:
-    """Open an export as UTF-8 text (with or without a byte-order mark), newlines kept for csv.
+def open_text(path: Path, encoding: str = "auto") -> IO[str]:
+    """Open an export as text, newlines kept for csv; ``ExportError`` for an unknown encoding.
 
-    Bytes that are not UTF-8 are carried as surrogate escapes, so such a line is rejected
-    on its own and its exact bytes reach the dead-letter topic.
+    ``auto`` reads UTF-16 when the file starts with its byte-order mark (Excel's "Unicode
+    text") and UTF-8 otherwise, with or without a mark; any other codec Python knows may be
+    named (a Moodle Logs report saved by Excel on Windows is cp1252). Bytes the encoding
+    cannot decode are carried as surrogate escapes, so such a line is rejected on its own and
+    its bytes reach the dead-letter topic.
     """
-    return io.open(path, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    if encoding == "auto":
+        with path.open("rb") as head:
+            encoding = "utf-16" if head.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else "utf-8-sig"
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        raise ExportError(f"unknown encoding {encoding!r}: name one Python knows, such as utf-8, cp1252, latin-1 or utf-16") from None
+    return io.open(path, encoding="utf-8-sig" if name == "utf-8" else name, errors="surrogateescape", newline="")
+
+
+def _undecodable(stream: IO[str]) -> str:
+    """The rejection of a line the stream's encoding could not decode, naming the encoding."""
+    name = codecs.lookup(getattr(stream, "encoding", None) or "utf-8").name
+    return f"not valid {'UTF-8' if name in ('utf-8', 'utf-8-sig') else name} text"
 
 
 def raw_bytes(record: CsvRecord) -> bytes:
@@ -132,7 +149,7 @@ def read_lines(stream: IO[str]) -> Iterator[CsvRecord]:
         if not line.strip():
             continue
         if _has_undecodable(line):
-            yield CsvRecord(number, line, None, "not valid UTF-8 text")
+            yield CsvRecord(number, line, None, _undecodable(stream))
         else:
             yield CsvRecord(number, line, None)
 
@@ -244,16 +261,18 @@ def open_export(
     site: str = "moodle",
     tz: tzinfo = timezone.utc,
     time_formats: Sequence[str] = moodle.DEFAULT_REPORT_TIME_FORMATS,
+    encoding: str = "auto",
 ) -> Iterator[Export]:
     """Open ``path`` as format ``fmt`` (one of ``FORMATS``); ``ExportError`` when it is not one.
 
     ``site``, ``tz`` and ``time_formats`` are the Moodle adapter's: the site name in every
-    event id, and the zone and formats of a Logs report's Time column.
+    event id, and the zone and formats of a Logs report's Time column. ``encoding``: see
+    ``open_text``.
     """
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
     candidates = _CANDIDATES.get(fmt, (fmt,))
-    with open_text(path) as stream:
+    with open_text(path, encoding) as stream:
         if fmt == EVENTS_JSONL or (EVENTS_JSONL in candidates and _starts_with_brace(stream)):
             name = path.name
             yield Export(path, EVENTS_JSONL, "events", read_lines(stream), lambda r: parse_line(r.raw, position=f"{name}:{r.line}"))

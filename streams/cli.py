@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from leap.cli_exports import (
+    EncodingOption,
     FormatOption,
     SiteOption,
     TimeFormatOption,
@@ -55,6 +56,7 @@ def replay(
     site: SiteOption = "moodle",
     time_format: TimeFormatOption = None,
     tz: TzOption = None,
+    encoding: EncodingOption = "auto",
 ) -> None:
     """Compute every student's band, score and explanation offline, with the stream's own model.
 
@@ -68,7 +70,7 @@ def replay(
 
     settings = get_settings()
     when = as_of_option(as_of, settings.tz)
-    options = export_options(site, time_format, tz, settings.tz)
+    options = export_options(site, time_format, tz, settings.tz, encoding)
     policy, calendar, entries = _policy_and_roster(roster)
     read = ReadCounts()
     try:
@@ -113,6 +115,7 @@ def evaluate(
     site: SiteOption = "moodle",
     time_format: TimeFormatOption = None,
     tz: TzOption = None,
+    encoding: EncodingOption = "auto",
 ) -> None:
     """Check the bands against a past term's outcomes: do low scores pick out students who fail?
 
@@ -128,7 +131,7 @@ def evaluate(
     from streams.replay import replay as run_replay
 
     settings = get_settings()
-    options = export_options(site, time_format, tz, settings.tz)
+    options = export_options(site, time_format, tz, settings.tz, encoding)
     policy, _, entries = _policy_and_roster(roster)
     bad_values = tuple(bad) if bad else BAD_OUTCOMES
     try:

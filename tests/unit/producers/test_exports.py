@@ -182,3 +182,38 @@ def test_reasons_group_by_kind_not_value():
     assert reason_kind("4 fields where the header has 5") == "… fields where the header has …"
     assert reason_kind("userid -1 is the system") == "userid … is the system"
     assert reason_kind("not valid UTF-8 text") == "not valid UTF-8 text"
+
+
+# ---------------------------------------------------------------- text encodings
+
+
+def test_a_windows_logs_report_is_read_with_its_encoding_and_rejected_line_by_line_without(tmp_path):
+    rows = [list(moodle.REPORT_COLUMNS), report_row(**{"User full name": "José Müller", "Event context": "Page: Café reading"}), report_row()]
+    path = tmp_path / "logs.csv"
+    with path.open("w", newline="", encoding="cp1252") as out:
+        csv.writer(out).writerows(rows)
+    assert kinds(path, encoding="cp1252")[2] == [(2, "Event"), (3, "Event")]
+    with open_export(path) as export:  # read as UTF-8: the accented row alone is rejected, naming why
+        outcomes = [(r.line, o) for r, o in export.outcomes()]
+    assert [type(o).__name__ for _, o in outcomes] == ["Reject", "Event"] and outcomes[0][1].reason == "not valid UTF-8 text"
+
+
+def test_utf16_with_its_byte_order_mark_is_recognised(tmp_path):
+    path = tmp_path / "events.jsonl"
+    path.write_bytes((json.dumps({**EVENT, "action": "viewed — Ünïcode"}) + "\n").encode("utf-16"))
+    fmt, _, got = kinds(path)
+    assert fmt == "events-jsonl" and got == [(1, "Event")]
+
+
+def test_an_unknown_encoding_is_an_error_naming_it(tmp_path):
+    path = jsonl(tmp_path / "e.jsonl", [EVENT])
+    with pytest.raises(ExportError, match="unknown encoding 'klingon'"):
+        kinds(path, encoding="klingon")
+
+
+def test_bytes_the_named_encoding_cannot_decode_name_that_encoding(tmp_path):
+    path = tmp_path / "e.jsonl"
+    path.write_bytes(json.dumps(EVENT).encode("ascii") + b"\n\x81{}\n")  # 0x81 is not a cp1252 character
+    counts = ReadCounts()
+    assert [e is None for e in read_events([path], counts=counts, encoding="cp1252")] == [False, True]
+    assert "not valid cp1252 text" in counts.rejected_by_reason
