@@ -13,6 +13,7 @@ from rich.table import Table
 
 from leap.cli_exports import EncodingOption, SiteOption, TimeFormatOption, TzOption, export_options, progress_bar
 from leap.console import err, fail, out
+from leap.dead_letters_cli import dead_letters_app
 from leap.log import configure_logging, get_logger
 from leap.settings import get_settings
 
@@ -25,6 +26,7 @@ topics_app = typer.Typer(help="Create and inspect LEAP's Kafka topics.", no_args
 produce_app = typer.Typer(help="Publish source systems' exports as activity events.", no_args_is_help=True)
 sample_app = typer.Typer(help="Write synthetic exports in the real source formats.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
+app.add_typer(dead_letters_app, name="dead-letters")
 app.add_typer(produce_app, name="produce")
 app.add_typer(sample_app, name="sample")
 

@@ -88,7 +88,7 @@ def print_read_counts(counts, rejected_by_model=None) -> None:  # type: ignore[n
 
     ``rejected_by_model`` counts, by reason, events the adapters accepted but the model refused.
     """
-    from producers.exports import reason_kind
+    from leap.dead_letter import reason_kind
 
     by_model: Counter[str] = Counter()
     for reason, n in (rejected_by_model or {}).items():

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
 
-from leap.kafka import Publisher
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from leap.kafka import Publisher, client_config
 from leap.settings import Settings
-from schemas.codec import Codec
+from schemas.codec import Codec, CodecError
 
 
 # The most of a rejected record kept on the dead-letter topic. Kafka refuses messages over
@@ -46,3 +51,50 @@ class DeadLetters:
         record = dead_letter_record(source=source, location=location, position=position, reason=reason, raw=raw)
         self._publisher.send(self._topic, self._codec.encode("dead_letter", record), key=source)
         self.count += 1
+
+
+# Quoted values and free-standing numbers (not the 8 of "UTF-8").
+_VALUES = re.compile(r"'[^']*'|\"[^\"]*\"|(?<![\w.-])-?\d+(?:\.\d+)?(?![\w.])")
+
+
+def reason_kind(reason: str) -> str:
+    """A reason with its quoted values and numbers elided, so summaries group by kind, not value."""
+    return _VALUES.sub("…", reason)
+
+
+def summarise(letters: Iterable[dict]) -> Counter[tuple[str, str]]:
+    """How many dead letters there are of each (source, kind of reason)."""
+    return Counter((letter["source"], reason_kind(letter["reason"])) for letter in letters)
+
+
+def read_dead_letters(settings: Settings, codec: Codec, timeout: float = 10.0) -> Iterator[dict]:
+    """Every record on the dead-letter topic, oldest first, each with its ``offset``.
+
+    Reads up to the end as it was when called, without a consumer group (nothing is
+    committed, so reading never hides a record from the next reader). A record that is not
+    a dead letter at all is shown as one, with the reason.
+    """
+    topic = settings.topic("dead-letter")
+    consumer = Consumer(client_config(settings, **{"group.id": "leap-dead-letters-reader", "enable.auto.commit": False}))
+    try:
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=timeout)
+        if high <= low:
+            return
+        consumer.assign([TopicPartition(topic, 0, low)])
+        position = low
+        while position < high:
+            msg = consumer.poll(timeout)
+            if msg is None:
+                raise RuntimeError(f"{topic} did not answer within {timeout:.0f} s at offset {position} of {high}")
+            if msg.error():
+                raise KafkaException(msg.error())
+            offset = msg.offset()
+            position = offset + 1
+            try:
+                letter = codec.decode(msg.value() or b"", expect="dead_letter")
+            except CodecError as exc:
+                letter = dead_letter_record(source="?", location=topic, position=str(offset), reason=f"not a dead-letter record: {exc}",
+                                            raw=msg.value() or b"", rejected_at=msg.timestamp()[1])  # fmt: skip
+            yield {"offset": offset, **letter}
+    finally:
+        consumer.close()

@@ -26,7 +26,6 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -35,6 +34,7 @@ from datetime import timezone, tzinfo
 from pathlib import Path
 from typing import IO
 
+from leap.dead_letter import reason_kind
 from producers import moodle
 from producers.events_file import parse_event, parse_line
 from producers.outcome import Event, Outcome, Reject, Skip
@@ -281,14 +281,6 @@ def open_export(
 
 
 # ------------------------------------------------------------------ reading for offline use
-
-# Quoted values and free-standing numbers (not the 8 of "UTF-8").
-_VALUES = re.compile(r"'[^']*'|\"[^\"]*\"|(?<![\w.-])-?\d+(?:\.\d+)?(?![\w.])")
-
-
-def reason_kind(reason: str) -> str:
-    """A reason with its quoted values and numbers elided, so summaries group by kind, not value."""
-    return _VALUES.sub("…", reason)
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from leap.dead_letter import MAX_RAW_BYTES, MAX_REASON_CHARS, dead_letter_record
+from leap.dead_letter import MAX_RAW_BYTES, MAX_REASON_CHARS, dead_letter_record, summarise
 from schemas.codec import default_codec
 
 
@@ -21,3 +21,17 @@ def test_a_dead_letter_keeps_the_head_of_the_record_and_says_how_long_it_was(raw
     assert (record["source"], record["location"], record["position"], record["rejected_at"]) == ("moodle", "log.csv", "row 7", 5)
     # Whatever went in, the encoded record stays far below Kafka's 1 MB message limit.
     assert len(default_codec().encode("dead_letter", record)) < 100_000
+
+
+def test_dead_letters_are_summarised_by_source_and_kind_of_reason_not_by_value():
+    letters = [
+        {"source": "events", "reason": "source 'gym' is not one of vle, attendance"},
+        {"source": "events", "reason": "source 'pool' is not one of vle, attendance"},
+        {"source": "moodle", "reason": "expected 21 columns, found 3"},
+        {"source": "engine", "reason": "source 'gym' is not one of vle, attendance"},
+    ]
+    assert summarise(letters) == {
+        ("events", "source … is not one of vle, attendance"): 2,
+        ("moodle", "expected … columns, found …"): 1,
+        ("engine", "source … is not one of vle, attendance"): 1,
+    }

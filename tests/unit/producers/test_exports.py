@@ -176,7 +176,7 @@ def test_skip_is_counted_not_yielded():
 
 
 def test_reasons_group_by_kind_not_value():
-    from producers.exports import reason_kind
+    from leap.dead_letter import reason_kind
 
     assert reason_kind("source 'gym' is not one of vle") == "source … is not one of vle"
     assert reason_kind("4 fields where the header has 5") == "… fields where the header has …"
