@@ -37,7 +37,8 @@ from typing import IO
 from leap.dead_letter import reason_kind
 from producers import moodle
 from producers.events_file import parse_event, parse_line
-from producers.outcome import Event, Outcome, Reject, Skip
+from producers.mysql_text import delimiter_of, looks_like_mysql, read_mysql
+from producers.outcome import CsvRecord, Event, Outcome, Reject, Skip
 
 # Long PHP-serialized `other` values exceed csv's default 128 KiB field limit in real dumps.
 csv.field_size_limit(64 * 1024 * 1024)
@@ -57,16 +58,6 @@ REQUIRED_EVENT_COLUMNS = ("event_id", "student_id", "source", "action", "event_t
 
 class ExportError(ValueError):
     """A file that cannot be read as the format asked for (the message names the file)."""
-
-
-@dataclass(frozen=True, slots=True)
-class CsvRecord:
-    """One record of a file (a CSV record or a line) with its first line number and exact text."""
-
-    line: int
-    raw: str
-    fields: list[str] | None
-    error: str | None = None
 
 
 class _Tee:
@@ -223,10 +214,20 @@ def _prepend(first: CsvRecord, rest: Iterator[CsvRecord]) -> Iterator[CsvRecord]
     yield from rest
 
 
+def _records(stream: IO[str], candidates: Sequence[str]) -> Iterator[CsvRecord]:
+    """CSV records, or MySQL's escaped text (``producers.mysql_text``) when a Moodle dump is written in it."""
+    if MOODLE in candidates and stream.seekable():
+        head = stream.read(64 * 1024)
+        stream.seek(0)
+        if looks_like_mysql(head):
+            return read_mysql(stream, delimiter_of(head.split("\n", 1)[0]))
+    return read_csv(stream)
+
+
 def _open_csv(
     path: Path, stream: IO[str], candidates: Sequence[str], *, site: str, tz: tzinfo, time_formats: Sequence[str]
 ) -> Export:
-    records = read_csv(stream)
+    records = _records(stream, candidates)
     first = next(records, None)
     if first is None or first.fields is None:
         raise ExportError(f"{path}: empty file or unreadable first row")

@@ -8,7 +8,10 @@ Two shapes are accepted, told apart by the first row (``detect_format``):
     written as ``NULL``, ``\\N`` or an empty field. ``other`` is PHP ``serialize()`` text on
     older sites and JSON on newer ones; both are accepted, as Moodle's own reader does.
     ``timecreated`` is Unix seconds (UTC). The event id comes from the log row id, so the
-    same row always has the same event id.
+    same row always has the same event id. MySQL's own text export (``SELECT ... INTO
+    OUTFILE``, ``mysqldump --tab``: backslash escapes, ``\\N``, tab- or comma-separated) is
+    recognised by its doubled backslashes in event names and read by
+    ``producers.mysql_text``.
 
 The "Logs" report download (Site administration > Reports > Logs, CSV)
     Columns ``Time, User full name, Affected user, Event context, Component, Event name,

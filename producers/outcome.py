@@ -1,4 +1,4 @@
-"""What an adapter's parser makes of one source record: an event, a skip, or a rejection.
+"""One record as read from a file, and what an adapter's parser makes of it: an event, a skip, or a rejection.
 
 Parsers are pure functions from a record to one of these, so every rule is testable without
 Kafka; the publishing shell (producers.ingest) decides what to do with each.
@@ -76,3 +76,13 @@ def activity(
             "amends": amends,
         }
     )
+
+
+@dataclass(frozen=True, slots=True)
+class CsvRecord:
+    """One record of a file (a CSV record or a line) with its first line number and exact text."""
+
+    line: int
+    raw: str
+    fields: list[str] | None
+    error: str | None = None
