@@ -179,7 +179,8 @@ def parse_event_row(header: Sequence[str], fields: Sequence[str], *, position: s
         except ValueError:
             pass  # parse_event rejects it as "quantity is not a number"
     when = row.get("event_time")
-    if isinstance(when, str) and when.isdigit():
+    # ASCII digits only: str.isdigit() is also true of "²" and other digits int() refuses.
+    if isinstance(when, str) and when.isascii() and when.isdigit():
         row["event_time"] = int(when)
     return parse_event(row, position=position)
 

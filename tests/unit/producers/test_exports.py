@@ -217,3 +217,11 @@ def test_bytes_the_named_encoding_cannot_decode_name_that_encoding(tmp_path):
     counts = ReadCounts()
     assert [e is None for e in read_events([path], counts=counts, encoding="cp1252")] == [False, True]
     assert "not valid cp1252 text" in counts.rejected_by_reason
+
+
+def test_a_superscript_digit_time_is_a_rejection_not_a_crash():
+    # Found by the fuzz suite: "²".isdigit() is true, int("²") raises.
+    header = list(EVENT_COLUMNS)
+    fields = ["e1", "s1", "vle", "viewed", "²"] + [""] * (len(header) - 5)
+    outcome = parse_event_row(header, fields, position="e.csv:2")
+    assert isinstance(outcome, Reject) and "event_time" in outcome.reason
