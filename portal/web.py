@@ -151,14 +151,15 @@ def page(handler: Handler) -> Handler:
     return endpoint
 
 
-FormHandler = Callable[[Request, Visitor, FormData], Awaitable[str]]
+FormHandler = Callable[[Request, Visitor, FormData], Awaitable["str | tuple[str, str]"]]
 
 
 def form(handler: FormHandler) -> Handler:
     """A POST handler: signed in, CSRF token checked, then ``handler(request, visitor, form)``.
 
-    The handler returns the message to show; a refusal or bad input is shown instead. Either
-    way the browser goes back to the form's ``back`` path (post/redirect/get).
+    The handler returns the message to show (or ``(message, path)`` to go elsewhere than the
+    form's ``back`` path, when the change ended the visitor's access to that page); a refusal
+    or bad input is shown instead. The browser is redirected (post/redirect/get).
     """
 
     @functools.wraps(handler)
@@ -173,7 +174,10 @@ def form(handler: FormHandler) -> Handler:
             return render(request, "error.html", {"title": "Form refused", "message": message}, visitor=visitor, status=403)
         back = safe_back(data.get("back"), "/")
         try:
-            flash(request, await handler(request, visitor, data))
+            reply = await handler(request, visitor, data)
+            if isinstance(reply, tuple):  # (message, where to go instead of ``back``)
+                reply, back = reply[0], safe_back(reply[1], back)
+            flash(request, reply)
         except records.RecordError as exc:
             flash(request, str(exc), "error")
         except ValueError as exc:  # a date, a number or a source the form could not read

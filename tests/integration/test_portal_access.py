@@ -221,3 +221,17 @@ def test_a_referral_is_closed_only_by_its_service_or_the_students_pastoral_staff
         assert (row["outcome"], row["closed_by"]) == (outcome, user)
         student = dev_client(site["portal"], "s1").get("/me").text
         assert f"Closed by {user}" in student and outcome in student
+
+
+def test_a_service_closing_its_last_referral_goes_back_to_its_list_not_to_a_page_it_may_no_longer_open(site):
+    with _db(site["deployment"]) as conn:
+        referral = conn.execute(
+            "INSERT INTO referrals (student_id, author, service, reason, consent_to_contact, status) VALUES ('s2', 'tutor-b', 'counselling', 'money worries', true, 'accepted') RETURNING referral_id"
+        ).fetchone()["referral_id"]
+    client = dev_client(site["portal"], "counsel-1")
+    page = client.get("/students/s2")
+    assert page.status_code == 200
+    response = client.post(f"/referrals/{referral}/close", data={"outcome": "Referred on to the money advice team", "csrf": csrf_of(page.text), "back": "/students/s2"})
+    assert response.status_code == 303 and response.headers["location"] == "/caseload"
+    assert "Your access to their record ended with it." in client.get("/caseload").text
+    assert client.get("/students/s2").status_code == 403
