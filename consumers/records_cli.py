@@ -216,6 +216,18 @@ def queries_raise(
     _emit(as_json, {"query_id": query, "student_id": student}, f"data query {query} raised for {student}")
 
 
+@queries_app.command("withdraw")
+def queries_withdraw(
+    query: Annotated[int, typer.Argument(help="Data query id.")],
+    as_user: AsUser = None,
+    as_json: AsJson = False,
+) -> None:
+    """Withdraw a data query you raised, while it is still open."""
+    with session(as_user) as (conn, actor):
+        row = records.withdraw_query(conn, actor, query)
+    _emit(as_json, row, f"data query {query}: withdrawn")
+
+
 @queries_app.command("resolve")
 def queries_resolve(
     query: Annotated[int, typer.Argument(help="Data query id.")],

@@ -131,6 +131,13 @@ async def raise_query(request: Request, visitor: Visitor, data: FormData) -> str
     return f"Your query ({query}) has been sent. You will see the answer here."
 
 
+@form
+async def withdraw_query(request: Request, visitor: Visitor, data: FormData) -> str:
+    """The student takes back a query they raised, before it is answered."""
+    await db(request, records.withdraw_query, visitor.actor, int(request.path_params["query_id"]))
+    return "Your query has been withdrawn."
+
+
 def _publisher(request: Request) -> Publisher:
     """The portal's one Kafka producer for corrections, made on first use."""
     extras = parts(request).extras
@@ -186,5 +193,6 @@ routes = [
     Route("/referrals/{referral_id:int}/close", close_referral, methods=["POST"]),
     Route("/students/{student_id}/queries", raise_query, methods=["POST"]),
     Route("/queries/{query_id:int}/resolve", resolve_query, methods=["POST"]),
+    Route("/queries/{query_id:int}/withdraw", withdraw_query, methods=["POST"]),
     Route("/students/{student_id}/exemptions", add_exemption, methods=["POST"]),
 ]

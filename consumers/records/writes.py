@@ -232,6 +232,31 @@ def resolve_query(conn: psycopg.Connection, actor: Actor, query_id: int, outcome
     return updated
 
 
+def withdraw_query(conn: psycopg.Connection, actor: Actor, query_id: int) -> dict:
+    """The student withdraws a data query they raised while it is still open; return the row.
+
+    Whoever may raise a query about the student may withdraw their own; nobody withdraws
+    someone else's challenge (staff answer it instead).
+    """
+    row = _row(conn, "data_queries", "query_id", query_id, "data query")
+    if row["raised_by"] != actor.user_id:
+        raise refuse(conn, actor, "withdraw_query", f"data query {query_id} was raised by someone else; only they may withdraw it",
+                     student_id=row["student_id"], record_type="data_query", record_id=str(query_id))  # fmt: skip
+    decision = allow(conn, actor, "raise_query", row["student_id"], record_type="data_query", record_id=str(query_id))
+    if row["status"] != "open":
+        raise InvalidInput(f"data query {query_id} is already {row['status']}")
+    with conn.transaction():
+        updated = conn.execute(
+            """UPDATE data_queries SET status = 'withdrawn', resolved_by = %s, resolved_at = now()
+               WHERE query_id = %s AND status = 'open' RETURNING *""",
+            (actor.user_id, query_id),
+        ).fetchone()
+        if updated is None:
+            raise InvalidInput(f"data query {query_id} was answered meanwhile")
+        log_allowed(conn, actor, decision, "withdraw_query", row["student_id"], "data_query", query_id)
+    return updated
+
+
 def update_alert(conn: psycopg.Connection, actor: Actor, alert_id: str, status: str, note: str | None = None) -> dict:
     """Acknowledge an alert, or close it as actioned (``note``: what was done) or dismissed (``note``: why)."""
     if status in ("actioned", "dismissed"):

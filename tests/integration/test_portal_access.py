@@ -92,6 +92,12 @@ def site(tmp_path_factory):
     deployment.close()
 
 
+def _new(site, sql: str) -> int:
+    """Insert one row (the SQL returns its id) and return the id."""
+    with _db(site["deployment"]) as conn:
+        return next(iter(conn.execute(sql).fetchone().values()))
+
+
 def _count(site, table: str) -> int:
     with _db(site["deployment"]) as conn:
         return conn.execute(f"SELECT count(*) AS n FROM {table} WHERE student_id = 's1'").fetchone()["n"]
@@ -204,10 +210,7 @@ def test_a_support_service_sees_only_the_referrals_to_it(site):
 
 @pytest.mark.parametrize("user", list(ACTORS))
 def test_a_referral_is_closed_only_by_its_service_or_the_students_pastoral_staff(site, user):
-    with _db(site["deployment"]) as conn:
-        referral = conn.execute(
-            "INSERT INTO referrals (student_id, author, service, reason, consent_to_contact) VALUES ('s1', 'tutor-a', 'counselling', 'exam stress', true) RETURNING referral_id"
-        ).fetchone()["referral_id"]
+    referral = _new(site, "INSERT INTO referrals (student_id, author, service, reason, consent_to_contact) VALUES ('s1', 'tutor-a', 'counselling', 'exam stress', true) RETURNING referral_id")
     client = dev_client(site["portal"], user)
     page = client.get("/caseload" if ACTORS[user].roles - {"student"} else "/me").text
     outcome = f"Three sessions held; {user} closing"
@@ -224,10 +227,7 @@ def test_a_referral_is_closed_only_by_its_service_or_the_students_pastoral_staff
 
 
 def test_a_service_closing_its_last_referral_goes_back_to_its_list_not_to_a_page_it_may_no_longer_open(site):
-    with _db(site["deployment"]) as conn:
-        referral = conn.execute(
-            "INSERT INTO referrals (student_id, author, service, reason, consent_to_contact, status) VALUES ('s2', 'tutor-b', 'counselling', 'money worries', true, 'accepted') RETURNING referral_id"
-        ).fetchone()["referral_id"]
+    referral = _new(site, "INSERT INTO referrals (student_id, author, service, reason, consent_to_contact, status) VALUES ('s2', 'tutor-b', 'counselling', 'money worries', true, 'accepted') RETURNING referral_id")
     client = dev_client(site["portal"], "counsel-1")
     page = client.get("/students/s2")
     assert page.status_code == 200
@@ -235,3 +235,17 @@ def test_a_service_closing_its_last_referral_goes_back_to_its_list_not_to_a_page
     assert response.status_code == 303 and response.headers["location"] == "/caseload"
     assert "Your access to their record ended with it." in client.get("/caseload").text
     assert client.get("/students/s2").status_code == 403
+
+
+def test_a_student_withdraws_their_own_open_query_and_staff_cannot(site):
+    query = _new(site, "INSERT INTO data_queries (student_id, record_type, record_id, description, raised_by) VALUES ('s1', 'band', '', 'my mistake', 's1') RETURNING query_id")
+    tutor = dev_client(site["portal"], "tutor-a")
+    page = tutor.get("/students/s1").text
+    assert f"/queries/{query}/withdraw" not in page  # not offered to staff
+    tutor.post(f"/queries/{query}/withdraw", data={"csrf": csrf_of(page), "back": "/students/s1"})
+    student = dev_client(site["portal"], "s1")
+    page = student.get("/me").text
+    assert f"/queries/{query}/withdraw" in page  # still open: the tutor's attempt changed nothing
+    assert student.post(f"/queries/{query}/withdraw", data={"csrf": csrf_of(page), "back": "/me"}).status_code == 303
+    page = student.get("/me").text
+    assert "Your query has been withdrawn." in page and "Withdrawn by s1" in page and f"/queries/{query}/withdraw" not in page

@@ -142,6 +142,12 @@ def test_tutor_student_and_service_each_do_what_they_may_and_every_access_is_log
     # A challenge to the tutor's own note is resolved by someone else, never its author.
     about_note = leap(deployment, "queries", "raise", "s1", "That is not what I said", "--record-type", "note", "--record-id", str(note), "--as", "s1")
     assert "made the record challenged" in refused(deployment, "queries", "resolve", str(about_note["query_id"]), "rejected", "It is", "--as", "tutor-a")
+    # Only the student who raised a query withdraws it, and only while it is open.
+    assert "only they may withdraw it" in refused(deployment, "queries", "withdraw", str(about_note["query_id"]), "--as", "tutor-a")
+    withdrawn = leap(deployment, "queries", "withdraw", str(about_note["query_id"]), "--as", "s1")
+    assert (withdrawn["status"], withdrawn["resolved_by"]) == ("withdrawn", "s1")
+    assert "already withdrawn" in refused(deployment, "queries", "withdraw", str(about_note["query_id"]), "--as", "s1", code=2)
+    assert "already upheld" in refused(deployment, "queries", "withdraw", str(raised["query_id"]), "--as", "s1", code=2)
 
     # The student's access log: every write and read above, the refusals included.
     log = [json.loads(line) for line in run_leap(deployment.env, "access-log", "s1", "--as", "s1", "--json").stdout.splitlines()]
@@ -150,7 +156,8 @@ def test_tutor_student_and_service_each_do_what_they_may_and_every_access_is_log
             ("s1", "view_records", "student"), ("s1", "record_consent", "student"), ("counsel-1", "view_status", "support_service"),
             ("s1", "raise_query", "student"), ("tutor-a", "resolve_query", "personal_tutor")} <= allowed  # fmt: skip
     refusals = {(e["actor"], e["action"]) for e in log if not e["allowed"]}
-    assert refusals == {("counsel-1", "view_status"), ("counsel-1", "view_records"), ("counsel-1", "update_referral"), ("s1", "update_objective"), ("tutor-a", "resolve_query")}
+    assert refusals == {("counsel-1", "view_status"), ("counsel-1", "view_records"), ("counsel-1", "update_referral"), ("s1", "update_objective"), ("tutor-a", "resolve_query"),
+                        ("tutor-a", "withdraw_query")}
     assert sum(1 for e in log if e["action"] == "add_note" and e["allowed"]) == 1  # the note and its log entry, once
 
 
