@@ -37,7 +37,7 @@ from typing import IO
 from leap.dead_letter import reason_kind
 from producers import moodle
 from producers.events_file import parse_event, parse_line
-from producers.mysql_text import delimiter_of, looks_like_mysql, read_mysql
+from producers.mysql_text import dialect_of, looks_like_mysql, read_mysql
 from producers.outcome import CsvRecord, Event, Outcome, Reject, Skip
 
 # Long PHP-serialized `other` values exceed csv's default 128 KiB field limit in real dumps.
@@ -221,7 +221,7 @@ def _records(stream: IO[str], candidates: Sequence[str]) -> Iterator[CsvRecord]:
         head = stream.read(64 * 1024)
         stream.seek(0)
         if looks_like_mysql(head):
-            return read_mysql(stream, delimiter_of(head.split("\n", 1)[0]))
+            return read_mysql(stream, *dialect_of(head.split("\n", 1)[0]))
     return read_csv(stream)
 
 

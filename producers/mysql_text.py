@@ -37,12 +37,17 @@ def looks_like_mysql(head: str) -> bool:
     return _ESCAPED_EVENTNAME.search(head) is not None
 
 
-def delimiter_of(first_line: str) -> str:
-    """Tab when the first line has more tabs than commas (``mysqldump --tab``), else comma."""
-    return "\t" if first_line.count("\t") > first_line.count(",") else ","
+def dialect_of(first_line: str) -> tuple[str, bool]:
+    """``(delimiter, enclosed)`` from a file's first line.
+
+    Tab when it has more tabs than commas (``mysqldump --tab``), else comma; enclosed when
+    it starts with a quote (``ENCLOSED BY '"'`` quotes every field). In a file that is not
+    enclosed a quote is an ordinary character, even at the start of a field.
+    """
+    return ("\t" if first_line.count("\t") > first_line.count(",") else ","), first_line.startswith('"')
 
 
-def split_record(text: str, delimiter: str) -> list[str]:
+def split_record(text: str, delimiter: str, enclosed: bool = True) -> list[str]:
     """The fields of one record (its text without the line end).
 
     Raises ``ValueError`` with the reason for malformed text, ``_Incomplete`` when the
@@ -66,7 +71,7 @@ def split_record(text: str, delimiter: str) -> list[str]:
             continue
         if closed and c != delimiter:
             raise ValueError(f"text after the closing quote of field {len(fields) + 1}")
-        if c == '"' and not quoted and not field and not closed and not is_null:
+        if c == '"' and enclosed and not quoted and not field and not closed and not is_null:
             quoted = True
         elif c == '"' and quoted:
             if i + 1 < n and text[i + 1] == '"':  # a doubled quote, as CSV writers do
@@ -86,7 +91,7 @@ def split_record(text: str, delimiter: str) -> list[str]:
     return fields
 
 
-def read_mysql(stream: IO[str], delimiter: str) -> Iterator[CsvRecord]:
+def read_mysql(stream: IO[str], delimiter: str, enclosed: bool = True) -> Iterator[CsvRecord]:
     """Records of a MySQL text export with their first line number and exact text."""
     lines: list[str] = []
     first = 1
@@ -97,7 +102,7 @@ def read_mysql(stream: IO[str], delimiter: str) -> Iterator[CsvRecord]:
         text = "".join(lines)
         body = text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith("\n") else text
         try:
-            fields = split_record(body, delimiter)
+            fields = split_record(body, delimiter, enclosed)
         except _Incomplete:
             if len(lines) < MAX_RECORD_LINES:
                 continue

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from producers.exports import open_export
-from producers.mysql_text import NULL, _Incomplete, looks_like_mysql, read_mysql, split_record
+from producers.mysql_text import NULL, _Incomplete, dialect_of, looks_like_mysql, read_mysql, split_record
 from tests.unit.producers.test_moodle import logstore_row
 
 
@@ -60,6 +60,13 @@ def test_a_record_over_several_lines_is_one_record_with_its_first_line_number():
     assert "".join(r.raw for r in records) == text
 
 
+def test_the_dialect_comes_from_the_first_line_and_a_quote_is_plain_text_when_nothing_is_enclosed():
+    assert dialect_of('"12345","\\core\\event\\user_loggedin"') == (",", True)
+    assert dialect_of("12345\t\\core\\event\\user_loggedin\tcore") == ("\t", False)
+    (record,) = list(read_mysql(io.StringIO('12345\t"quoted" text\t\\N\n'), "\t", enclosed=False))
+    assert record.fields == ["12345", '"quoted" text', NULL]
+
+
 def test_a_file_ending_inside_a_field_is_one_error_record():
     (record,) = list(read_mysql(io.StringIO('"1","never closed\n'), ","))
     assert record.fields is None and "ends inside a field" in record.error
@@ -71,7 +78,7 @@ _VALUES = st.one_of(st.none(), st.text(alphabet=st.characters(blacklist_categori
 @given(st.lists(st.lists(_VALUES, min_size=1, max_size=6), min_size=1, max_size=5), st.sampled_from([",", "\t"]), st.booleans())
 def test_whatever_mysql_writes_reads_back_field_for_field(rows, delimiter, enclosed):
     text = "".join(mysql_line(row, delimiter, enclosed) for row in rows)
-    records = list(read_mysql(io.StringIO(text), delimiter))
+    records = list(read_mysql(io.StringIO(text), delimiter, enclosed))
     expected = [[NULL if v is None else v for v in row] for row in rows]
     # A row of one empty, unquoted field is an empty line, which holds no record.
     assert [r.fields for r in records] == [row for row in expected if enclosed or row != [""]]
