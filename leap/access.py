@@ -136,6 +136,10 @@ class Decision:
     purpose: str
     only_service: str | None = None
 
+    def covers_service(self, service: str) -> bool:
+        """Whether a referral to ``service`` is within this decision (always, unless ``only_service``)."""
+        return self.only_service is None or self.only_service == service
+
 
 def _known(value: str | None) -> bool:
     """An id that can match: a non-blank string."""

@@ -387,7 +387,9 @@ def _print_counts(path, label, counts, settings, as_json) -> None:  # type: igno
         out.print(f"  skipped {n:,}: {reason}")
     for reason, n in counts.rejected_by_reason.most_common():
         out.print(f"  rejected {n:,}: {reason} (see {settings.topic('dead-letter')})")
-    if "not valid UTF-8 text" in counts.rejected_by_reason:
+    from producers.exports import NOT_UTF8
+
+    if NOT_UTF8 in counts.rejected_by_reason:
         out.print("  saved by Excel on Windows? publish it again with --encoding cp1252", soft_wrap=True)
 
 

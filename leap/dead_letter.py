@@ -67,17 +67,19 @@ def summarise(letters: Iterable[dict]) -> Counter[tuple[str, str]]:
     return Counter((letter["source"], reason_kind(letter["reason"])) for letter in letters)
 
 
-def read_dead_letters(settings: Settings, codec: Codec, timeout: float = 10.0) -> Iterator[dict]:
-    """Every record on the dead-letter topic, oldest first, each with its ``offset``.
+def read_dead_letters(settings: Settings, codec: Codec, timeout: float = 10.0, *, start: int | None = None, stop: int | None = None) -> Iterator[dict]:
+    """The records on the dead-letter topic from offset ``start`` (default: the oldest kept)
+    to before ``stop`` (default: the end when called), oldest first, each with its ``offset``.
 
-    Reads up to the end as it was when called, without a consumer group (nothing is
-    committed, so reading never hides a record from the next reader). A record that is not
-    a dead letter at all is shown as one, with the reason.
+    Reads without a consumer group (nothing is committed, so reading never hides a record
+    from the next reader). A record that is not a dead letter at all is shown as one, with
+    the reason.
     """
     topic = settings.topic("dead-letter")
     consumer = Consumer(client_config(settings, **{"group.id": "leap-dead-letters-reader", "enable.auto.commit": False}))
     try:
         low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=timeout)
+        low, high = max(low, start or 0), high if stop is None else min(high, stop)
         if high <= low:
             return
         consumer.assign([TopicPartition(topic, 0, low)])

@@ -19,14 +19,15 @@ from leap.settings import get_settings
 dead_letters_app = typer.Typer(help="Records rejected by an adapter or the engine: counts by source and reason, and each one whole.", no_args_is_help=True)
 
 
-def _letters(source: str | None) -> list[dict]:
+def _letters(source: str | None = None, **window: int) -> list[dict]:
+    """The dead letters (of ``source``), in the offsets ``window`` gives ``read_dead_letters``."""
     from confluent_kafka import KafkaException
 
     from leap.dead_letter import read_dead_letters
     from schemas.codec import default_codec
 
     try:
-        letters = list(read_dead_letters(get_settings(), default_codec()))
+        letters = list(read_dead_letters(get_settings(), default_codec(), **window))
     except (KafkaException, RuntimeError) as exc:
         fail(f"cannot read the dead-letter topic: {exc}", 4)
     return [letter for letter in letters if source is None or letter["source"] == source]
@@ -75,7 +76,7 @@ def dead_letters_show(
     as_json: Annotated[bool, typer.Option("--json", help="As one JSON object; raw as text (bytes that are not UTF-8 escaped).")] = False,
 ) -> None:
     """Show one rejected record whole: where it came from, why, and its exact content."""
-    found = next((letter for letter in _letters(None) if letter["offset"] == offset), None)
+    found = next(iter(_letters(start=offset, stop=offset + 1)), None)
     if found is None:
         fail(f"no dead letter at offset {offset}", 2)
     text = _raw_text(found["raw"])

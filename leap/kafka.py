@@ -84,6 +84,7 @@ class Publisher:
             },
         )
         self._producer = Producer(config)
+        self._bootstrap = settings.kafka_bootstrap
         self.delivered = 0
         self._failures: list[str] = []
 
@@ -126,16 +127,16 @@ class Publisher:
         is a ``DeliveryError`` (a long-running worker keeps librdkafka's patient default).
         """
         publisher = cls(settings, **{"message.timeout.ms": int(settings.kafka_command_timeout * 1000)})
-        publisher.check_reachable(settings.kafka_bootstrap, reachable_within)
+        publisher.check_reachable(reachable_within)
         return publisher
 
-    def check_reachable(self, bootstrap: str, timeout: float = 10.0) -> None:
+    def check_reachable(self, timeout: float = 10.0) -> None:
         """Ask the cluster for its metadata; ``KafkaUnavailable`` (in ``timeout`` seconds) if no broker answers."""
         try:
             self._producer.list_topics(timeout=timeout)
         except KafkaException as exc:
             reason = exc.args[0].str() if exc.args and isinstance(exc.args[0], KafkaError) else str(exc)
-            raise KafkaUnavailable(f"Kafka at {bootstrap} did not answer within {timeout:.0f} s ({reason}), so nothing was published: is it running (make up)?") from None
+            raise KafkaUnavailable(f"Kafka at {self._bootstrap} did not answer within {timeout:.0f} s ({reason}), so nothing was published: is it running (make up)?") from None
 
     def flush(self, timeout: float = 120.0) -> None:
         """Wait for every outstanding delivery report; raise if any message failed."""

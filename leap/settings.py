@@ -94,7 +94,6 @@ class Settings(BaseSettings):
         return f"{self.topic_prefix}.{name}"
 
 
-@lru_cache(maxsize=1)
 def settings_problem(exc: ValidationError) -> str:
     """One line naming each ``LEAP_*`` variable that is wrong and why."""
     parts = []
@@ -104,6 +103,7 @@ def settings_problem(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+@lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings, read from the environment on first use."""
     return Settings()

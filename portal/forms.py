@@ -17,7 +17,6 @@ from consumers import records
 from consumers.exemptions import REASONS as EXEMPTION_REASONS
 from consumers.exemptions import ExemptionRow
 from consumers.records.checks import InvalidInput
-from leap.access import allowed_actions
 from leap.calendar import local_instant
 from leap.kafka import Publisher
 from portal.web import Visitor, blocking, db, form, parts
@@ -102,10 +101,6 @@ async def record_consent(request: Request, visitor: Visitor, data: FormData) -> 
     return "Thank you: the service will contact you." if answer == "yes" else "Noted: the service will not contact you. You can change your mind here."
 
 
-def _may_view(conn, actor, student_id: str) -> bool:  # type: ignore[no-untyped-def]
-    return "view_status" in allowed_actions(actor, records.relation_for(conn, student_id), reason=actor.purpose)
-
-
 @form
 async def close_referral(request: Request, visitor: Visitor, data: FormData) -> str | tuple[str, str]:
     """Close a referral with what came of it; the student reads the outcome.
@@ -115,7 +110,7 @@ async def close_referral(request: Request, visitor: Visitor, data: FormData) -> 
     """
     row = await db(request, records.close_referral, visitor.actor, int(request.path_params["referral_id"]), field(data, "outcome"))
     message = "Referral closed. The student can read the outcome on their page."
-    if not await db(request, _may_view, visitor.actor, row["student_id"]):
+    if "view_status" not in await db(request, records.actions_for, visitor.actor, row["student_id"]):
         return f"{message} Your access to their record ended with it.", "/caseload"
     return message
 

@@ -21,7 +21,7 @@ from consumers import records
 from consumers.exemptions import REASONS as EXEMPTION_REASONS
 from consumers.records.caseload import HISTORY_DAYS
 from consumers.records.checks import CORRECTABLE_SOURCES, OBJECTIVE_STATUSES
-from leap.access import Actor, allowed_actions
+from leap.access import Actor
 from leap.explain import DEFAULT_DISPLAY_NAMES, band_name, explain
 from leap.policy import Policy
 from portal.auth import home_of
@@ -70,7 +70,7 @@ def access_summary(rows: Iterable[dict], student_id: str) -> list[dict]:
 
 def student_view(conn: psycopg.Connection, actor: Actor, student_id: str, policy: Policy) -> dict:
     """Everything the student page shows that ``actor`` may see (each read logged)."""
-    can = allowed_actions(actor, records.relation_for(conn, student_id), reason=actor.purpose)
+    can = records.actions_for(conn, actor, student_id)
     status = records.status_of(conn, actor, student_id)  # Forbidden if not even this
     if status is None:
         raise records.NotFound(f"no student {student_id!r} on the roster or in the engine's output")

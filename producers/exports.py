@@ -123,10 +123,13 @@ def open_text(path: Path, encoding: str = "auto") -> IO[str]:
     return io.open(path, encoding="utf-8-sig" if name == "utf-8" else name, errors="surrogateescape", newline="")
 
 
+NOT_UTF8 = "not valid UTF-8 text"  # the rejection a file in another encoding gets line by line
+
+
 def _undecodable(stream: IO[str]) -> str:
     """The rejection of a line the stream's encoding could not decode, naming the encoding."""
     name = codecs.lookup(getattr(stream, "encoding", None) or "utf-8").name
-    return f"not valid {'UTF-8' if name in ('utf-8', 'utf-8-sig') else name} text"
+    return NOT_UTF8 if name in ("utf-8", "utf-8-sig") else f"not valid {name} text"
 
 
 def raw_bytes(record: CsvRecord) -> bytes:

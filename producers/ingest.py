@@ -13,10 +13,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from leap.dead_letter import DeadLetters
+from leap.dead_letter import DeadLetters, reason_kind
 from leap.kafka import DeliveryError, Publisher
 from leap.settings import Settings
-from leap.dead_letter import reason_kind
 from producers.exports import CsvRecord, Parser, open_text, outcome_of, raw_bytes, read_csv
 from producers.outcome import Event, Outcome, Reject, Skip
 from schemas.codec import Codec, default_codec

@@ -16,6 +16,7 @@ from consumers.records.checks import (
 )
 from consumers.records.caseload import caseload, caseload_order, history_of
 from consumers.records.guard import (
+    actions_for,
     command_line_actor,
     actor_for,
     audit,
@@ -80,6 +81,7 @@ __all__ = [
     "withdraw_query",
     "record_consent",
     "referrals_of",
+    "actions_for",
     "relation_for",
     "relations_for",
     "resolve_query",

@@ -17,7 +17,7 @@ import psycopg
 
 from consumers.records.checks import Forbidden, UnknownUser
 from consumers.staff import StaffRow
-from leap.access import Actor, Decision, Relation, decide
+from leap.access import Actor, Decision, Relation, allowed_actions, decide
 
 
 def audit(conn: psycopg.Connection, actor: str, role: str, action: str, purpose: str, *, student_id: str | None = None,
@@ -91,6 +91,11 @@ def relations_for(conn: psycopg.Connection, student_ids: Iterable[str]) -> dict[
 def relation_for(conn: psycopg.Connection, student_id: str) -> Relation:
     """The student's relation (a student not on the roster has no tutor or department)."""
     return relations_for(conn, [student_id])[student_id]
+
+
+def actions_for(conn: psycopg.Connection, actor: Actor, student_id: str) -> dict[str, Decision]:
+    """What ``actor`` may do about the student (for offering forms; nothing is logged, each action still asks ``allow``)."""
+    return allowed_actions(actor, relation_for(conn, student_id), reason=actor.purpose)
 
 
 def is_student(conn: psycopg.Connection, student_id: str) -> bool:

@@ -152,4 +152,4 @@ def referrals_of(conn: psycopg.Connection, actor: Actor, student_id: str) -> lis
     with conn.transaction():
         rows = conn.execute(_RECORD["referrals"], (student_id,)).fetchall()
         log_allowed(conn, actor, decision, "view_referrals", student_id, "referrals")
-    return [r for r in rows if decision.only_service is None or r["service"] == decision.only_service]
+    return [r for r in rows if decision.covers_service(r["service"])]

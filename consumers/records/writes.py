@@ -148,7 +148,7 @@ def close_referral(conn: psycopg.Connection, actor: Actor, referral_id: int, out
     check_text("the outcome", outcome)
     row = _row(conn, "referrals", "referral_id", referral_id, "referral")
     decision = allow(conn, actor, "update_referral", row["student_id"], record_type="referral", record_id=str(referral_id))
-    if decision.only_service is not None and decision.only_service != row["service"]:
+    if not decision.covers_service(row["service"]):
         raise refuse(conn, actor, "update_referral", f"the referral is to {row['service']}, not {decision.only_service}",
                      student_id=row["student_id"], record_type="referral", record_id=str(referral_id))  # fmt: skip
     if row["status"] == "closed":

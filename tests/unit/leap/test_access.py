@@ -261,3 +261,9 @@ def test_an_administrator_without_a_reason_is_allowed_nothing_as_administrator(a
 def test_unknown_actions_raise(actor, action, relation):
     with pytest.raises(ValueError, match="unknown action"):
         decide(actor, action, relation)
+
+
+def test_a_decision_limited_to_one_service_covers_only_that_services_referrals():
+    assert Decision(True, "personal_tutor", "tutor").covers_service("counselling")
+    limited = Decision(True, "support_service", "referred", only_service="counselling")
+    assert limited.covers_service("counselling") and not limited.covers_service("careers")
