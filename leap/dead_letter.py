@@ -53,8 +53,8 @@ class DeadLetters:
         self.count += 1
 
 
-# Quoted values and free-standing numbers (not the 8 of "UTF-8").
-_VALUES = re.compile(r"'[^']*'|\"[^\"]*\"|(?<![\w.-])-?\d+(?:\.\d+)?(?![\w.])")
+# Quoted values, dates and times, and free-standing numbers (not the 8 of "UTF-8").
+_VALUES = re.compile(r"'[^']*'|\"[^\"]*\"|\d{4}-\d\d-\d\d(?:[T ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:?\d\d)?)?|(?<![\w.-])-?\d+(?:\.\d+)?(?![\w.])")
 
 
 def reason_kind(reason: str) -> str:

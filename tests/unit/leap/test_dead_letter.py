@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from leap.dead_letter import MAX_RAW_BYTES, MAX_REASON_CHARS, dead_letter_record, summarise
+from leap.dead_letter import MAX_RAW_BYTES, MAX_REASON_CHARS, dead_letter_record, reason_kind, summarise
 from schemas.codec import default_codec
 
 
@@ -35,3 +35,9 @@ def test_dead_letters_are_summarised_by_source_and_kind_of_reason_not_by_value()
         ("moodle", "expected … columns, found …"): 1,
         ("engine", "source … is not one of vle, attendance"): 1,
     }
+
+
+def test_dates_and_times_are_elided_whole_so_one_kind_of_reason_is_one_line():
+    days = [reason_kind(f"event day 2026-09-0{d} is older than the 42-day retention") for d in (7, 8)]
+    assert days == ["event day … is older than the …-day retention"] * 2
+    assert reason_kind("event time 2026-11-20T10:00:00+00:00 is in the future") == "event time … is in the future"
