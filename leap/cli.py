@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from leap.cli_exports import EncodingOption, SiteOption, TimeFormatOption, TzOption, export_options, progress_bar
+from leap.cli_exports import EncodingOption, SiteOption, TimeFormatOption, TimetableOption, TzOption, export_options, progress_bar
 from leap.console import err, fail, out
 from leap.dead_letters_cli import dead_letters_app
 from leap.log import configure_logging, get_logger
@@ -23,11 +23,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 topics_app = typer.Typer(help="Create and inspect LEAP's Kafka topics.", no_args_is_help=True)
-produce_app = typer.Typer(help="Publish source systems' exports as activity events.", no_args_is_help=True)
 sample_app = typer.Typer(help="Write synthetic exports in the real source formats.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
 app.add_typer(dead_letters_app, name="dead-letters")
-app.add_typer(produce_app, name="produce")
 app.add_typer(sample_app, name="sample")
 
 log = get_logger("leap.cli")
@@ -101,38 +99,51 @@ def topics_list(as_json: Annotated[bool, typer.Option("--json", help="One JSON o
     out.print(table)
 
 
-def _produce(path: Path, fmt: str, source: str, options: dict, as_json: bool) -> None:
-    """Publish one export through its adapter and print what happened to its records."""
-    from leap.kafka import DeliveryError
-    from producers.exports import ExportError, open_export
+def _sources_help() -> str:
+    from producers.sources import adapters
 
-    settings = get_settings()
-    try:
-        with open_export(path, fmt, **options) as export:
-            counts = _publish_with_progress(path, export, source, as_json)
-    except ExportError as exc:
-        fail(str(exc))
-    except DeliveryError as exc:
-        fail(_delivery_failure(exc), 4)
-    _print_counts(path, export.label, counts, settings, as_json)
+    return "\n\n".join(f"[bold]{name}[/]: {cls.summary}" for name, cls in adapters().items())
 
 
-@produce_app.command("moodle")
-def produce_moodle(
-    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="logstore_standard_log CSV dump or Logs report CSV.")],
-    site: SiteOption = "moodle",
+@app.command(help=f"""Publish a source system's export through its adapter: one activity event per record that is a student's own engagement.
+
+Records that are not (a teacher's view, a machine account) are skipped and counted; malformed
+ones go to the dead-letter topic with file, position and reason, and the rest go on. The
+counts satisfy read + derived = published + skipped + rejected. Publishing a file again is
+harmless: event ids come from the records.
+
+Sources:
+
+{_sources_help()}
+""")
+def produce(
+    source: Annotated[str, typer.Argument(help="The source adapter (listed above).")],
+    paths: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help="Export files.")],
+    site: SiteOption = "",
     time_format: TimeFormatOption = None,
     tz: TzOption = None,
     encoding: EncodingOption = "auto",
-    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line of counts.")] = False,
+    timetable: TimetableOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="End each file with one JSON line of counts.")] = False,
 ) -> None:
-    """Publish a Moodle log export: one activity event per row that is a student's own engagement.
+    from leap.kafka import DeliveryError
+    from producers.exports import ExportError, open_export
+    from producers.sources import adapters
 
-    The format (table dump or Logs report) is detected from the first row. Malformed rows go
-    to the dead-letter topic with file, line and reason; the counts satisfy
-    read = published + skipped + rejected.
-    """
-    _produce(path, "moodle", "moodle", export_options(site, time_format, tz, get_settings().tz, encoding), as_json)
+    settings = get_settings()
+    if source not in adapters():
+        fail(f"no source adapter {source!r}; choose from {', '.join(adapters())}")
+    options = export_options(site, time_format, tz, settings.tz, encoding, timetable)
+    identities = _identity_map(settings) if adapters()[source].identity != "student_id" else None
+    for path in paths:
+        try:
+            with open_export(path, source, options) as export:
+                counts = _publish_with_progress(path, export, identities, as_json)
+        except ExportError as exc:
+            fail(str(exc))
+        except DeliveryError as exc:
+            fail(_delivery_failure(exc), 4)
+        _print_counts(path, export.label, counts, settings, as_json)
 
 
 @sample_app.command("moodle")
@@ -141,11 +152,20 @@ def sample_moodle(
     rows: Annotated[int, typer.Option(min=1, help="Number of log rows.")] = 20_000,
     students: Annotated[int, typer.Option(min=1, help="Number of distinct students.")] = 500,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed writes the same file.")] = 1,
+    roster: Annotated[Optional[Path], typer.Option(exists=True, dir_okay=False, help="Use the Moodle user ids of this roster's moodle_user_id column (so the identity map knows them).")] = None,
 ) -> None:
     """Write a synthetic logstore_standard_log CSV dump in the real export format."""
+    import csv
+
     from producers.moodle_sample import write_dump
 
-    intents = write_dump(path, rows, students=students, seed=seed)
+    user_ids = None
+    if roster is not None:
+        with roster.open(newline="", encoding="utf-8-sig") as stream:
+            user_ids = [int(row["moodle_user_id"]) for row in csv.DictReader(stream) if (row.get("moodle_user_id") or "").isdigit()]
+        if not user_ids:
+            fail(f"{roster} has no moodle_user_id column with numeric ids")
+    intents = write_dump(path, rows, students=students, seed=seed, user_ids=user_ids)
     out.print(f"wrote {rows:,} rows to {path}: " + ", ".join(f"{k} {v:,}" for k, v in sorted(intents.items())))
 
 
@@ -216,16 +236,6 @@ def simulate(
     )
 
 
-@produce_app.command("events")
-def produce_events(
-    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Normalised activity events: JSON lines or CSV.")],
-    encoding: EncodingOption = "auto",
-    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line of counts.")] = False,
-) -> None:
-    """Publish normalised activity events (the generic adapter): JSON lines, or CSV with the same column names."""
-    _produce(path, "events", "events", {"encoding": encoding}, as_json)
-
-
 roster_app = typer.Typer(help="Load the student roster (cohorts, mode of study, tutors).", no_args_is_help=True)
 app.add_typer(roster_app, name="roster")
 
@@ -235,18 +245,30 @@ def roster_load(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Roster CSV (see producers/roster.py).")],
     as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line of counts.")] = False,
 ) -> None:
-    """Publish the roster to the compacted roster topic, keyed by student id."""
+    """Publish the roster to the compacted roster topic, keyed by student id.
+
+    A roster with identity columns (moodle_user_id, username, email, card_number,
+    panopto_user_id, windows_account) also loads them into the identity map, as
+    `leap identities load` does.
+    """
     from leap.kafka import DeliveryError
+    from producers.identities_cli import identities_retry
+    from producers.identity_map import has_identity_columns, publish_identities
     from producers.ingest import publish_roster
 
     settings = get_settings()
     try:
         counts = publish_roster(path, settings)
+        identities = publish_identities(path, settings, source="roster") if has_identity_columns(path) else None
     except ValueError as exc:
         fail(f"{path}: {exc}")
     except DeliveryError as exc:
         fail(_delivery_failure(exc), 4)
     _print_counts(path, "roster", counts, settings, as_json)
+    if identities is not None:
+        if not as_json:
+            out.print(f"identities of {identities.published:,} students loaded into the identity map ({identities.rejected:,} rows rejected)")
+        identities_retry(as_json=as_json)
 
 
 clock_app = typer.Typer(help="The engine's clock.", no_args_is_help=True)
@@ -343,26 +365,29 @@ def _engine_caught_up(settings) -> bool:  # type: ignore[no-untyped-def]
         return False
 
 
-def _publish_with_progress(path, export, source, as_json):  # type: ignore[no-untyped-def]
+def _identity_map(settings):  # type: ignore[no-untyped-def]
+    """The identity map from Kafka, or one clear line (exit 4) when Kafka cannot be read."""
+    from producers.identity_map import load_identity_map
+
+    try:
+        with err.status("reading the identity map"):
+            return load_identity_map(settings, timeout=10.0)
+    except Exception as exc:  # any failure to read the map: say which, never publish unresolved
+        fail(f"cannot read the identity map from {settings.topic('identities')}: {exc}", 4)
+
+
+def _publish_with_progress(path, export, identities, as_json):  # type: ignore[no-untyped-def]
     """Publish an opened export with a progress bar on large files (not with --json)."""
     from leap.kafka import Publisher
-    from producers.ingest import publish_records
+    from producers.ingest import publish_export
     from schemas.codec import default_codec
 
     settings = get_settings()
     size = path.stat().st_size
     with progress_bar(size > 5_000_000 and not as_json) as progress, Publisher.for_command(settings) as publisher:
         task = progress.add_task(f"{path.name} ({export.label})", total=size)
-        return publish_records(
-            export.records,
-            export.parse,
-            source=source,
-            location=str(path),
-            settings=settings,
-            publisher=publisher,
-            codec=default_codec(),
-            on_record=lambda r: progress.advance(task, len(r.raw)),
-        )
+        return publish_export(export, settings=settings, publisher=publisher, codec=default_codec(), identities=identities,
+                              on_record=lambda r: progress.advance(task, len(r.raw)))  # fmt: skip
 
 
 def _delivery_failure(exc: Exception) -> str:
@@ -380,14 +405,17 @@ def _print_counts(path, label, counts, settings, as_json) -> None:  # type: igno
     if as_json:
         print(json.dumps(counts.summary()))
         return
-    table = Table("read", "published", "skipped", "rejected", title=f"{path.name} ({label})")
-    table.add_row(*(f"{v:,}" for v in counts.summary().values()))
+    summary = {k: v for k, v in counts.summary().items() if v or k in ("read", "published", "skipped", "rejected")}
+    table = Table(*summary, title=f"{path.name} ({label})")
+    table.add_row(*(f"{v:,}" for v in summary.values()))
     out.print(table)
     for reason, n in counts.skipped_by_reason.most_common():
         out.print(f"  skipped {n:,}: {reason}")
+    for reason, n in getattr(counts, "quarantined_by_reason", {}).items():
+        out.print(f"  quarantined {n:,}: {reason} (waiting in {settings.topic('identity-quarantine')}; load the identities, then leap identities retry)")
     for reason, n in counts.rejected_by_reason.most_common():
         out.print(f"  rejected {n:,}: {reason} (see {settings.topic('dead-letter')})")
-    from producers.exports import NOT_UTF8
+    from producers.readers import NOT_UTF8
 
     if NOT_UTF8 in counts.rejected_by_reason:
         out.print("  saved by Excel on Windows? publish it again with --encoding cp1252", soft_wrap=True)
@@ -398,10 +426,12 @@ def _add_record_commands() -> None:
     from consumers.protection.cli import register as register_protection
     from consumers.records_cli import register as register_records
     from portal.cli import portal_app
+    from producers.identities_cli import identities_app
     from streams.cli import evaluate, replay
 
     app.add_typer(db_app, name="db")
     app.add_typer(portal_app, name="portal")
+    app.add_typer(identities_app, name="identities")
     app.add_typer(exemptions_app, name="exemptions")
     app.add_typer(alerts_app, name="alerts")
     app.command()(consume)

@@ -20,15 +20,23 @@ FormatOption = Annotated[
     str,
     typer.Option(
         "--format",
-        help="auto (detect from the file's start), moodle, events (JSON lines or CSV), events-jsonl or events-csv.",
+        help="auto (detect each file from its start), or a source adapter's name (leap produce --help lists them).",
     ),
 ]
-SiteOption = Annotated[str, typer.Option(help="Name of the Moodle site; part of every event id.")]
+SiteOption = Annotated[str, typer.Option(help="Name of the source system (default: the adapter's, e.g. moodle); part of every event id, so two sites never share one.")]
 TimeFormatOption = Annotated[
     Optional[list[str]],
     typer.Option(help="strptime format of a Moodle Logs report's Time column (repeatable; default: Moodle English)."),
 ]
-TzOption = Annotated[Optional[str], typer.Option(help="Time zone of a Moodle Logs report's Time column (default LEAP_TIMEZONE).")]
+TzOption = Annotated[Optional[str], typer.Option(help="Time zone of times written without an offset (Moodle Logs report, Panopto, registers; default LEAP_TIMEZONE).")]
+IdentitiesOption = Annotated[
+    Optional[Path],
+    typer.Option(exists=True, dir_okay=False, help="Identities CSV (student_id and moodle_user_id, card_number, ...) to resolve source ids as the stream does; a roster's identity columns are used too."),
+]
+TimetableOption = Annotated[
+    Optional[Path],
+    typer.Option(exists=True, dir_okay=False, help="Timetable CSV (session, room, start, end, expected students) that card taps are joined to."),
+]
 EncodingOption = Annotated[
     str,
     typer.Option(help="Text encoding of the file: auto (UTF-8, or UTF-16 with its byte-order mark), or any codec name such as cp1252 (Excel on Windows) or latin-1."),
@@ -48,15 +56,17 @@ def progress_bar(enabled: bool) -> Progress:
     )
 
 
-def export_options(site: str, time_format: list[str] | None, tz: str | None, default_tz: ZoneInfo, encoding: str = "auto") -> dict:
-    """The Moodle adapter's options (and the file's encoding) for ``producers.exports.open_export``."""
-    from producers.moodle import DEFAULT_REPORT_TIME_FORMATS
+def export_options(
+    site: str, time_format: list[str] | None, tz: str | None, default_tz: ZoneInfo, encoding: str = "auto", timetable: Path | None = None
+):  # type: ignore[no-untyped-def]
+    """The adapters' options (``producers.sources.Options``) from the command line."""
+    from producers.sources import Options
 
     try:
         zone = ZoneInfo(tz) if tz else default_tz
     except (ValueError, KeyError):
         fail(f"unknown time zone {tz!r}")
-    return {"site": site, "tz": zone, "time_formats": tuple(time_format) if time_format else DEFAULT_REPORT_TIME_FORMATS, "encoding": encoding}
+    return Options(tz=zone, site=site, time_formats=tuple(time_format or ()), timetable=timetable, encoding=encoding)
 
 
 def as_of_option(text: str, tz: ZoneInfo):  # type: ignore[no-untyped-def]
@@ -74,13 +84,25 @@ def as_of_option(text: str, tz: ZoneInfo):  # type: ignore[no-untyped-def]
     return when if when.tzinfo else when.replace(tzinfo=tz)
 
 
-def read_exports(paths: list[Path], fmt: str, options: dict, counts, progress: Progress, label: str = "reading"):  # type: ignore[no-untyped-def]
+def identity_map(*files: Path | None):  # type: ignore[no-untyped-def]
+    """The identity map of an offline run: the identities in the given files (rosters without such columns add none)."""
+    from producers.identities import IdentityMap
+    from producers.identity_map import has_identity_columns, read_identities_file
+
+    known = IdentityMap()
+    for path in files:
+        if path is not None and has_identity_columns(path):
+            read_identities_file(path, into=known)
+    return known
+
+
+def read_exports(paths: list[Path], fmt: str, options, counts, progress: Progress, label: str = "reading", identities=None):  # type: ignore[no-untyped-def]
     """Events of export files for an offline run, advancing ``progress`` by the bytes read."""
     from producers.exports import read_events
 
     names = ", ".join(p.name for p in paths[:3]) + (" ..." if len(paths) > 3 else "")
     task = progress.add_task(f"{label} {names}", total=sum(p.stat().st_size for p in paths))
-    return read_events(paths, fmt, counts=counts, on_record=lambda r: progress.advance(task, len(r.raw)), **options)
+    return read_events(paths, fmt, counts=counts, on_record=lambda r: progress.advance(task, len(r.raw)), options=options, identities=identities)
 
 
 def print_read_counts(counts, rejected_by_model=None) -> None:  # type: ignore[no-untyped-def]
@@ -101,5 +123,7 @@ def print_read_counts(counts, rejected_by_model=None) -> None:  # type: ignore[n
     )
     for reason, n in counts.skipped_by_reason.most_common():
         err.print(f"  skipped {n:,}: {reason}")
+    if counts.unknown:
+        err.print(f"  left out {counts.unknown:,} events of people not in the identity map (give --identities, or a roster with identity columns)")
     for reason, n in (counts.rejected_by_reason + by_model).most_common():
         err.print(f"  rejected {n:,}: {reason}")

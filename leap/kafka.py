@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from leap.settings import Settings
 
@@ -156,3 +157,35 @@ class Publisher:
         else:
             # Deliver what was queued before the error, but let the original error through.
             self._producer.flush(30)
+
+
+def read_to_end(settings: Settings, topic: str, timeout: float = 30.0) -> Iterator[Message]:
+    """Every message of ``topic`` from the oldest kept to the end as it was when called.
+
+    For compacted topics read whole (the latest value per key wins when applied in order).
+    No consumer group offsets are committed, so reading never hides a message from anyone.
+    ``TimeoutError`` when the broker stops answering for ``timeout`` seconds.
+    """
+    consumer = Consumer(client_config(settings, **{"group.id": f"leap-reader-{topic}", "enable.auto.commit": False}))
+    try:
+        partitions = consumer.list_topics(topic, timeout=timeout).topics[topic].partitions
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout) for p in partitions}
+        pending = {p for p, (low, high) in ends.items() if high > low}
+        consumer.assign([TopicPartition(topic, p, ends[p][0]) for p in pending])
+        last_message = time.monotonic()
+        while pending:
+            # consume() waits for all 10,000 or the timeout: keep each wait short.
+            batch = consumer.consume(10_000, timeout=0.2)
+            if batch:
+                last_message = time.monotonic()
+            elif time.monotonic() - last_message > timeout:
+                raise TimeoutError(f"no messages from {topic} for {timeout:.0f} s")
+            for msg in batch:
+                if msg.error() is not None or msg.partition() not in pending:
+                    continue
+                if msg.offset() + 1 >= ends[msg.partition()][1]:
+                    pending.discard(msg.partition())
+                if msg.offset() < ends[msg.partition()][1]:
+                    yield msg
+    finally:
+        consumer.close()

@@ -10,6 +10,8 @@
 | clock              | none       | LEAP_PARTITIONS | delete | 7 days | ticks (day rollover without events) and cohort baselines sent to every partition; read within seconds, kept a week for diagnosis |
 | cohort-contributions | cohort   | LEAP_PARTITIONS | delete | 7 days | students' complete-day measures for the cohort medians; the cohort agent's table holds the state |
 | dead-letter        | source     | 1 | delete | 90 days | rejected records with source, position and reason, in the order they failed; long enough to notice, fix and replay |
+| identities         | identity   | 1 | compact | forever (latest per identity) | which student each source system's id (card number, Moodle user id, ...) stands for; every adapter's shell reads it whole |
+| identity-quarantine | identity  | 1 | delete | 400 days | events whose person was not yet in the identity map, until `leap identities retry` publishes them; as long as activity is kept |
 
 Per-student topics share one partition count so a student's activity, roster entry and state
 land on the same partition number (Faust joins them by key without repartitioning). Never
@@ -74,6 +76,14 @@ TOPICS: tuple[TopicSpec, ...] = (
         per_student=False,
         partitions=1,
         config=_delete(90),
+    ),
+    TopicSpec("identities", "which student each source system's id stands for", per_student=False, partitions=1, config=_COMPACT),
+    TopicSpec(
+        "identity-quarantine",
+        "events waiting for the identity map to learn their person",
+        per_student=False,
+        partitions=1,
+        config=_delete(400),
     ),
 )
 

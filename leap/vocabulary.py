@@ -24,6 +24,21 @@ from aiokafka.partitioner import murmur2
 # Namespace of LEAP's deterministic ids (events, band changes, alerts): uuid5(EVENT_NAMESPACE, "...").
 EVENT_NAMESPACE = uuid.UUID("6f1c2a4e-8d0b-5c4e-9a55-1ea9e0c0ffee")
 
+# Identity namespaces: which system's id a source record names a person by. Adapters tag each
+# event with its namespace; the identity map turns every one into the university's student id
+# (``identity_key`` is how a value is written in it). The names are also the columns of an
+# identities file and the roster's optional columns.
+STUDENT_ID = "student_id"
+MOODLE_USER_ID = "moodle_user_id"
+USERNAME = "username"
+EMAIL = "email"
+CARD_NUMBER = "card_number"
+PANOPTO_USER_ID = "panopto_user_id"
+WINDOWS_ACCOUNT = "windows_account"
+IDENTITY_NAMESPACES = (STUDENT_ID, MOODLE_USER_ID, USERNAME, EMAIL, CARD_NUMBER, PANOPTO_USER_ID, WINDOWS_ACCOUNT)
+# Systems differ in case for these (Windows accounts, email addresses, GUIDs); ids are not.
+_CASELESS = frozenset({USERNAME, EMAIL, PANOPTO_USER_ID, WINDOWS_ACCOUNT})
+
 UNASSIGNED = "unassigned"
 UNASSIGNED_GROUP = "cohort:unassigned"
 INSTITUTION = "institution"
@@ -88,3 +103,24 @@ def group_label(key: str) -> str:
 def partition_for(key: bytes, partitions: int) -> int:
     """The partition Kafka's default (murmur2) partitioner gives a key: where a student lives."""
     return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def identity_key(namespace: str, value: str) -> str:
+    """How an identity is written in the identity map: ``namespace:value``, normalised.
+
+    Case is dropped where the system ignores it, a Windows account loses its domain
+    (``ESSEX\\ab12345`` is ``ab12345``) and a GUID its braces. ``ValueError`` for an unknown
+    namespace or an empty value.
+    """
+    if namespace not in IDENTITY_NAMESPACES:
+        raise ValueError(f"unknown identity namespace {namespace!r}; one of {', '.join(IDENTITY_NAMESPACES)}")
+    text = value.strip()
+    if namespace == WINDOWS_ACCOUNT:
+        text = text.rpartition("\\")[2]
+    elif namespace == PANOPTO_USER_ID:
+        text = text.strip("{}")
+    if namespace in _CASELESS:
+        text = text.casefold()
+    if not text:
+        raise ValueError(f"empty {namespace}")
+    return f"{namespace}:{text}"

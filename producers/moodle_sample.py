@@ -18,8 +18,9 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from producers.moodle import LOGSTORE_COLUMNS
+from producers.sources.moodle import LOGSTORE_COLUMNS
 
 # (eventname, component, action, target, objecttable, crud, edulevel, contextlevel)
 _PARTICIPATING = [
@@ -76,13 +77,17 @@ def _null(rng: random.Random) -> str:
 
 
 def generate(
-    rows: int, *, students: int = 500, seed: int = 1, start: int | None = None, days: int = 35
+    rows: int, *, students: int = 500, seed: int = 1, start: int | None = None, days: int = 35, user_ids: list[int] | None = None
 ) -> Iterator[SampleRow]:
-    """``rows`` logstore rows over ``days`` days from ``start`` (Unix seconds; default: that many days ago)."""
+    """``rows`` logstore rows over ``days`` days from ``start`` (Unix seconds; default: that many days ago).
+
+    ``user_ids``: the students' Moodle user ids to use (the first ``students`` of them), for
+    a dump whose users a roster's identity map knows; default random ones.
+    """
     rng = random.Random(seed)
     if start is None:
         start = int(time.time()) - days * 86400
-    student_ids = [rng.randint(1000, 99999) for _ in range(students)]
+    student_ids = user_ids[:students] if user_ids else [rng.randint(1000, 99999) for _ in range(students)]
     teachers = [rng.randint(100, 999) for _ in range(max(1, students // 50))]
     for log_id in range(1, rows + 1):
         when = start + rng.randint(0, days * 86400 - 1)
@@ -132,7 +137,7 @@ def generate(
         yield SampleRow(fields, intent)
 
 
-def write_dump(path: Path, rows: int, *, header: bool = True, **kwargs: int) -> Counter[str]:
+def write_dump(path: Path, rows: int, *, header: bool = True, **kwargs: Any) -> Counter[str]:
     """Write a dump like phpMyAdmin's CSV export; return how many rows of each intent it holds."""
     intents: Counter[str] = Counter()
     with path.open("w", newline="", encoding="utf-8") as out:

@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from leap.vocabulary import EVENT_NAMESPACE
+from leap.vocabulary import EVENT_NAMESPACE, STUDENT_ID
 
 # LEAP's event ids: uuid5(EVENT_NAMESPACE, "<system>:<record reference>").
 
@@ -24,9 +24,15 @@ def event_id(reference: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """A student's own engagement: ``record`` is an ``activity_event`` ready to encode."""
+    """A student's own engagement: ``record`` is an ``activity_event`` ready to encode.
+
+    ``identity`` is the namespace (``leap.vocabulary.IDENTITY_NAMESPACES``) of the id in
+    ``record["student_id"]``: anything but ``student_id`` is resolved through the identity
+    map before it is published.
+    """
 
     record: dict[str, Any]
+    identity: str = STUDENT_ID
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +65,12 @@ def activity(
     quantity: float | None = None,
     attendance_status: str | None = None,
     amends: str | None = None,
+    identity: str = STUDENT_ID,
 ) -> Event:
-    """Build an activity event; ``reference`` identifies the source record for its event id."""
+    """Build an activity event; ``reference`` identifies the source record for its event id.
+
+    ``student_id`` is the person's id in the ``identity`` namespace (the source system's own).
+    """
     return Event(
         {
             "event_id": event_id(reference),
@@ -74,15 +84,27 @@ def activity(
             "attendance_status": attendance_status,
             "source_ref": source_ref,
             "amends": amends,
-        }
+        },
+        identity,
     )
 
 
 @dataclass(frozen=True, slots=True)
 class CsvRecord:
-    """One record of a file (a CSV record or a line) with its first line number and exact text."""
+    """One record of a file (a CSV record, a line, a binary record) with its position and exact content.
+
+    ``line`` is the record's first line number (or, with ``unit`` "record", its number in a
+    binary file); ``raw`` its exact text, ``data`` its exact bytes when it is not text.
+    """
 
     line: int
     raw: str
     fields: list[str] | None
     error: str | None = None
+    unit: str = "line"
+    data: bytes | None = None
+
+    @property
+    def position(self) -> str:
+        """Where the record is in its file, in words: 'line 12', 'record 3'."""
+        return f"{self.unit} {self.line}"

@@ -97,15 +97,24 @@ def make_students(n: int, rng: random.Random) -> list[SimStudent]:
     return students
 
 
+MOODLE_USER_ID_BASE = 10_000  # the simulated Moodle's user id of student i is this plus i
+
+
+def moodle_user_id(student_id: str) -> str:
+    """The simulated Moodle's user id of a simulated student (the roster's moodle_user_id column)."""
+    return str(MOODLE_USER_ID_BASE + int(student_id) - 2_300_000)
+
+
 def write_roster(students: list[SimStudent], path: Path) -> None:
-    """The roster CSV (``leap roster load`` reads it)."""
+    """The roster CSV (``leap roster load`` reads it), with each student's Moodle user id for the identity map."""
     with path.open("w", newline="") as out:
         writer = csv.writer(out)
-        writer.writerow(ROSTER_COLUMNS)
+        writer.writerow((*ROSTER_COLUMNS, "moodle_user_id"))
         for s in students:
             writer.writerow(
-                [s.student_id, s.programme, s.year, "part_time" if s.part_time else "full_time", s.tutor, s.department, s.status]
-            )
+                [s.student_id, s.programme, s.year, "part_time" if s.part_time else "full_time", s.tutor, s.department, s.status,
+                 moodle_user_id(s.student_id)]
+            )  # fmt: skip
 
 
 # The simulated university's support service and LEAP administrator (the staff directory).

@@ -13,11 +13,14 @@ from rich.table import Table
 from leap.cli_exports import (
     EncodingOption,
     FormatOption,
+    IdentitiesOption,
     SiteOption,
     TimeFormatOption,
+    TimetableOption,
     TzOption,
     as_of_option,
     export_options,
+    identity_map,
     print_read_counts,
     progress_bar,
     read_exports,
@@ -25,6 +28,14 @@ from leap.cli_exports import (
 from leap.console import err, fail, out
 from leap.settings import get_settings
 from streams.evaluate import MIN_EACH, MIN_STUDENTS
+
+
+def _identities(roster: Path | None, identities: Path | None):  # type: ignore[no-untyped-def]
+    """The identity map from the roster's identity columns and an identities file (or fail with why)."""
+    try:
+        return identity_map(roster, identities)
+    except ValueError as exc:
+        fail(f"{identities}: {exc}")
 
 
 def _policy_and_roster(roster: Path | None):  # type: ignore[no-untyped-def]
@@ -53,10 +64,12 @@ def replay(
     roster: Annotated[Optional[Path], typer.Option(exists=True, dir_okay=False, help="Roster CSV.")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write JSON lines here (default stdout).")] = None,
     fmt: FormatOption = "auto",
-    site: SiteOption = "moodle",
+    site: SiteOption = "",
     time_format: TimeFormatOption = None,
     tz: TzOption = None,
     encoding: EncodingOption = "auto",
+    timetable: TimetableOption = None,
+    identities: IdentitiesOption = None,
 ) -> None:
     """Compute every student's band, score and explanation offline, with the stream's own model.
 
@@ -70,12 +83,13 @@ def replay(
 
     settings = get_settings()
     when = as_of_option(as_of, settings.tz)
-    options = export_options(site, time_format, tz, settings.tz, encoding)
+    options = export_options(site, time_format, tz, settings.tz, encoding, timetable)
     policy, calendar, entries = _policy_and_roster(roster)
+    known = _identities(roster, identities)
     read = ReadCounts()
     try:
         with progress_bar(True) as progress:
-            results, counts = run_replay(read_exports(paths, fmt, options, read, progress), entries, when, policy, settings.tz, calendar=calendar)
+            results, counts = run_replay(read_exports(paths, fmt, options, read, progress, identities=known), entries, when, policy, settings.tz, calendar=calendar)
     except ExportError as exc:
         fail(str(exc))
     write_results(results, output)
@@ -112,10 +126,12 @@ def evaluate(
     min_each: Annotated[int, typer.Option(min=1, help="An AUC needs at least this many students with each outcome.")] = MIN_EACH,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
     fmt: FormatOption = "auto",
-    site: SiteOption = "moodle",
+    site: SiteOption = "",
     time_format: TimeFormatOption = None,
     tz: TzOption = None,
     encoding: EncodingOption = "auto",
+    timetable: TimetableOption = None,
+    identities: IdentitiesOption = None,
 ) -> None:
     """Check the bands against a past term's outcomes: do low scores pick out students who fail?
 
@@ -131,8 +147,9 @@ def evaluate(
     from streams.replay import replay as run_replay
 
     settings = get_settings()
-    options = export_options(site, time_format, tz, settings.tz, encoding)
+    options = export_options(site, time_format, tz, settings.tz, encoding, timetable)
     policy, _, entries = _policy_and_roster(roster)
+    people = _identities(roster, identities)
     bad_values = tuple(bad) if bad else BAD_OUTCOMES
     try:
         known = load_outcomes(outcomes, bad_values)
@@ -143,7 +160,7 @@ def evaluate(
     read = ReadCounts()
     try:
         with progress_bar(True) as progress:
-            span = _event_days(read_exports(paths, fmt, options, ReadCounts(), progress, "scanning"), settings.tz)
+            span = _event_days(read_exports(paths, fmt, options, ReadCounts(), progress, "scanning", people), settings.tz)
             if span is None:
                 fail("no events in " + ", ".join(map(str, paths)))
             start = start or span[0]
@@ -153,7 +170,7 @@ def evaluate(
             if not in_data:
                 fail(f"no week {weeks or ''} of a term starting {start} ends by the last day with events, {last_day}")
             collector = WeekCollector(start, wanted)
-            events = read_exports(paths, fmt, options, read, progress, "replaying")
+            events = read_exports(paths, fmt, options, read, progress, "replaying", people)
             # The term being judged is the calendar: its term-to-date view starts on week 1.
             term = Calendar((Period("term", start, last_day),))
             _, counts = run_replay(events, entries, week_end(start, max(in_data)), policy, settings.tz, start=start, observe=collector, calendar=term)

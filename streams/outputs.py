@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter, defaultdict
 
-from confluent_kafka import Consumer, TopicPartition
-
-from leap.kafka import client_config
+from leap.kafka import read_to_end
 from leap.policy import BAND_ORDER, NO_DATA
 from leap.settings import Settings
 from schemas.codec import default_codec
@@ -15,33 +12,12 @@ from schemas.codec import default_codec
 
 def latest_states(settings: Settings, timeout: float = 30.0) -> dict[str, dict]:
     """Every student's latest record on the compacted student-state topic."""
-    topic = settings.topic("student-state")
     codec = default_codec()
-    consumer = Consumer(client_config(settings, **{"group.id": "leap-state-reader", "enable.auto.commit": False}))
     states: dict[str, dict] = {}
-    try:
-        partitions = consumer.list_topics(topic, timeout=timeout).topics[topic].partitions
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout) for p in partitions}
-        pending = {p for p, (low, high) in ends.items() if high > low}
-        consumer.assign([TopicPartition(topic, p, ends[p][0]) for p in pending])
-        last_message = time.monotonic()
-        while pending:
-            # consume() waits for all 10,000 or the timeout: keep each wait short.
-            batch = consumer.consume(10_000, timeout=0.2)
-            if batch:
-                last_message = time.monotonic()
-            elif time.monotonic() - last_message > timeout:
-                raise TimeoutError(f"no messages from {topic} for {timeout:.0f} s")
-            for msg in batch:
-                if msg.error() is not None:
-                    continue
-                if msg.offset() + 1 >= ends[msg.partition()][1]:
-                    pending.discard(msg.partition())
-                if msg.value() is not None:
-                    record = codec.decode(msg.value(), expect="student_state")
-                    states[record["student_id"]] = record
-    finally:
-        consumer.close()
+    for msg in read_to_end(settings, settings.topic("student-state"), timeout):
+        if msg.value() is not None:
+            record = codec.decode(msg.value(), expect="student_state")
+            states[record["student_id"]] = record
     return states
 
 

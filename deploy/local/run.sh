@@ -26,7 +26,7 @@ export LEAP_PSEUDONYM_KEY=${LEAP_PSEUDONYM_KEY:-$(cat "$KEYFILE")}
 "$LEAP" roster load "$OUT/university/roster.csv"
 "$LEAP" staff load --replace "$OUT/university/staff.csv"
 "$LEAP" produce events "$OUT/university/events.jsonl"
-"$LEAP" sample moodle "$OUT/moodle_logstore.csv" --rows 20000 --students 500
+"$LEAP" sample moodle "$OUT/moodle_logstore.csv" --rows 20000 --students 500 --roster "$OUT/university/roster.csv"
 "$LEAP" produce moodle "$OUT/moodle_logstore.csv"
 
 "$LEAP" worker --web-port "${LEAP_RUN_WORKER_PORT:-6066}" >"$OUT/worker.log" 2>&1 &

@@ -1,6 +1,6 @@
 import pytest
 
-from producers.events_file import parse_line
+from producers.sources.events import parse_line
 from producers.outcome import Event, Reject
 from producers.roster import check_header, cohort_of, parse_roster_row
 

@@ -6,17 +6,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from producers import moodle
-from producers.exports import (
-    EVENT_COLUMNS,
-    ExportError,
-    ReadCounts,
-    check_event_header,
-    open_export,
-    parse_event_row,
-    read_events,
-)
+from producers.sources import moodle
+from producers.exports import ExportError, ReadCounts, open_export, read_events
+from producers.identities import IdentityMap
 from producers.outcome import Event, Reject, Skip
+from producers.sources import Options
+from producers.sources.events import EVENT_COLUMNS, check_event_header, parse_event_row
 from tests.unit.producers.test_moodle import logstore_row, report_row
 
 LONDON = ZoneInfo("Europe/London")
@@ -42,7 +37,7 @@ def jsonl(path, objects, extra_lines=()):
 
 
 def kinds(path, fmt="auto", **options):
-    with open_export(path, fmt, **options) as export:
+    with open_export(path, fmt, Options(**options)) as export:
         return export.format, export.label, [(r.line, type(o).__name__) for r, o in export.outcomes()]
 
 
@@ -51,7 +46,7 @@ def kinds(path, fmt="auto", **options):
 
 def test_json_lines_are_detected_and_bad_lines_rejected_with_their_line(tmp_path):
     path = jsonl(tmp_path / "e.txt", [EVENT], ["\n", "not json\n"])
-    assert kinds(path) == ("events-jsonl", "events", [(1, "Event"), (3, "Reject")])
+    assert kinds(path) == ("events", "events", [(1, "Event"), (3, "Reject")])
 
 
 @pytest.mark.parametrize("header", [True, False])
@@ -65,18 +60,18 @@ def test_a_logstore_dump_is_detected_with_or_without_header(tmp_path, header):
 
 def test_a_logs_report_is_detected_and_read_in_the_given_zone(tmp_path):
     path = write_csv(tmp_path / "logs.csv", [list(moodle.REPORT_COLUMNS), report_row()])
-    with open_export(path, tz=LONDON) as export:
+    with open_export(path, options=Options(tz=LONDON)) as export:
         (record, outcome), = export.outcomes()
     assert export.label == "logs_report" and isinstance(outcome, Event)
-    with open_export(path, tz=ZoneInfo("UTC")) as export:
+    with open_export(path, options=Options(tz=ZoneInfo("UTC"))) as export:
         (_, utc), = export.outcomes()
     assert utc.record["event_time"] - outcome.record["event_time"] == 3600 * 1000  # 7 Sep: London is UTC+1
 
 
 def test_events_csv_is_detected_with_nulls_and_numbers(tmp_path):
     path = write_csv(tmp_path / "e.csv", [list(EVENT_COLUMNS), ["e1", "s1", "vle", "v", "1795000000000", "", "", "", "", "", ""]])
-    fmt, _, got = kinds(path)
-    assert (fmt, got) == ("events-csv", [(2, "Event")])
+    fmt, label, got = kinds(path)
+    assert (fmt, label, got) == ("events", "events (CSV)", [(2, "Event")])
     (event,) = read_events([path])
     assert event["event_time"] == 1795000000000 and event["course"] is None and event["source_ref"] == "e.csv:2"
 
@@ -89,23 +84,22 @@ def test_a_file_of_no_known_format_is_an_error_naming_what_was_expected(tmp_path
     assert str(path) in message and "not JSON lines" in message and "logstore_standard_log" in message and "event_id" in message
 
 
-@pytest.mark.parametrize("fmt", ["moodle", "events-csv"])
-def test_an_explicit_format_is_not_second_guessed(tmp_path, fmt):
+def test_an_explicit_format_is_not_second_guessed(tmp_path):
     path = jsonl(tmp_path / "e.jsonl", [EVENT])
+    fmt = "moodle"
     with pytest.raises(ExportError, match="e.jsonl"):
         kinds(path, fmt)
 
 
-def test_an_empty_file_is_an_error_unless_read_as_json_lines(tmp_path):
+@pytest.mark.parametrize("fmt", ["auto", "moodle", "events"])
+def test_an_empty_file_has_nothing_in_it_not_an_error(tmp_path, fmt):
     path = tmp_path / "empty.csv"
-    path.write_text("")
-    with pytest.raises(ExportError, match="empty"):
-        kinds(path)
-    assert kinds(path, "events-jsonl") == ("events-jsonl", "events", [])
+    path.write_text("")  # an hourly export of a quiet hour
+    assert kinds(path, fmt)[2] == []
 
 
 def test_unknown_format_names_the_choices(tmp_path):
-    with pytest.raises(ExportError, match="events-csv"):
+    with pytest.raises(ExportError, match="moodle"):
         kinds(jsonl(tmp_path / "e.jsonl", [EVENT]), "xml")
 
 
@@ -146,8 +140,9 @@ def test_read_events_yields_events_and_none_for_rejects_and_counts_skips_by_reas
     dump = write_csv(tmp_path / "dump.csv", [list(moodle.LOGSTORE_COLUMNS), logstore_row(), logstore_row(id="2", userid="0"), logstore_row(id="3", ip="nope")])
     events = jsonl(tmp_path / "e.jsonl", [EVENT], ["{}\n"])
     counts = ReadCounts()
-    got = list(read_events([dump, events], counts=counts, site="essex"))
-    assert [e if e is None else e["student_id"] for e in got] == ["1046", None, "s1", None]
+    known = IdentityMap({"moodle_user_id:1046": "2300001"})
+    got = list(read_events([dump, events], counts=counts, options=Options(site="essex"), identities=known))
+    assert [e if e is None else e["student_id"] for e in got] == ["2300001", None, "s1", None]
     assert counts.summary() == {"read": 5, "events": 2, "skipped": 1, "rejected": 2}
     assert counts.read == counts.events + counts.skipped + counts.rejected
     assert dict(counts.formats) == {"logstore_standard_log": 1, "events": 1}
@@ -156,8 +151,15 @@ def test_read_events_yields_events_and_none_for_rejects_and_counts_skips_by_reas
 
 def test_the_same_moodle_row_gives_the_same_event_whether_produced_or_replayed(tmp_path):
     dump = write_csv(tmp_path / "dump.csv", [logstore_row()])
-    (replayed,) = read_events([dump], site="essex")
-    assert replayed == moodle.parse_logstore_row(logstore_row(), site="essex").record
+    (replayed,) = read_events([dump], options=Options(site="essex"), identities=IdentityMap({"moodle_user_id:1046": "2300001"}))
+    assert replayed == {**moodle.parse_logstore_row(logstore_row(), site="essex").record, "student_id": "2300001"}
+
+
+def test_an_event_whose_person_the_map_does_not_know_is_counted_not_scored(tmp_path):
+    dump = write_csv(tmp_path / "dump.csv", [logstore_row(), logstore_row(id="2", userid="77")])
+    counts = ReadCounts()
+    got = list(read_events([dump], counts=counts, identities=IdentityMap({"moodle_user_id:77": "2300077"})))
+    assert [e["student_id"] for e in got] == ["2300077"] and counts.unknown == 1 and counts.events == 2
 
 
 def test_unreadable_bytes_are_a_rejection_not_a_crash(tmp_path):
@@ -202,7 +204,7 @@ def test_utf16_with_its_byte_order_mark_is_recognised(tmp_path):
     path = tmp_path / "events.jsonl"
     path.write_bytes((json.dumps({**EVENT, "action": "viewed — Ünïcode"}) + "\n").encode("utf-16"))
     fmt, _, got = kinds(path)
-    assert fmt == "events-jsonl" and got == [(1, "Event")]
+    assert fmt == "events" and got == [(1, "Event")]
 
 
 def test_an_unknown_encoding_is_an_error_naming_it(tmp_path):
@@ -215,7 +217,7 @@ def test_bytes_the_named_encoding_cannot_decode_name_that_encoding(tmp_path):
     path = tmp_path / "e.jsonl"
     path.write_bytes(json.dumps(EVENT).encode("ascii") + b"\n\x81{}\n")  # 0x81 is not a cp1252 character
     counts = ReadCounts()
-    assert [e is None for e in read_events([path], counts=counts, encoding="cp1252")] == [False, True]
+    assert [e is None for e in read_events([path], counts=counts, options=Options(encoding="cp1252"))] == [False, True]
     assert "not valid cp1252 text" in counts.rejected_by_reason
 
 

@@ -13,9 +13,10 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from producers import moodle
-from producers.events_file import parse_line
-from producers.exports import EVENT_COLUMNS, parse_event_row, read_csv, read_lines
+from producers.sources import moodle
+from producers.sources.events import parse_line
+from producers.readers import read_csv, read_lines
+from producers.sources.events import EVENT_COLUMNS, parse_event_row
 from producers.mysql_text import read_mysql
 from producers.outcome import Event, Reject, Skip
 from producers.roster import COLUMNS as ROSTER_COLUMNS

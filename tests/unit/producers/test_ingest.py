@@ -3,7 +3,8 @@ import io
 from hypothesis import given
 from hypothesis import strategies as st
 
-from producers.exports import CsvRecord, open_text, raw_bytes, read_csv
+from producers.outcome import CsvRecord
+from producers.readers import open_text, raw_bytes, read_csv
 
 
 def records(text: str) -> list[CsvRecord]:

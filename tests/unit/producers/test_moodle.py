@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from producers import moodle
+from producers.sources import moodle
 from producers.moodle_sample import generate
 from producers.outcome import Event, Reject, Skip
 

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from producers.exports import open_export
+from producers.sources import Options
 from producers.mysql_text import NULL, _Incomplete, dialect_of, looks_like_mysql, read_mysql, split_record
 from tests.unit.producers.test_moodle import logstore_row
 
@@ -98,7 +99,7 @@ def test_a_moodle_dump_in_mysqls_text_gives_the_same_events_as_its_csv(tmp_path,
     assert looks_like_mysql(as_mysql.read_text()) and not looks_like_mysql(as_csv.read_text())
 
     def events(path):
-        with open_export(path, "moodle", site="essex") as export:
+        with open_export(path, "moodle", Options(site="essex")) as export:
             return [(type(o).__name__, getattr(o, "record", None)) for _, o in export.outcomes()]
 
     from_csv = events(as_csv)

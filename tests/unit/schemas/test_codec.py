@@ -80,6 +80,11 @@ def test_round_trip_of_every_current_schema():
         },  # fmt: skip
         "clock_message": {"kind": "baseline", "at": 1, "cohort": "P/Y1", "day": 739_000, "medians": [1.0, 0.5], "used": [True, False], "members": 12},
         "cohort_message": {"kind": "contribution", "cohort": "P/Y1", "student_id": "s1", "day": 739_000, "measures": [1.0, 2.0], "at": 3},
+        "identity": {"identity": "card_number:0412345", "student_id": "2300001", "loaded_from": "identities.csv:2"},
+        "quarantined_event": {
+            "identity": "panopto_user_id:0b6f", "source": "panopto", "location": "usage.csv", "position": "line 2",
+            "reason": "panopto_user_id '0b6f' is not in the identity map", "event": b"\x00\x01", "quarantined_at": 1_795_000_000_000,
+        },  # fmt: skip
         "roster_entry": {
             "student_id": "2300001",
             "programme": "BSC-CS",

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from typer.testing import CliRunner
 
 from leap.cli import app
-from producers import moodle
+from producers.sources import moodle
 from tests.unit.producers.test_moodle import logstore_row
 
 runner = CliRunner()
@@ -33,14 +33,19 @@ def test_replay_reads_a_moodle_dump_as_of_an_instant(tmp_path):
     rows.append(logstore_row(id="902", userid="555", timecreated=at(day + timedelta(hours=11))))  # after the instant
     dump = moodle_dump(tmp_path / "dump.csv", rows)
     out = tmp_path / "out.jsonl"
-    result = runner.invoke(app, ["replay", str(dump), "--as-of", "2026-11-20T10:30", "--site", "essex", "-o", str(out)])
+    identities = tmp_path / "identities.csv"
+    identities.write_text("student_id,moodle_user_id\n" + "".join(f"23{u},{u}\n" for u in (100, 101, 102, 555)))
+    result = runner.invoke(app, ["replay", str(dump), "--as-of", "2026-11-20T10:30", "--site", "essex", "-o", str(out), "--identities", str(identities)])
     assert result.exit_code == 0, result.output
     students = {json.loads(line)["student_id"] for line in out.read_text().splitlines()}
-    assert students == {"100", "101", "102"}  # 555's only event is after 10:30
+    assert students == {"23100", "23101", "23102"}  # 555's only event is after 10:30
     assert "skipped 1" in result.output and "rejected 1" in result.output and "ip" in result.output
-    whole_day = runner.invoke(app, ["replay", str(dump), "--as-of", "2026-11-20", "-o", str(out)])
+    whole_day = runner.invoke(app, ["replay", str(dump), "--as-of", "2026-11-20", "-o", str(out), "--identities", str(identities)])
     assert whole_day.exit_code == 0
-    assert "555" in {json.loads(line)["student_id"] for line in out.read_text().splitlines()}
+    assert "23555" in {json.loads(line)["student_id"] for line in out.read_text().splitlines()}
+    unmapped = runner.invoke(app, ["replay", str(dump), "--as-of", "2026-11-20", "-o", str(out)])
+    assert unmapped.exit_code == 0 and "left out 61 events of people not in the identity map" in unmapped.output
+    assert out.read_text() == ""
 
 
 def test_replay_says_why_it_cannot_read(tmp_path):

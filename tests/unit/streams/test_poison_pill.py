@@ -9,7 +9,7 @@ from datetime import date
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from producers.events_file import parse_line
+from producers.sources.events import parse_line
 from producers.outcome import SOURCES, Event, Reject
 from leap.vocabulary import partition_for
 from streams.replay import replay

@@ -55,7 +55,14 @@ from pathlib import Path
 
 import phpserialize
 
-from producers.outcome import Event, Outcome, Reject, Skip, activity
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from leap.vocabulary import MOODLE_USER_ID
+from producers.mysql_text import dialect_of, looks_like_mysql, read_mysql
+from producers.outcome import CsvRecord, Event, Outcome, Reject, Skip, activity
+from producers.readers import open_text, read_csv
+from producers.sources.base import Adapter, NotThisFormat
 
 LOGSTORE_COLUMNS = (
     "id", "eventname", "component", "action", "target", "objecttable", "objectid", "crud",
@@ -252,6 +259,7 @@ def parse_logstore_row(fields: Sequence[str], *, site: str) -> Outcome:
     return activity(
         reference=f"moodle:{site}:logstore:{log_id}",
         student_id=str(userid),
+        identity=MOODLE_USER_ID,
         source="coursework" if eventname in COURSEWORK_EVENTS else "vle",
         action=eventname.rsplit("\\", 1)[1],
         event_time_ms=timecreated * 1000,
@@ -329,6 +337,7 @@ def parse_report_row(
     return activity(
         reference=f"moodle:{site}:logs-report:{identity}",
         student_id=str(userid),
+        identity=MOODLE_USER_ID,
         source=source,
         action=_SLUG.sub("_", event_name.lower()).strip("_"),
         event_time_ms=when,
@@ -355,6 +364,51 @@ def row_parser(
     return lambda fields, line: parse_report_row(
         fields, site=site, position=f"{name}:{line}", has_course=has_course, tz=tz, time_formats=time_formats
     )
+
+
+class Moodle(Adapter):
+    """Moodle's logs: a ``logstore_standard_log`` dump or a Logs report download (module doc)."""
+
+    name = "moodle"
+    source = "vle"
+    identity = MOODLE_USER_ID
+    summary = "Moodle logstore_standard_log dump (CSV or MySQL text) or Logs report download"
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._parse: Callable[[Sequence[str], int], Outcome] | None = None
+        self.site = self.options.site or "moodle"
+
+    @contextmanager
+    def records(self, path: Path) -> Iterator[Iterator[CsvRecord]]:
+        """CSV records, or MySQL's escaped text (``producers.mysql_text``) when the dump is written in it."""
+        with open_text(path, self.options.encoding) as stream:
+            head = stream.read(64 * 1024)
+            stream.seek(0)
+            yield read_mysql(stream, *dialect_of(head.split("\n", 1)[0])) if looks_like_mysql(head) else read_csv(stream)
+
+    def start(self, first: CsvRecord) -> bool:
+        """Tell the table dump from the Logs report by the first row."""
+        try:
+            fmt, is_header = detect_format(first.fields or [])
+        except ValueError as exc:
+            raise NotThisFormat(str(exc)) from None
+        self.label = fmt
+        self._parse = row_parser(
+            fmt, first.fields or [], site=self.site, location=self.location, tz=self.options.tz,
+            time_formats=self.options.time_formats or DEFAULT_REPORT_TIME_FORMATS,
+        )  # fmt: skip
+        return is_header
+
+    def start_table(self) -> None:
+        """Read rows of ``mdl_logstore_standard_log`` in column order without a header (the live tail)."""
+        self.start(CsvRecord(0, "", list(LOGSTORE_COLUMNS)))
+
+    def parse(self, record: CsvRecord) -> Outcome:
+        """One row to an event, a skip or a rejection."""
+        if self._parse is None:
+            raise RuntimeError("Moodle.parse before start")
+        return self._parse(record.fields or [], record.line)
 
 
 __all__ = [

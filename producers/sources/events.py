@@ -1,4 +1,8 @@
-"""Normalised activity events as JSON lines: the generic adapter, and `leap simulate`'s output.
+"""Normalised activity events (``leap produce events``): the generic adapter, and `leap simulate`'s output.
+
+JSON lines, or CSV with the same names as header columns (an empty cell is null, and
+``event_time`` may be ISO 8601 or Unix milliseconds); which of the two is told from the
+file's first character.
 
 Each line is one object with the ``activity_event`` fields: ``event_id``, ``student_id``,
 ``source`` (vle, coursework, lecture_capture, attendance, logins, library), ``action``,
@@ -12,10 +16,20 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 
-from producers.outcome import SOURCES, Event, Outcome, Reject
+from producers.outcome import SOURCES, CsvRecord, Event, Outcome, Reject
+from producers.readers import open_text, read_lines, read_table
+from producers.sources.base import Adapter, NotThisFormat
 
+EVENT_COLUMNS = (
+    "event_id", "student_id", "source", "action", "event_time", "course", "object_ref",
+    "quantity", "attendance_status", "source_ref", "amends",
+)  # fmt: skip
+REQUIRED_EVENT_COLUMNS = ("event_id", "student_id", "source", "action", "event_time")
 ATTENDANCE_STATUSES = ("present", "late", "absent", "authorised_absence")
 _OPTIONAL_TEXT = ("course", "object_ref", "amends", "source_ref")
 # Beyond these an event is a unit mistake or a broken clock, not activity: rejected here,
@@ -116,3 +130,75 @@ def parse_line(line: str, *, position: str) -> Outcome:
     except json.JSONDecodeError as exc:
         return Reject(f"not JSON: {exc.msg} at column {exc.colno}")
     return parse_event(obj, position=position)
+
+
+# ------------------------------------------------------------------ the same fields as CSV
+
+
+def check_event_header(cells: Sequence[str]) -> tuple[str, ...]:
+    """The columns of an events CSV header; ``ValueError`` naming missing or unknown columns."""
+    header = tuple(cell.strip().lstrip("\ufeff") for cell in cells)
+    missing = [c for c in REQUIRED_EVENT_COLUMNS if c not in header]
+    unknown = [c for c in header if c not in EVENT_COLUMNS]
+    if missing or unknown:
+        parts = ([f"missing {', '.join(missing)}"] if missing else []) + ([f"unknown {', '.join(unknown)}"] if unknown else [])
+        raise ValueError(f"not an events CSV header ({'; '.join(parts)}); columns are {', '.join(EVENT_COLUMNS)}")
+    return header
+
+
+def parse_event_row(header: Sequence[str], fields: Sequence[str], *, position: str) -> Outcome:
+    """One events CSV row to an event or a rejection: empty cells are null, numbers are read as numbers."""
+    if len(fields) != len(header):
+        return Reject(f"{len(fields)} fields where the header has {len(header)}")
+    row: dict[str, object] = {name: (value if value != "" else None) for name, value in zip(header, fields)}
+    quantity = row.get("quantity")
+    if isinstance(quantity, str):
+        try:
+            row["quantity"] = float(quantity)
+        except ValueError:
+            pass  # parse_event rejects it as "quantity is not a number"
+    when = row.get("event_time")
+    # ASCII digits only: str.isdigit() is also true of "²" and other digits int() refuses.
+    if isinstance(when, str) and when.isascii() and when.isdigit():
+        row["event_time"] = int(when)
+    return parse_event(row, position=position)
+
+
+class Events(Adapter):
+    """Normalised activity events, JSON lines or CSV: ids are already student ids."""
+
+    name = "events"
+    source = "any"
+    identity = "student_id"
+    summary = "normalised activity events: JSON lines, or CSV with the same column names (a system without an adapter of its own)"
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._header: tuple[str, ...] | None = None
+
+    @contextmanager
+    def records(self, path: Path) -> Iterator[Iterator[CsvRecord]]:
+        """JSON lines when the file starts with ``{``, else a table."""
+        with open_text(path, self.options.encoding) as stream:
+            head = stream.read(4096).lstrip()
+            stream.seek(0)
+            yield read_lines(stream) if head.startswith("{") else read_table(stream)
+
+    def start(self, first: CsvRecord) -> bool:
+        """JSON lines have no header; a CSV's first row must name the event fields."""
+        if first.fields is None:
+            self.label = "events"
+            return False
+        try:
+            self._header = check_event_header(first.fields)
+        except ValueError as exc:
+            raise NotThisFormat(f"not JSON lines (does not start with '{{'); {exc}") from None
+        self.label = "events (CSV)"
+        return True
+
+    def parse(self, record: CsvRecord) -> Outcome:
+        """One line or row to an event or a rejection."""
+        position = f"{self.file_name}:{record.line}"
+        if self._header is None:
+            return parse_line(record.raw, position=position)
+        return parse_event_row(self._header, record.fields or [], position=position)
