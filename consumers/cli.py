@@ -11,13 +11,12 @@ import signal
 import threading
 from pathlib import Path
 from typing import Annotated, Optional
-from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import typer
-from prometheus_client import make_wsgi_app
 from rich.table import Table
 
 from leap.console import err, fail, out
+from leap.health import serve_metrics
 from leap.log import get_logger
 from leap.settings import get_settings
 
@@ -73,25 +72,6 @@ def db_status() -> None:
         out.print(f"{'applied ' if path.stem in done else 'PENDING '} {path.stem}")
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's name
-        pass
-
-
-def _serve(port: int, health) -> None:  # type: ignore[no-untyped-def]
-    metrics = make_wsgi_app()
-
-    def application(environ, start_response):  # type: ignore[no-untyped-def]
-        if environ.get("PATH_INFO") == "/healthz":
-            body = json.dumps({"healthy": health.healthy, "problem": health.problem, "since": health.since}).encode()
-            start_response("200 OK" if health.healthy else "503 Service Unavailable", [("Content-Type", "application/json")])
-            return [body]
-        return metrics(environ, start_response)
-
-    server = make_server("127.0.0.1", port, application, handler_class=_QuietHandler)
-    threading.Thread(target=server.serve_forever, daemon=True, name="metrics").start()
-
-
 def consume(
     metrics_port: Annotated[int, typer.Option(help="Port of /metrics and /healthz (503 while storage is unreachable).")] = 9102,
 ) -> None:
@@ -107,7 +87,7 @@ def consume(
     except (PolicyError, CalendarError) as exc:
         fail(str(exc))
     consumer = AlertConsumer(settings, policy.alerts, calendar, engagement=policy.engagement, names=policy.sources.display_names)
-    _serve(metrics_port, consumer.health)
+    serve_metrics(metrics_port, consumer.health)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

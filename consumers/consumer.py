@@ -20,7 +20,6 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -36,6 +35,7 @@ from consumers.delivery import Deliveries
 from consumers.live import Live
 from consumers.protection import markers
 from leap.dead_letter import DeadLetters
+from leap.health import Health
 from leap.kafka import Publisher, client_config
 from leap.log import get_logger
 from leap.policy import SOURCES, Alerts, Engagement
@@ -65,22 +65,6 @@ _TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError, redis.Connection
 _REFUSED = (psycopg.DataError, psycopg.IntegrityError)
 
 
-@dataclass
-class Health:
-    """Whether the consumer is making progress, and what it last failed on."""
-
-    healthy: bool = True
-    problem: str = ""
-    since: float = field(default_factory=time.time)
-
-    def set(self, healthy: bool, problem: str = "") -> None:
-        """Record the consumer's state (and the gauge)."""
-        if healthy != self.healthy:
-            self.since = time.time()
-        self.healthy, self.problem = healthy, problem
-        HEALTHY.set(1 if healthy else 0)
-
-
 class AlertConsumer:
     """The consumer's logic between Kafka and the stores (see the module docstring)."""
 
@@ -94,7 +78,7 @@ class AlertConsumer:
         self.codec = default_codec()
         self.live = live or Live.from_url(settings.redis_url, settings.topic_prefix)
         self.topics = {settings.topic(name): schema for name, schema in TOPICS.items()}
-        self.health = Health()
+        self.health = Health(HEALTHY)
         # What the outage guard needs across batches (loaded from PostgreSQL on connecting).
         self.volumes: dict[tuple[str, date], int] = {}
         self.arrivals: dict[str, float] = {}

@@ -11,7 +11,6 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from leap.cli_exports import EncodingOption, SiteOption, TimeFormatOption, TimetableOption, TzOption, export_options, progress_bar
 from leap.console import err, fail, out
 from leap.dead_letters_cli import dead_letters_app
 from leap.log import configure_logging, get_logger
@@ -97,53 +96,6 @@ def topics_list(as_json: Annotated[bool, typer.Option("--json", help="One JSON o
     for s in statuses:
         table.add_row(s.name, str(s.partitions), f"{s.messages:,}", s.cleanup_policy, s.purpose)
     out.print(table)
-
-
-def _sources_help() -> str:
-    from producers.sources import adapters
-
-    return "\n\n".join(f"[bold]{name}[/]: {cls.summary}" for name, cls in adapters().items())
-
-
-@app.command(help=f"""Publish a source system's export through its adapter: one activity event per record that is a student's own engagement.
-
-Records that are not (a teacher's view, a machine account) are skipped and counted; malformed
-ones go to the dead-letter topic with file, position and reason, and the rest go on. The
-counts satisfy read + derived = published + skipped + rejected. Publishing a file again is
-harmless: event ids come from the records.
-
-Sources:
-
-{_sources_help()}
-""")
-def produce(
-    source: Annotated[str, typer.Argument(help="The source adapter (listed above).")],
-    paths: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help="Export files.")],
-    site: SiteOption = "",
-    time_format: TimeFormatOption = None,
-    tz: TzOption = None,
-    encoding: EncodingOption = "auto",
-    timetable: TimetableOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="End each file with one JSON line of counts.")] = False,
-) -> None:
-    from leap.kafka import DeliveryError
-    from producers.exports import ExportError, open_export
-    from producers.sources import adapters
-
-    settings = get_settings()
-    if source not in adapters():
-        fail(f"no source adapter {source!r}; choose from {', '.join(adapters())}")
-    options = export_options(site, time_format, tz, settings.tz, encoding, timetable)
-    identities = _identity_map(settings) if adapters()[source].identity != "student_id" else None
-    for path in paths:
-        try:
-            with open_export(path, source, options) as export:
-                counts = _publish_with_progress(path, export, identities, as_json)
-        except ExportError as exc:
-            fail(str(exc))
-        except DeliveryError as exc:
-            fail(_delivery_failure(exc), 4)
-        _print_counts(path, export.label, counts, settings, as_json)
 
 
 @sample_app.command("moodle")
@@ -234,41 +186,6 @@ def simulate(
         f"({counts.duplicates:,} duplicates, {counts.corrections:,} corrections, {counts.late_uploads:,} late attendance uploads) "
         f"with {out_dir}/roster.csv and {out_dir}/outcomes.csv"
     )
-
-
-roster_app = typer.Typer(help="Load the student roster (cohorts, mode of study, tutors).", no_args_is_help=True)
-app.add_typer(roster_app, name="roster")
-
-
-@roster_app.command("load")
-def roster_load(
-    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Roster CSV (see producers/roster.py).")],
-    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line of counts.")] = False,
-) -> None:
-    """Publish the roster to the compacted roster topic, keyed by student id.
-
-    A roster with identity columns (moodle_user_id, username, email, card_number,
-    panopto_user_id, windows_account) also loads them into the identity map, as
-    `leap identities load` does.
-    """
-    from leap.kafka import DeliveryError
-    from producers.identities_cli import identities_retry
-    from producers.identity_map import has_identity_columns, publish_identities
-    from producers.ingest import publish_roster
-
-    settings = get_settings()
-    try:
-        counts = publish_roster(path, settings)
-        identities = publish_identities(path, settings, source="roster") if has_identity_columns(path) else None
-    except ValueError as exc:
-        fail(f"{path}: {exc}")
-    except DeliveryError as exc:
-        fail(_delivery_failure(exc), 4)
-    _print_counts(path, "roster", counts, settings, as_json)
-    if identities is not None:
-        if not as_json:
-            out.print(f"identities of {identities.published:,} students loaded into the identity map ({identities.rejected:,} rows rejected)")
-        identities_retry(as_json=as_json)
 
 
 clock_app = typer.Typer(help="The engine's clock.", no_args_is_help=True)
@@ -365,73 +282,24 @@ def _engine_caught_up(settings) -> bool:  # type: ignore[no-untyped-def]
         return False
 
 
-def _identity_map(settings):  # type: ignore[no-untyped-def]
-    """The identity map from Kafka, or one clear line (exit 4) when Kafka cannot be read."""
-    from producers.identity_map import load_identity_map
-
-    try:
-        with err.status("reading the identity map"):
-            return load_identity_map(settings, timeout=10.0)
-    except Exception as exc:  # any failure to read the map: say which, never publish unresolved
-        fail(f"cannot read the identity map from {settings.topic('identities')}: {exc}", 4)
-
-
-def _publish_with_progress(path, export, identities, as_json):  # type: ignore[no-untyped-def]
-    """Publish an opened export with a progress bar on large files (not with --json)."""
-    from leap.kafka import Publisher
-    from producers.ingest import publish_export
-    from schemas.codec import default_codec
-
-    settings = get_settings()
-    size = path.stat().st_size
-    with progress_bar(size > 5_000_000 and not as_json) as progress, Publisher.for_command(settings) as publisher:
-        task = progress.add_task(f"{path.name} ({export.label})", total=size)
-        return publish_export(export, settings=settings, publisher=publisher, codec=default_codec(), identities=identities,
-                              on_record=lambda r: progress.advance(task, len(r.raw)))  # fmt: skip
-
-
-def _delivery_failure(exc: Exception) -> str:
-    """The error, what had been read and sent when it happened, and that running again is safe."""
-    counts = getattr(exc, "counts", None)
-    if counts is None:
-        return str(exc)
-    acknowledged = getattr(exc, "acknowledged", 0)
-    done = f"read {counts.read:,} (queued {counts.published:,}, skipped {counts.skipped:,}, rejected {counts.rejected:,}), Kafka acknowledged {acknowledged:,}"
-    return f"{exc}; before it: {done}; publishing the file again is safe (event ids make repeats harmless)"
-
-
-def _print_counts(path, label, counts, settings, as_json) -> None:  # type: ignore[no-untyped-def]
-    log.info(f"{label} published", file=str(path), **counts.summary())
-    if as_json:
-        print(json.dumps(counts.summary()))
-        return
-    summary = {k: v for k, v in counts.summary().items() if v or k in ("read", "published", "skipped", "rejected")}
-    table = Table(*summary, title=f"{path.name} ({label})")
-    table.add_row(*(f"{v:,}" for v in summary.values()))
-    out.print(table)
-    for reason, n in counts.skipped_by_reason.most_common():
-        out.print(f"  skipped {n:,}: {reason}")
-    for reason, n in getattr(counts, "quarantined_by_reason", {}).items():
-        out.print(f"  quarantined {n:,}: {reason} (waiting in {settings.topic('identity-quarantine')}; load the identities, then leap identities retry)")
-    for reason, n in counts.rejected_by_reason.most_common():
-        out.print(f"  rejected {n:,}: {reason} (see {settings.topic('dead-letter')})")
-    from producers.readers import NOT_UTF8
-
-    if NOT_UTF8 in counts.rejected_by_reason:
-        out.print("  saved by Excel on Windows? publish it again with --encoding cp1252", soft_wrap=True)
-
-
 def _add_record_commands() -> None:
     from consumers.cli import alerts_app, consume, db_app, exemptions_app, status
     from consumers.protection.cli import register as register_protection
     from consumers.records_cli import register as register_records
     from portal.cli import portal_app
+    from producers.http.cli import ingest_app
+    from producers.produce_cli import PRODUCE_HELP, produce, roster_app
     from producers.identities_cli import identities_app
+    from producers.tail_cli import tail_app
     from streams.cli import evaluate, replay
 
     app.add_typer(db_app, name="db")
     app.add_typer(portal_app, name="portal")
     app.add_typer(identities_app, name="identities")
+    app.add_typer(roster_app, name="roster")
+    app.command(help=PRODUCE_HELP)(produce)
+    app.add_typer(ingest_app, name="ingest")
+    app.add_typer(tail_app, name="tail")
     app.add_typer(exemptions_app, name="exemptions")
     app.add_typer(alerts_app, name="alerts")
     app.command()(consume)

@@ -1,8 +1,18 @@
-"""Reachability checks of the services LEAP depends on, for `leap check` and readiness probes."""
+"""Health of LEAP's processes: reachability checks of the services it depends on (`leap check`,
+readiness probes), and the /healthz and /metrics endpoint of the long-running processes that
+are not web applications (the alert consumer, the Moodle tail).
+"""
 
 from __future__ import annotations
 
+import json
+import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+from prometheus_client import Gauge, make_wsgi_app
 
 from confluent_kafka.admin import AdminClient
 
@@ -41,3 +51,41 @@ CHECKS: dict[str, Callable[[Settings, float], str]] = {
     "redis": redis_ready,
     "postgres": postgres_ready,
 }
+
+
+@dataclass
+class Health:
+    """Whether a process is making progress, and what it last failed on (``gauge``: 1 healthy, 0 not)."""
+
+    gauge: Gauge | None = None
+    healthy: bool = True
+    problem: str = ""
+    since: float = field(default_factory=time.time)
+
+    def set(self, healthy: bool, problem: str = "") -> None:
+        """Record the process's state (and the gauge)."""
+        if healthy != self.healthy:
+            self.since = time.time()
+        self.healthy, self.problem = healthy, problem
+        if self.gauge is not None:
+            self.gauge.set(1 if healthy else 0)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's name
+        pass
+
+
+def serve_metrics(port: int, health: Health, host: str = "127.0.0.1") -> None:
+    """Serve /metrics (Prometheus) and /healthz (200, or 503 with the problem) from a daemon thread."""
+    metrics = make_wsgi_app()
+
+    def application(environ, start_response):  # type: ignore[no-untyped-def]
+        if environ.get("PATH_INFO") == "/healthz":
+            body = json.dumps({"healthy": health.healthy, "problem": health.problem, "since": health.since}).encode()
+            start_response("200 OK" if health.healthy else "503 Service Unavailable", [("Content-Type", "application/json")])
+            return [body]
+        return metrics(environ, start_response)
+
+    server = make_server(host, port, application, handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, daemon=True, name="metrics").start()

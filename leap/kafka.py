@@ -139,6 +139,34 @@ class Publisher:
             reason = exc.args[0].str() if exc.args and isinstance(exc.args[0], KafkaError) else str(exc)
             raise KafkaUnavailable(f"Kafka at {self._bootstrap} did not answer within {timeout:.0f} s ({reason}), so nothing was published: is it running (make up)?") from None
 
+    def init_transactions(self, timeout: float = 30.0) -> None:
+        """Make this a transactional producer (needs ``transactional.id``); fences off an older one with the same id."""
+        self._producer.init_transactions(timeout)
+
+    def begin(self) -> None:
+        """Start a transaction: what is sent until ``commit`` becomes visible all together, or not at all."""
+        self._producer.begin_transaction()
+
+    def commit(self, timeout: float = 60.0) -> None:
+        """Commit the transaction (delivering everything in it); ``DeliveryError`` after aborting it when that fails."""
+        try:
+            self._producer.commit_transaction(timeout)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+            if error is not None and error.retriable():
+                try:
+                    self._producer.commit_transaction(timeout)
+                    return
+                except KafkaException:
+                    pass
+            try:
+                self._producer.abort_transaction(timeout)
+            except KafkaException:
+                pass  # a fenced or fatal producer cannot abort; the broker aborts it on timeout
+            raise DeliveryError(f"transaction not committed: {error.str() if error else exc}") from None
+        finally:
+            self._failures.clear()  # failures inside a transaction are its commit's, reported above
+
     def flush(self, timeout: float = 120.0) -> None:
         """Wait for every outstanding delivery report; raise if any message failed."""
         remaining = self._producer.flush(timeout)
@@ -159,14 +187,15 @@ class Publisher:
             self._producer.flush(30)
 
 
-def read_to_end(settings: Settings, topic: str, timeout: float = 30.0) -> Iterator[Message]:
+def read_to_end(settings: Settings, topic: str, timeout: float = 30.0, **config: Any) -> Iterator[Message]:
     """Every message of ``topic`` from the oldest kept to the end as it was when called.
 
     For compacted topics read whole (the latest value per key wins when applied in order).
     No consumer group offsets are committed, so reading never hides a message from anyone.
-    ``TimeoutError`` when the broker stops answering for ``timeout`` seconds.
+    ``config`` adds consumer settings (``isolation.level="read_committed"`` to see only
+    committed transactions). ``TimeoutError`` when the broker stops answering for ``timeout`` seconds.
     """
-    consumer = Consumer(client_config(settings, **{"group.id": f"leap-reader-{topic}", "enable.auto.commit": False}))
+    consumer = Consumer(client_config(settings, **{"group.id": f"leap-reader-{topic}", "enable.auto.commit": False, "enable.partition.eof": True, **config}))
     try:
         partitions = consumer.list_topics(topic, timeout=timeout).topics[topic].partitions
         ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout) for p in partitions}
@@ -181,11 +210,68 @@ def read_to_end(settings: Settings, topic: str, timeout: float = 30.0) -> Iterat
             elif time.monotonic() - last_message > timeout:
                 raise TimeoutError(f"no messages from {topic} for {timeout:.0f} s")
             for msg in batch:
-                if msg.error() is not None or msg.partition() not in pending:
+                if msg.partition() not in pending:
                     continue
-                if msg.offset() + 1 >= ends[msg.partition()][1]:
-                    pending.discard(msg.partition())
+                error = msg.error()
+                if error is not None:
+                    # The end of a partition; with read_committed it can come before the high
+                    # watermark (open or aborted transactions, their markers).
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        pending.discard(msg.partition())
+                    continue
                 if msg.offset() < ends[msg.partition()][1]:
                     yield msg
+                if msg.offset() + 1 >= ends[msg.partition()][1]:
+                    pending.discard(msg.partition())
     finally:
         consumer.close()
+
+
+class AsyncPublisher:
+    """A ``Publisher`` for asyncio servers: ``await send_all(...)`` returns once Kafka acknowledged those messages.
+
+    One thread serves librdkafka's delivery reports and resolves each message's future on the
+    event loop, so a request waits for its own messages only (not for everyone's, as a flush
+    would). Same producer settings as ``Publisher``: idempotent, acks=all, murmur2 keys.
+    """
+
+    def __init__(self, settings: Settings, *, client_id: str = "leap-ingest", timeout: float = 30.0) -> None:
+        import threading
+
+        self._publisher = Publisher(settings, client_id=client_id, **{"message.timeout.ms": int(timeout * 1000)})
+        self._producer = self._publisher._producer
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve_reports, name="kafka-delivery-reports", daemon=True)
+        self._thread.start()
+
+    def _serve_reports(self) -> None:
+        while not self._stop.is_set():
+            self._producer.poll(0.1)
+
+    async def send_all(self, messages: list[tuple[str, bytes | None, str]]) -> None:
+        """Queue ``(topic, value, key)`` messages and wait for all their acknowledgements; ``DeliveryError`` if any failed."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        futures = []
+        for topic, value, key in messages:
+            future: asyncio.Future[None] = loop.create_future()
+
+            def report(err: KafkaError | None, msg: Message, future: asyncio.Future[None] = future) -> None:
+                result = None if err is None else DeliveryError(f"{msg.topic()}: {err.str()}")
+                loop.call_soon_threadsafe(lambda: future.done() or (future.set_result(None) if result is None else future.set_exception(result)))
+
+            while True:
+                try:
+                    self._producer.produce(topic, value=value, key=key, on_delivery=report)
+                    break
+                except BufferError:
+                    await asyncio.sleep(0.05)
+            futures.append(future)
+        await asyncio.gather(*futures)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Deliver what is queued (up to ``timeout`` seconds) and stop the report thread."""
+        self._producer.flush(timeout)
+        self._stop.set()
+        self._thread.join(timeout=5)

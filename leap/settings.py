@@ -72,6 +72,16 @@ class Settings(BaseSettings):
         False,
         description="DEVELOPMENT ONLY: sign in as any user of the roster or staff directory without a password (`make run`). Refused unless the portal listens on loopback.",
     )
+    ingest_url: str = Field(
+        "http://127.0.0.1:8090", description="Where `leap ingest serve` listens for xAPI statements, Caliper events and normalised events."
+    )
+    ingest_clients_file: Path | None = Field(
+        None, description="TOML file of the systems allowed to send activity over HTTP, their kinds, sources and token hashes (producers/http/clients.py)."
+    )
+    ingest_max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="Largest request body `leap ingest serve` accepts (bytes).")
+    moodle_dsn: SecretStr | None = Field(
+        None, description="Moodle's database for `leap tail moodle` (postgresql://user:password@host/moodle); a read-only user is enough."
+    )
     log_level: str = Field("info", description="debug, info, warning or error.")
     log_format: str = Field("console", description="console (for people) or json (for log shippers).")
 

@@ -11,6 +11,7 @@
 | cohort-contributions | cohort   | LEAP_PARTITIONS | delete | 7 days | students' complete-day measures for the cohort medians; the cohort agent's table holds the state |
 | dead-letter        | source     | 1 | delete | 90 days | rejected records with source, position and reason, in the order they failed; long enough to notice, fix and replay |
 | identities         | identity   | 1 | compact | forever (latest per identity) | which student each source system's id (card number, Moodle user id, ...) stands for; every adapter's shell reads it whole |
+| checkpoints        | tail name  | 1 | compact | forever (latest per tail) | how far each live tail (leap tail moodle) has read, written in the transaction of the events it covers |
 | identity-quarantine | identity  | 1 | delete | 400 days | events whose person was not yet in the identity map, until `leap identities retry` publishes them; as long as activity is kept |
 
 Per-student topics share one partition count so a student's activity, roster entry and state
@@ -78,6 +79,7 @@ TOPICS: tuple[TopicSpec, ...] = (
         config=_delete(90),
     ),
     TopicSpec("identities", "which student each source system's id stands for", per_student=False, partitions=1, config=_COMPACT),
+    TopicSpec("checkpoints", "how far each live tail has read its source", per_student=False, partitions=1, config=_COMPACT),
     TopicSpec(
         "identity-quarantine",
         "events waiting for the identity map to learn their person",

@@ -8,6 +8,7 @@ reading the topic whole. Events whose person was unknown wait on ``leap.identity
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -193,4 +194,36 @@ def _retry_one(value: bytes, known: IdentityMap, codec: Codec, publisher: Publis
     counts.released += 1
 
 
-__all__ = ["RetryCounts", "identity_outcomes", "load_identity_map", "publish_identities", "retry_quarantine"]
+
+
+def follow_identities(settings: Settings, known: IdentityMap, ready: threading.Event, stop: threading.Event, codec: Codec | None = None) -> None:
+    """Keep ``known`` up to date with the identities topic until ``stop`` is set (a long-running process's thread).
+
+    ``ready`` is set once the map has read up to where the topic ended when it started, so
+    a server can say it is not ready before it knows the people it resolves.
+    """
+    codec = codec or default_codec()
+    topic = settings.topic("identities")
+    consumer = Consumer(client_config(settings, **{"group.id": f"leap-follower-{topic}", "enable.auto.commit": False}))
+    try:
+        partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in partitions}
+        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])  # 0: from the oldest kept
+        behind = {p for p, end in ends.items() if end > 0}
+        if not behind:
+            ready.set()
+        while not stop.is_set():
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error() is not None:
+                continue
+            key = (msg.key() or b"").decode("utf-8", "replace")
+            try:
+                known.learn(key, None if msg.value() is None else codec.decode(msg.value(), expect="identity")["student_id"])
+            except CodecError:
+                pass  # not an identity record; the map is unchanged (load_identity_map would refuse the same)
+            if msg.partition() in behind and msg.offset() + 1 >= ends[msg.partition()]:
+                behind.discard(msg.partition())
+                if not behind:
+                    ready.set()
+    finally:
+        consumer.close()

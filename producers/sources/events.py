@@ -187,6 +187,13 @@ class Events(Adapter):
     def start(self, first: CsvRecord) -> bool:
         """JSON lines have no header; a CSV's first row must name the event fields."""
         if first.fields is None:
+            # Strict, so --format auto leaves other JSON lines (xAPI, Caliper) to their adapters.
+            try:
+                value = json.loads(first.raw)
+            except (ValueError, RecursionError):
+                value = None
+            if not isinstance(value, dict) or "event_id" not in value:
+                raise NotThisFormat("not normalised events: the first JSON line must be an object with event_id")
             self.label = "events"
             return False
         try:

@@ -85,6 +85,7 @@ def test_round_trip_of_every_current_schema():
             "identity": "panopto_user_id:0b6f", "source": "panopto", "location": "usage.csv", "position": "line 2",
             "reason": "panopto_user_id '0b6f' is not in the identity map", "event": b"\x00\x01", "quarantined_at": 1_795_000_000_000,
         },  # fmt: skip
+        "tail_checkpoint": {"tail": "moodle:essex", "high": 1046, "gap_ids": [1040], "gap_since": [1_795_000_000_000], "committed_at": 1_795_000_000_500},
         "roster_entry": {
             "student_id": "2300001",
             "programme": "BSC-CS",
