@@ -173,6 +173,7 @@ def simulate(
     days: Annotated[int, typer.Option(min=1, help="Days of activity, ending now.")] = 35,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed writes the same university.")] = 1,
     end: Annotated[Optional[str], typer.Option(help="End instant, ISO 8601 (default: now).")] = None,
+    exports: Annotated[bool, typer.Option("--exports", help="Also write exports/: the same activity as each source system's own export files, and identities.csv.")] = False,
 ) -> None:
     """Write a synthetic university: activity events (JSON lines), its roster, calendar and planted outcomes."""
     from producers.simulate import simulate as run_simulation
@@ -186,6 +187,11 @@ def simulate(
         f"({counts.duplicates:,} duplicates, {counts.corrections:,} corrections, {counts.late_uploads:,} late attendance uploads) "
         f"with {out_dir}/roster.csv and {out_dir}/outcomes.csv"
     )
+    if exports:
+        from producers.simulate_exports import write_exports
+
+        for name, path in write_exports(out_dir, settings.tz).items():
+            out.print(f"wrote {path} (for {'leap identities load' if name == 'identities' else f'leap produce {name}'})", highlight=False, soft_wrap=True)
 
 
 clock_app = typer.Typer(help="The engine's clock.", no_args_is_help=True)

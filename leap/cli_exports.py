@@ -26,9 +26,9 @@ FormatOption = Annotated[
 SiteOption = Annotated[str, typer.Option(help="Name of the source system (default: the adapter's, e.g. moodle); part of every event id, so two sites never share one.")]
 TimeFormatOption = Annotated[
     Optional[list[str]],
-    typer.Option(help="strptime format of a Moodle Logs report's Time column (repeatable; default: Moodle English)."),
+    typer.Option(help="strptime format of times without one of their own: a Moodle Logs report's Time column, a Windows logons CSV's (repeatable; default: each adapter's)."),
 ]
-TzOption = Annotated[Optional[str], typer.Option(help="Time zone of times written without an offset (Moodle Logs report, Panopto, registers; default LEAP_TIMEZONE).")]
+TzOption = Annotated[Optional[str], typer.Option(help="Time zone of local times written without an offset (every adapter's local times: Moodle Logs report, registers, taps and timetable, Panopto's export, Windows CSV...; default LEAP_TIMEZONE).")]
 IdentitiesOption = Annotated[
     Optional[Path],
     typer.Option(exists=True, dir_okay=False, help="Identities CSV (student_id and moodle_user_id, card_number, ...) to resolve source ids as the stream does; a roster's identity columns are used too."),

@@ -76,7 +76,7 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-def serve_metrics(port: int, health: Health, host: str = "127.0.0.1") -> None:
+def serve_metrics(port: int, health: Health, host: str | None = None) -> None:
     """Serve /metrics (Prometheus) and /healthz (200, or 503 with the problem) from a daemon thread."""
     metrics = make_wsgi_app()
 
@@ -87,5 +87,9 @@ def serve_metrics(port: int, health: Health, host: str = "127.0.0.1") -> None:
             return [body]
         return metrics(environ, start_response)
 
+    if host is None:
+        from leap.settings import get_settings
+
+        host = get_settings().metrics_host
     server = make_server(host, port, application, handler_class=_QuietHandler)
     threading.Thread(target=server.serve_forever, daemon=True, name="metrics").start()

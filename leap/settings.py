@@ -27,7 +27,10 @@ class Settings(BaseSettings):
         "127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated host:port."
     )
     kafka_command_timeout: float = Field(
-        60.0, gt=0, description="Seconds a command (leap produce, roster load) waits for Kafka to take a message before it reports the failure."
+        60.0, gt=0, description="Seconds a command (leap produce, roster load) or the ingest server waits for Kafka to take a message before it reports the failure (the server answers 503)."
+    )
+    metrics_host: str = Field(
+        "127.0.0.1", description="Address the /metrics and /healthz endpoints of the consumer, the Moodle tail and folder followers listen on (0.0.0.0 for a Prometheus elsewhere)."
     )
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for live state.")
     database_url: str = Field(

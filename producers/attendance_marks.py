@@ -26,10 +26,11 @@ Mark event ids
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 from urllib.parse import quote
 
 from producers.outcome import Event, activity, event_id
+from producers.times import DAY_FIRST, ISO_WITH_TIME, parse_time
 
 PRESENT, LATE, ABSENT, AUTHORISED_ABSENCE = "present", "late", "absent", "authorised_absence"
 STATUSES = (PRESENT, LATE, ABSENT, AUTHORISED_ABSENCE)
@@ -56,10 +57,7 @@ NOT_REQUIRED = frozenset({"C", "CANCELLED", "CANCELED", "SESSION CANCELLED", "NR
 NOT_MARKED = "not marked yet"
 NOT_REQUIRED_SKIP = "session cancelled or not required"
 
-EARLIEST_MS = 946_684_800_000  # 2000-01-01
-LATEST_MS = 4_102_444_800_000  # 2100-01-01
 MAX_ID = 64  # student, card and session ids; longer is not an id
-_DAY_FIRST = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M")
 
 
 def mark_key(text: str) -> str:
@@ -77,28 +75,10 @@ def session_time_ms(text: str, tz: tzinfo, column: str) -> int:
     value = text.strip()
     if not value:
         raise ValueError(f"{column} is empty")
-    stamp = None
-    if ":" in value:
-        try:
-            stamp = datetime.fromisoformat(value)
-        except ValueError:
-            for fmt in _DAY_FIRST:
-                try:
-                    stamp = datetime.strptime(value, fmt)
-                    break
-                except ValueError:
-                    continue
-    if stamp is None:
-        raise ValueError(f"{column} {value[:40]!r} is not a date and time (YYYY-MM-DD HH:MM[:SS], ISO 8601 or DD/MM/YYYY HH:MM)")
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=tz)
-    try:
-        ms = int(stamp.timestamp() * 1000)
-    except (OverflowError, OSError, ValueError):
-        ms = -1
-    if not EARLIEST_MS <= ms < LATEST_MS:
-        raise ValueError(f"{column} {value[:40]!r} is not a plausible time (2000-2099)")
-    return ms
+    return parse_time(
+        value, column=column, tz=tz, iso=ISO_WITH_TIME, formats=DAY_FIRST, exact=False,
+        unreadable="is not a date and time (YYYY-MM-DD HH:MM[:SS], ISO 8601 or DD/MM/YYYY HH:MM)",
+    )  # fmt: skip
 
 
 def checked_id(value: str, column: str) -> str:

@@ -10,9 +10,10 @@ quarantine until the map learns it (``leap identities retry``) instead of scorin
 An identities file is a CSV with a ``student_id`` column and any of ``moodle_user_id``,
 ``username``, ``email``, ``card_number``, ``panopto_user_id``, ``windows_account`` (other
 columns are ignored, so a roster export with these columns is one too). Each non-empty cell
-maps ``namespace:value`` to the row's student. A value claimed by two students is refused
-(the second row is rejected): scoring one student's activity as another's is worse than
-scoring neither.
+maps ``namespace:value`` to the row's student. Within one file, a value claimed by two
+students is refused (the second row is rejected): scoring one student's activity as
+another's is worse than scoring neither. Between files the later wins, as a reissued card
+number must; ``leap erase`` forgets a student's identities.
 """
 
 from __future__ import annotations

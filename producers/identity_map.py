@@ -21,7 +21,7 @@ from leap.settings import Settings
 from producers.identities import IdentityMap, Unknown, identity_columns, parse_identity_row
 from producers.ingest import Counts, Sink, publish_outcomes
 from producers.outcome import CsvRecord, Event, Outcome, Reject
-from producers.readers import open_text, read_csv
+from producers.readers import header_and_rows, open_text
 from leap.dead_letter import DeadLetters
 from schemas.codec import Codec, CodecError, default_codec
 
@@ -82,9 +82,8 @@ def read_identities_file(path: Path, into: IdentityMap | None = None) -> Identit
     """
     known = into if into is not None else IdentityMap()
     with open_text(path) as stream:
-        records = read_csv(stream)
-        first = next(records, None)
-        columns = identity_columns(first.fields if first is not None and first.fields else [])
+        header, records = header_and_rows(stream)
+        columns = identity_columns(header)
         for _, outcome in identity_outcomes(records, columns, str(path)):
             if isinstance(outcome, Event):
                 for key, student in outcome.record["pairs"]:
@@ -94,10 +93,9 @@ def read_identities_file(path: Path, into: IdentityMap | None = None) -> Identit
 
 def has_identity_columns(path: Path) -> bool:
     """Whether a CSV's header has ``student_id`` and at least one identity column (a roster may)."""
-    with open_text(path) as stream:
-        first = next(read_csv(stream), None)
     try:
-        identity_columns(first.fields if first is not None and first.fields else [])
+        with open_text(path) as stream:
+            identity_columns(header_and_rows(stream)[0])
     except ValueError:
         return False
     return True
@@ -109,11 +107,8 @@ def publish_identities(path: Path, settings: Settings, *, source: str = "identit
     ``ValueError`` when the header has no ``student_id`` or no identity column.
     """
     with open_text(path) as stream:
-        records = read_csv(stream)
-        first = next(records, None)
-        if first is None or first.fields is None:
-            raise ValueError("empty or unreadable header")
-        columns = identity_columns(first.fields)
+        header, records = header_and_rows(stream)
+        columns = identity_columns(header)
         with Publisher.for_command(settings) as publisher:
             sink = IdentitySink(settings, publisher, default_codec(), source=source, location=str(path), topic_name="identities", schema="identity")
 

@@ -21,7 +21,7 @@ from leap.settings import Settings
 from producers.exports import Export, outcome_of
 from producers.identities import IdentityMap, Unknown
 from producers.outcome import CsvRecord, Event, Outcome, Reject, Skip
-from producers.readers import open_text, raw_bytes, read_csv
+from producers.readers import header_and_rows, open_text, raw_bytes
 from schemas.codec import Codec, default_codec
 
 
@@ -130,11 +130,8 @@ def publish_roster(path: Path, settings: Settings) -> Counts:
     from producers.roster import check_header, parse_roster_row
 
     with open_text(path) as stream:
-        records = read_csv(stream)
-        first = next(records, None)
-        if first is None or first.fields is None:
-            raise ValueError("empty or unreadable header")
-        header = check_header(first.fields)
+        cells, records = header_and_rows(stream)
+        header = check_header(cells)
 
         def parse(record: CsvRecord) -> Outcome:
             entry = parse_roster_row(header, record.fields or [])

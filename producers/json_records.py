@@ -9,18 +9,16 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import timezone
 from typing import IO
 
 from producers.outcome import CsvRecord
+from producers.times import RFC3339_DATE_TIME, parse_time
 
-EARLIEST_MS = 946_684_800_000  # 2000-01-01
-LATEST_MS = 4_102_444_800_000  # 2100-01-01
 MAX_TEXT = 256  # ids and references; longer is not an id
 # json.loads holds the whole array in memory, several times its size: larger exports must be JSON lines.
 MAX_ARRAY_BYTES = 64 * 1024 * 1024
 
-_DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
@@ -46,22 +44,7 @@ def iso_time_ms(value: object, name: str) -> int:
     """
     if not isinstance(value, str):
         raise ValueError(f"{name} is not text")
-    text = value.strip()
-    try:
-        if not _DATE_TIME.match(text):
-            raise ValueError
-        stamp = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"{name} {text[:40]!r} is not an ISO 8601 date and time") from None
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=timezone.utc)
-    try:
-        ms = int(stamp.timestamp() * 1000)
-    except (OverflowError, OSError, ValueError):
-        ms = -1
-    if not EARLIEST_MS <= ms < LATEST_MS:
-        raise ValueError(f"{name} {text[:40]!r} is not a plausible time (2000-2099)")
-    return ms
+    return parse_time(value, column=name, tz=timezone.utc, iso=RFC3339_DATE_TIME, unreadable="is not an ISO 8601 date and time", exact=False)
 
 
 def read_json_array(stream: IO[str], what: str = "records") -> Iterator[CsvRecord]:

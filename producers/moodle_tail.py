@@ -6,7 +6,9 @@ with the Moodle adapter exactly as an export row, resolves people through the id
 and publishes the events, their dead letters and quarantined events *together with the new
 position* in one Kafka transaction. So a tail killed at any instant (kill -9 included)
 restarts from the last committed position: no row is lost, and a reader that reads committed
-messages (``isolation.level=read_committed``) sees no row twice. The position lives on the
+messages (``isolation.level=read_committed``) sees no row twice. (LEAP's engine reads
+uncommitted ones too, so it may see an aborted batch before its re-publication: it counts
+each event id once, so the effect is the same.) The position lives on the
 compacted ``checkpoints`` topic, so a tail keeps no local state and can move between machines;
 two tails with the same name fence each other off (Kafka's transactional id).
 

@@ -32,8 +32,10 @@ PRODUCE_HELP = f"""Publish a source system's export through its adapter: one act
 
 Records that are not (a teacher's view, a machine account) are skipped and counted; malformed
 ones go to the dead-letter topic with file, position and reason, and the rest go on. The
-counts satisfy read + derived = published + skipped + rejected. Publishing a file again is
-harmless: event ids come from the records.
+counts satisfy read + derived = published + skipped + rejected + quarantined (quarantined:
+the person is not in the identity map yet; `leap identities retry` publishes them once it
+is). Publishing a file again is harmless: event ids come from the records. docs/sources.md
+describes every source.
 
 Sources:
 

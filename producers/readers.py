@@ -127,3 +127,12 @@ def read_table(stream: IO[str]) -> Iterator[CsvRecord]:
         delimiter = delimiter_of(stream.readline())
         stream.seek(0)
     return read_csv(stream, delimiter=delimiter)
+
+
+def header_and_rows(stream: IO[str]) -> tuple[list[str], Iterator[CsvRecord]]:
+    """A CSV's header cells and its remaining records; ``ValueError`` when there is no readable header."""
+    records = read_csv(stream)
+    first = next(records, None)
+    if first is None or first.fields is None:
+        raise ValueError("empty or unreadable header")
+    return first.fields, records

@@ -12,30 +12,20 @@ everything before it (a piece ends at its start plus the seconds it watched): a 
 comes back after lunch has started a new viewing. It also ends where adding the next piece
 would make it more than a day of watching (``MAX_SECONDS``), since one event may stand for
 at most 1,440 minutes; the rest starts a new viewing rather than being lost. Pieces are
-sorted by time first: exports are not always in order.
+sorted by time first: exports are not always in order. Each viewing becomes one ``viewed``
+event (``viewing_events``). ``unix_ms`` is ``producers.times.unix_ms``, kept here for callers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 
-from producers.outcome import CsvRecord
+from producers.outcome import CsvRecord, Event, activity
+from producers.times import unix_ms
 
 GAP_MS = 30 * 60 * 1000
 MAX_SECONDS = 24 * 60 * 60  # the engine takes at most 1,440 minutes in one lecture-capture event
-# Plausible times: anything outside is a unit mistake or a broken clock, not a viewing.
-EARLIEST_MS = 946_684_800_000  # 2000-01-01
-LATEST_MS = 4_102_444_800_000  # 2100-01-01
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-def unix_ms(stamp: datetime) -> int:
-    """An aware time in Unix milliseconds, exactly (no float rounding); ``OverflowError`` past the calendar."""
-    return (stamp - _EPOCH) // timedelta(milliseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,3 +72,37 @@ def viewing_record(viewing: list[Piece]) -> CsvRecord:
     first = viewing[0].record
     raw = "".join(p.record.raw if p.record.raw.endswith("\n") else p.record.raw + "\n" for p in viewing)
     return CsvRecord(first.line, raw, first.fields, unit=first.unit)
+
+
+def viewing_events(pieces: Iterable[Piece], *, reference: str, identity: str, file_name: str, noun: str) -> Iterator[tuple[CsvRecord, Event]]:
+    """One ``viewed`` lecture-capture event per viewing of ``pieces``, with the record it stands for.
+
+    Keys are ``(person, recording, ...)`` text: the person (in ``identity``) watched the
+    recording (``object_ref``). A viewing of 0 minutes makes no event. The event id's
+    reference is ``reference``, every key part and the first piece's time, ``:``-separated;
+    the source reference is the first piece's place in ``file_name`` and how many ``noun``
+    pieces were summed (``panopto.tsv:12 (3 usage items)``).
+    """
+    for viewing in split_viewings(pieces):
+        minutes = minutes_watched(viewing)
+        if minutes <= 0:
+            continue
+        first = viewing[0]
+        key: tuple[str, ...] = first.key  # type: ignore[assignment]
+        record = first.record
+        count = len(viewing)
+        yield viewing_record(viewing), activity(
+            reference=f"{reference}:{':'.join(key)}:{first.start_ms}",
+            student_id=key[0],
+            identity=identity,
+            source="lecture_capture",
+            action="viewed",
+            event_time_ms=first.start_ms,
+            object_ref=key[1],
+            quantity=minutes,
+            # a line's number alone; any other unit named (a response's ``action 3``)
+            source_ref=f"{file_name}:{record.line if record.unit == 'line' else record.position} ({count} {noun}{'' if count == 1 else 's'})",
+        )
+
+
+__all__ = ["GAP_MS", "MAX_SECONDS", "Piece", "minutes_watched", "split_viewings", "unix_ms", "viewing_events", "viewing_record"]

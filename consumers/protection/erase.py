@@ -7,7 +7,8 @@ Kafka stops here, before anything changed); (2) one PostgreSQL transaction, hold
 erasure lock the consumer respects: delete every row about the student, pseudonymise their
 access-log entries, insert the ``erasures`` record (the student named only by keyed hash)
 and its own access-log entry; (3) Redis: their state, alert-stream entries and markers;
-(4) Kafka: a tombstone for their key on ``roster`` and ``student-state``; (5) the record's
+(4) Kafka: a tombstone for their key on ``roster`` and ``student-state``, and for each of
+their identities (card number, Moodle user id, ...) on ``identities``; (5) the record's
 counts completed (``completed_at``). From step 2 on, the consumer stores nothing more
 about the student.
 """
@@ -22,13 +23,14 @@ from psycopg.types.json import Jsonb
 
 from consumers.live import Live
 from consumers.protection import erasure_rules, markers
-from consumers.protection.kafka_io import tombstones, topic_retention
+from consumers.protection.kafka_io import forget_identities, identity_keys, tombstones, topic_retention
 from consumers.protection.pseudonym import KeyMissing, pseudonymise, subject
 from consumers.protection.tables import erased_tables
 from consumers.records.checks import InvalidInput, RecordError, check_text
 from consumers.records.guard import allow, audit
 from leap.access import Actor
 from leap.settings import Settings
+from schemas.codec import default_codec
 
 COMPACTED = ("roster", "student-state")
 
@@ -108,6 +110,7 @@ def erase_student(
         stream_alerts = {e["fields"].get("alert_id", "") for e in live.entries_about(student_id)}
         redis = live.forget(student_id, sorted({*alert_ids, *stream_alerts} - {""}))
         kafka = tombstones(settings, COMPACTED, student_id)
+        kafka[settings.topic("identities")] = forget_identities(settings, identity_keys(settings, student_id, default_codec()))
     except Exception as exc:  # any failure here leaves the record incomplete: say so and how to finish
         raise PartialErasure(
             f"erasure {erasure_id}: PostgreSQL erased, but Redis or Kafka failed ({type(exc).__name__}: {exc}); run leap erase again to finish"

@@ -28,6 +28,7 @@ KEPT_ON_TOPICS = {
     "daily-summaries": "the student's end-of-day scores and bands",
     "cohort-contributions": "the student's daily measures sent to their cohorts' medians (keyed by cohort)",
     "dead-letter": "rejected records that may mention the student (malformed source rows)",
+    "identity-quarantine": "events that waited for the identity map to learn the student (keyed by a source system's id for them)",
 }
 
 

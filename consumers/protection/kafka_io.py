@@ -14,7 +14,7 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource
 
 from consumers.protection.archive import KafkaMessage
-from leap.kafka import Publisher, client_config
+from leap.kafka import Publisher, client_config, read_to_end
 from leap.settings import Settings
 from leap.vocabulary import partition_for
 from schemas.codec import Codec, CodecError
@@ -85,6 +85,27 @@ def tombstones(settings: Settings, names: Iterable[str], key: str) -> dict[str, 
             publisher.send(settings.topic(name), None, key=key)
             sent[settings.topic(name)] = 1
     return sent
+
+
+def identity_keys(settings: Settings, student_id: str, codec: Codec) -> list[str]:
+    """The identities (``namespace:value``) the identity map holds for the student, now."""
+    held: dict[str, str | None] = {}
+    for msg in read_to_end(settings, settings.topic("identities")):
+        key = (msg.key() or b"").decode("utf-8", "replace")
+        try:
+            held[key] = None if msg.value() is None else codec.decode(msg.value(), expect="identity")["student_id"]
+        except CodecError:
+            continue
+    return sorted(key for key, student in held.items() if student == student_id)
+
+
+def forget_identities(settings: Settings, keys: Iterable[str]) -> int:
+    """A tombstone for each identity on the compacted identities topic; how many."""
+    keys = list(keys)
+    with Publisher(settings, client_id="leap-erase") as publisher:
+        for key in keys:
+            publisher.send(settings.topic("identities"), None, key=key)
+    return len(keys)
 
 
 def topic_retention(settings: Settings, names: Iterable[str]) -> dict[str, tuple[int, int]]:

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make run`: the whole pipeline on this machine. Services and topics are up (make topics).
 # It starts from empty topics, tables and Redis (leap reset; LEAP_RUN_KEEP=1 keeps them).
-# Simulates a university (35 days, a holiday week), publishes it and a Moodle export, runs a
-# stream worker and the alert consumer until both have caught up, and prints the bands by
+# Simulates a university (35 days, a holiday week), writes its activity as each university
+# system exports it (Moodle's log table, a register export, Panopto, Windows logons, library
+# loans, coursework), publishes every file through its adapter, runs a stream worker and the alert consumer until both have caught up, and prints the bands by
 # cohort and the alerts raised (counts only: nobody is identified), one alerted student's
 # status as their tutor reads it, and how well the bands predict the planted outcomes.
 set -euo pipefail
@@ -14,7 +15,7 @@ mkdir -p "$OUT"
 
 # A clean slate, so a second run shows what the first did (not events "late" for the last run's clock).
 if [ "${LEAP_RUN_KEEP:-}" != 1 ]; then "$LEAP" reset --yes; fi
-"$LEAP" simulate "$OUT/university" --students "$STUDENTS" --days 35
+"$LEAP" simulate "$OUT/university" --students "$STUDENTS" --days 35 --exports
 # The institution's policy, with the simulated university's academic calendar.
 sed "s|^calendar_file = .*|calendar_file = \"$OUT/university/calendar.toml\"|" "$ROOT/deploy/institution.toml" >"$OUT/institution.toml"
 export LEAP_POLICY_FILE=$OUT/institution.toml
@@ -25,9 +26,15 @@ export LEAP_PSEUDONYM_KEY=${LEAP_PSEUDONYM_KEY:-$(cat "$KEYFILE")}
 
 "$LEAP" roster load "$OUT/university/roster.csv"
 "$LEAP" staff load --replace "$OUT/university/staff.csv"
-"$LEAP" produce events "$OUT/university/events.jsonl"
-"$LEAP" sample moodle "$OUT/moodle_logstore.csv" --rows 20000 --students 500 --roster "$OUT/university/roster.csv"
-"$LEAP" produce moodle "$OUT/moodle_logstore.csv"
+# Who each system's ids are (username, card, Windows account, Panopto GUID; the roster gave Moodle's), then each system's export.
+X=$OUT/university/exports
+"$LEAP" identities load "$X/identities.csv"
+"$LEAP" produce moodle "$X/moodle_logstore.csv"
+"$LEAP" produce attendance-register "$X/attendance_register.csv"
+"$LEAP" produce panopto "$X/panopto_viewings.tsv"
+"$LEAP" produce windows-logons "$X/windows_logons.csv"
+"$LEAP" produce jisc-library "$X/jisc_borrowing.tsv"
+"$LEAP" produce coursework "$X/coursework.csv"
 
 "$LEAP" worker --web-port "${LEAP_RUN_WORKER_PORT:-6066}" >"$OUT/worker.log" 2>&1 &
 worker=$!

@@ -89,17 +89,21 @@ class Ingest:
                         "reason": resolved.reason, "event": self.codec.encode("activity_event", event.record),
                         "quarantined_at": int(time.time() * 1000)}  # fmt: skip
                 out.append((topic("identity-quarantine"), self.codec.encode("quarantined_event", held), resolved.key))
-                ITEMS.labels(endpoint, "quarantined").inc()
             else:
                 out.append((topic("activity"), self.codec.encode("activity_event", resolved.record), resolved.record["student_id"]))
-                ITEMS.labels(endpoint, "published").inc()
         for index, item, reason in verdict.rejected:
             raw = json.dumps(item, default=str).encode("utf-8")
             letter = dead_letter_record(source=f"ingest-{endpoint}", location=where, position=f"item {index}" if index >= 0 else "body", reason=reason, raw=raw)
             out.append((topic("dead-letter"), self.codec.encode("dead_letter", letter), f"ingest-{endpoint}"))
-            ITEMS.labels(endpoint, "rejected").inc()
-        ITEMS.labels(endpoint, "skipped").inc(sum(verdict.skipped.values()))
         return out
+
+    @staticmethod
+    def count(verdict: batch.Verdict, endpoint: str, messages: list[tuple[str, bytes | None, str]]) -> None:
+        """Count what a request's messages were, once Kafka acknowledged them."""
+        for topic, _, _ in messages:
+            outcome = topic.rsplit(".", 1)[-1]
+            ITEMS.labels(endpoint, {"activity": "published", "identity-quarantine": "quarantined", "dead-letter": "rejected"}[outcome]).inc()
+        ITEMS.labels(endpoint, "skipped").inc(sum(verdict.skipped.values()))
 
 
 def _error(status: int, reason: str, **headers: str) -> JSONResponse:
@@ -155,6 +159,7 @@ def _route(endpoint: str, decide: Callable[[Request, object, Client], batch.Verd
         except DeliveryError as exc:
             log.warning("ingest not acknowledged", client=client.name, error=str(exc))
             return _error(503, f"Kafka did not acknowledge in time ({exc}); send again: repeats are harmless", **{"Retry-After": "5"})
+        ingest.count(verdict, endpoint, messages)
         if verdict.status != 200:
             log.info("ingest refused", client=client.name, status=verdict.status, errors=len(verdict.errors))
             return JSONResponse({"errors": verdict.errors}, status_code=verdict.status)
@@ -170,7 +175,7 @@ def _xapi(request: Request, body: object, client: Client) -> batch.Verdict:
     if request.method == "PUT" and put_id is None:
         return batch.Verdict(400, errors=[{"reason": "PUT needs ?statementId=<uuid>"}])
     parse: Callable[[object, int], Outcome] = lambda item, i: xapi.parse_statement(item, position=f"statement {i}")  # noqa: E731
-    return batch.xapi_verdict(body, client, parse, put_id=put_id)
+    return batch.xapi_verdict(body, client, parse, put_id=put_id, derive=xapi.derived_id)
 
 
 def _xapi_response(verdict: batch.Verdict) -> Response:
@@ -211,10 +216,18 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """Readiness: the identity map has been read (events would otherwise wait in quarantine needlessly)."""
+    """Readiness: Kafka answers and the identity map has been read (events would otherwise wait in quarantine needlessly)."""
+    import asyncio
+
+    from leap.health import kafka_ready
+
     ingest: Ingest = request.app.state.ingest
     if not ingest.identities_ready.is_set():
         return JSONResponse({"status": "starting", "reason": "reading the identity map"}, status_code=503)
+    try:
+        await asyncio.to_thread(kafka_ready, ingest.settings, 2.0)
+    except Exception as exc:  # any failure to answer is "not ready"; say which
+        return JSONResponse({"status": "unready", "reason": f"Kafka: {exc}"}, status_code=503)
     return JSONResponse({"status": "ready", "identities": len(ingest.identities)})
 
 

@@ -71,8 +71,8 @@ def judge(items: list[object], parse: Callable[[object, int], Outcome], client: 
     return verdict
 
 
-def statement_ids(items: list[object]) -> list[str] | str:
-    """Each statement's id (given, or the one LEAP derives from its content); a problem string on duplicates."""
+def statement_ids(items: list[object], derive: Callable[[dict], str]) -> list[str] | str:
+    """Each statement's id (given, or ``derive``d from its content as the file adapter does); a problem string on duplicates."""
     ids: list[str] = []
     for item in items:
         given = item.get("id") if isinstance(item, dict) else None
@@ -82,14 +82,15 @@ def statement_ids(items: list[object]) -> list[str] | str:
                 continue
             except ValueError:
                 pass  # the statement's own check rejects it with the reason
-        ids.append(event_id("xapi-statement:" + json.dumps(item, sort_keys=True, separators=(",", ":"), default=str)))
+        ids.append(derive(item) if isinstance(item, dict) else event_id("xapi-statement:" + json.dumps(item, default=str)))
     duplicated = [i for i, n in Counter(ids).items() if n > 1]
     if duplicated:
         return f"statement id {duplicated[0]} appears {Counter(ids)[duplicated[0]]} times in one batch"
     return ids
 
 
-def xapi_verdict(body: object, client: Client, parse: Callable[[object, int], Outcome], *, put_id: str | None = None) -> Verdict:
+def xapi_verdict(body: object, client: Client, parse: Callable[[object, int], Outcome], *, put_id: str | None = None,
+                 derive: Callable[[dict], str] = lambda statement: event_id("xapi-statement:" + json.dumps(statement, sort_keys=True, default=str))) -> Verdict:  # fmt: skip
     """A POST (one statement or an array) or a PUT (one statement, id in the query) of xAPI statements."""
     if put_id is not None:
         try:
@@ -102,7 +103,7 @@ def xapi_verdict(body: object, client: Client, parse: Callable[[object, int], Ou
             return _refused("the statement's id differs from statementId", body)
         body = {**body, "id": put_id}
     items = _items(body)
-    ids = statement_ids(items)
+    ids = statement_ids(items, derive)
     if isinstance(ids, str):
         return _refused(ids)
     # As an LRS does: a statement sent without an id gets the one answered, so its event id is that id.
@@ -117,6 +118,8 @@ def caliper_verdict(body: object, client: Client, parse: Callable[[object, int],
     events = envelope(body)
     if isinstance(events, str):
         return _refused(events, body)
+    if not events:
+        return Verdict(200)  # a sensor's heartbeat (Canvas sends them): nothing to publish, nothing wrong
     return judge(events, parse, client)
 
 

@@ -44,5 +44,5 @@ def token(name: Annotated[str, typer.Argument(help="The client's name in the cli
     from producers.http.clients import new_token
 
     secret, line = new_token(name)
-    out.print(f"token for {name} (shown once; give it to the sending system): {secret}", soft_wrap=True)
-    out.print(f"for its [[client]] table in LEAP_INGEST_CLIENTS_FILE: {line}", soft_wrap=True)
+    out.print(f"token for {name} (shown once; give it to the sending system): {secret}", soft_wrap=True, markup=False)
+    out.print(f"for its [[client]] table in LEAP_INGEST_CLIENTS_FILE: {line}", soft_wrap=True, markup=False)

@@ -44,9 +44,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import datetime, timedelta, tzinfo
+from datetime import tzinfo
 
 from leap.vocabulary import STUDENT_ID
+from producers import times
 from producers.outcome import CsvRecord, Outcome, Reject, Skip, activity
 from producers.sources.base import Adapter, NotThisFormat
 
@@ -58,11 +59,8 @@ NOT_ENGAGEMENT = {
     "extension_granted": "extension: recorded by staff, not the student's activity",
 }
 EVENTS = (*ENGAGEMENT, *NOT_ENGAGEMENT)
-DAY_FIRST_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y")
-EARLIEST_MS = 946_684_800_000  # 2000-01-01
-LATEST_MS = 4_102_444_800_000  # 2100-01-01
+DAY_FIRST_FORMATS = times.DAY_FIRST_OR_DATE
 MAX_TEXT = 256
-_DATE_ONLY = re.compile(r"^\d{4}-\d\d-\d\d$|^\d\d/\d\d/\d{4}$")
 
 
 def check_header(cells: Sequence[str]) -> tuple[str, ...]:
@@ -81,27 +79,10 @@ def check_header(cells: Sequence[str]) -> tuple[str, ...]:
 
 def parse_time(text: str, tz: tzinfo, column: str, *, end_of_day: bool = False) -> int:
     """A time cell to UTC ms (module doc); a bare date is midnight, or the end of the day with ``end_of_day``."""
-    value = text.strip()
-    stamp = None
-    if len(value) >= 10 and value[:4].isdigit():
-        try:
-            stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            pass
-    for fmt in DAY_FIRST_FORMATS if stamp is None else ():
-        try:
-            stamp = datetime.strptime(value, fmt)
-            break
-        except ValueError:
-            continue
-    if stamp is None:
-        raise ValueError(f"{column} {value[:40]!r} is not ISO 8601 or DD/MM/YYYY HH:MM:SS")
-    if end_of_day and _DATE_ONLY.match(value):
-        stamp += timedelta(days=1, microseconds=-1000)  # the day's last millisecond
-    ms = int((stamp if stamp.tzinfo else stamp.replace(tzinfo=tz)).timestamp() * 1000)
-    if not EARLIEST_MS <= ms < LATEST_MS:
-        raise ValueError(f"{column} {value[:40]!r} is outside 2000-2099")
-    return ms
+    return times.parse_time(
+        text, column=column, tz=tz, iso=times.ISO_YEAR_FIRST, formats=DAY_FIRST_FORMATS, end_of_day=end_of_day,
+        unreadable="is not ISO 8601 or DD/MM/YYYY HH:MM:SS", implausible=times.OUTSIDE, exact=False,
+    )  # fmt: skip
 
 
 def parse_coursework_row(header: Sequence[str], fields: Sequence[str], *, site: str, tz: tzinfo, position: str) -> Outcome:

@@ -18,12 +18,12 @@ import json
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 
 from producers.outcome import SOURCES, CsvRecord, Event, Outcome, Reject
 from producers.readers import open_text, read_lines, read_table
 from producers.sources.base import Adapter, NotThisFormat
+from producers.times import EARLIEST_MS, ISO_ANY, LATEST_MS
 
 EVENT_COLUMNS = (
     "event_id", "student_id", "source", "action", "event_time", "course", "object_ref",
@@ -32,10 +32,8 @@ EVENT_COLUMNS = (
 REQUIRED_EVENT_COLUMNS = ("event_id", "student_id", "source", "action", "event_time")
 ATTENDANCE_STATUSES = ("present", "late", "absent", "authorised_absence")
 _OPTIONAL_TEXT = ("course", "object_ref", "amends", "source_ref")
-# Beyond these an event is a unit mistake or a broken clock, not activity: rejected here,
-# before it can reach the engine (the engine checks again; it trusts no producer).
-EARLIEST_MS = 946_684_800_000  # 2000-01-01
-LATEST_MS = 4_102_444_800_000  # 2100-01-01
+# Beyond EARLIEST_MS/LATEST_MS (producers.times) an event is a unit mistake or a broken clock,
+# not activity: rejected here, before it can reach the engine (it checks again; it trusts no producer).
 MAX_MINUTES = 24 * 60  # one lecture-capture event cannot stand for more than a day
 MAX_QUANTITY = 1_000_000  # other sources ignore quantity, but an absurd one is a broken export
 MAX_TEXT = 256  # ids and references; longer is not an id
@@ -57,10 +55,9 @@ def _time_ms(value: object) -> int:
             raise ValueError(f"event_time {value:.3g} is not a plausible Unix time in milliseconds")
         return value
     if isinstance(value, str):
-        try:
-            stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"event_time {value[:40]!r} is not ISO 8601") from None
+        stamp = ISO_ANY.read(value)
+        if stamp is None:
+            raise ValueError(f"event_time {value[:40]!r} is not ISO 8601")
         if stamp.tzinfo is None:
             raise ValueError(f"event_time {value[:40]!r} has no UTC offset")
         return int(stamp.timestamp() * 1000)

@@ -34,11 +34,12 @@ values above.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 
 from leap.vocabulary import USERNAME
 from producers.outcome import CsvRecord, Outcome, Reject, Skip, activity
 from producers.sources.base import Adapter, NotThisFormat
+from producers.times import ISO_YEAR_FIRST, OUTSIDE, parse_time
 
 LOANS_COLUMNS = ("USERNAME", "ITEM_ID", "ITEM_NAME", "ITEM_SUBTYPE", "BORROWING_SITE", "TIMESTAMP")
 GATE_COLUMNS = ("USERNAME", "TIMESTAMP", "TYPE", "SITE", "ACCESS_ID", "DIRECTION_OF_ACCESS")
@@ -47,8 +48,6 @@ GATE = "gate"
 ENTERING = frozenset({"in", "entry", "enter", "entered", "ingress", "1", ""})
 LEAVING = frozenset({"out", "exit", "exited", "egress", "leave", "0", "2"})
 DENIED_WORDS = ("denied", "refused", "rejected")
-EARLIEST_MS = 946_684_800_000  # 2000-01-01
-LATEST_MS = 4_102_444_800_000  # 2100-01-01
 MAX_TEXT = 256
 
 
@@ -67,17 +66,10 @@ def detect_format(cells: Sequence[str]) -> tuple[str, dict[str, int]]:
 
 def parse_timestamp(text: str, tz: tzinfo) -> int:
     """A ``TIMESTAMP`` (ISO 8601, ``YYYY-MM-DD HH:MM:SS`` or a date) to UTC ms; no offset means ``tz``."""
-    value = text.strip()
-    try:
-        if len(value) < 10 or not value[:4].isdigit():
-            raise ValueError
-        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"TIMESTAMP {value[:40]!r} is not ISO 8601 (YYYY-MM-DDTHH:MM:SS, optional offset)") from None
-    ms = int((stamp if stamp.tzinfo else stamp.replace(tzinfo=tz)).timestamp() * 1000)
-    if not EARLIEST_MS <= ms < LATEST_MS:
-        raise ValueError(f"TIMESTAMP {value[:40]!r} is outside 2000-2099")
-    return ms
+    return parse_time(
+        text, column="TIMESTAMP", tz=tz, iso=ISO_YEAR_FIRST, implausible=OUTSIDE, exact=False,
+        unreadable="is not ISO 8601 (YYYY-MM-DDTHH:MM:SS, optional offset)",
+    )  # fmt: skip
 
 
 def _username(row: Mapping[str, str]) -> str:

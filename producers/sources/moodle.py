@@ -35,8 +35,8 @@ What counts as a student's own engagement (everything else is *skipped*, not rej
    (``edulevel`` 2: the user's own learning). Teaching (1) and other (0) events are skipped.
 
 Assignment submissions and feedback views (``mod_assign``) are published as ``coursework``;
-everything else as ``vle``. The student id is the Moodle user id: mapping it to the
-university's student number is the roster's job, not the adapter's.
+everything else as ``vle``. The student id is the Moodle user id: the identity map
+(``moodle_user_id``) turns it into the student number, not the adapter.
 
 A row is *rejected* (dead-letter) when it cannot be trusted: wrong number of columns,
 non-numeric ids, a timestamp that is not a plausible time, an ``other`` value that is
@@ -49,20 +49,19 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Callable, Sequence
-from datetime import datetime, tzinfo
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import tzinfo
 from pathlib import Path
 
 import phpserialize
-
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from leap.vocabulary import MOODLE_USER_ID
 from producers.mysql_text import dialect_of, looks_like_mysql, read_mysql
 from producers.outcome import CsvRecord, Event, Outcome, Reject, Skip, activity
 from producers.readers import open_text, read_csv
 from producers.sources.base import Adapter, NotThisFormat
+from producers.times import read_time
 
 LOGSTORE_COLUMNS = (
     "id", "eventname", "component", "action", "target", "objecttable", "objectid", "crud",
@@ -91,37 +90,21 @@ NULLS = frozenset({"", "NULL", "\\N"})
 # name not known to be participation must not be counted as engagement.
 REPORT_LOGIN = "User has logged in"
 REPORT_PARTICIPATING: dict[str, str] = {
-    "Course viewed": "vle",
-    "Course module viewed": "vle",
-    "Course module instance list viewed": "vle",
-    "Course activity completion updated": "vle",
-    "Discussion viewed": "vle",
-    "Discussion created": "vle",
-    "Post created": "vle",
-    "Post updated": "vle",
-    "Some content has been posted.": "vle",
-    "Quiz attempt started": "vle",
-    "Quiz attempt submitted": "vle",
-    "Quiz attempt reviewed": "vle",
-    "Quiz attempt summary viewed": "vle",
-    "Quiz attempt viewed": "vle",
-    "Lesson started": "vle",
-    "Lesson ended": "vle",
-    "Choice answer added": "vle",
-    "Feedback submitted": "vle",
-    "Resource viewed": "vle",
-    "Book chapter viewed": "vle",
-    "Chapter viewed": "vle",
-    "H5P content viewed": "vle",
-    "xAPI statement received": "vle",
-    "Submission form viewed": "coursework",
-    "Submission status viewed": "coursework",
-    "A submission has been submitted.": "coursework",
-    "Submission created.": "coursework",
-    "Submission updated.": "coursework",
-    "File uploaded.": "coursework",
-    "Feedback viewed": "coursework",
-}
+    **dict.fromkeys(
+        ("Course viewed", "Course module viewed", "Course module instance list viewed",
+         "Course activity completion updated", "Discussion viewed", "Discussion created", "Post created",
+         "Post updated", "Some content has been posted.", "Quiz attempt started", "Quiz attempt submitted",
+         "Quiz attempt reviewed", "Quiz attempt summary viewed", "Quiz attempt viewed", "Lesson started",
+         "Lesson ended", "Choice answer added", "Feedback submitted", "Resource viewed", "Book chapter viewed",
+         "Chapter viewed", "H5P content viewed", "xAPI statement received"),
+        "vle",
+    ),
+    **dict.fromkeys(
+        ("Submission form viewed", "Submission status viewed", "A submission has been submitted.",
+         "Submission created.", "Submission updated.", "File uploaded.", "Feedback viewed"),
+        "coursework",
+    ),
+}  # fmt: skip
 DEFAULT_REPORT_TIME_FORMATS = (
     "%d/%m/%y, %H:%M:%S",  # Moodle 'strftimedatetimeshortaccurate' in English (en)
     "%d/%m/%y, %H:%M",
@@ -272,16 +255,13 @@ def parse_logstore_row(fields: Sequence[str], *, site: str) -> Outcome:
 def parse_report_time(text: str, tz: tzinfo, formats: Sequence[str]) -> int:
     """A Logs report ``Time`` cell in the downloader's zone to UTC milliseconds."""
     value = text.strip()
-    for fmt in formats:
-        try:
-            local = datetime.strptime(value, fmt)
-        except ValueError:
-            continue
-        stamp = local.replace(tzinfo=tz).timestamp()
-        if not _MIN_TIME <= stamp < _MAX_TIME:
-            raise ValueError(f"Time {value!r} is not a plausible date")
-        return int(stamp * 1000)
-    raise ValueError(f"Time {value[:40]!r} matches none of the formats {', '.join(formats)}")
+    local = read_time(value, tz=tz, iso=None, formats=formats)
+    if local is None:
+        raise ValueError(f"Time {value[:40]!r} matches none of the formats {', '.join(formats)}")
+    stamp = local.replace(tzinfo=tz).timestamp()  # in tz even when a format reads an offset, as it always was
+    if not _MIN_TIME <= stamp < _MAX_TIME:  # Moodle's own bounds (from 2014), not producers.times'
+        raise ValueError(f"Time {value!r} is not a plausible date")
+    return int(stamp * 1000)
 
 
 def parse_report_row(

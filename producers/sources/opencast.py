@@ -19,8 +19,6 @@ JSON
     action objects. Each action is one record (a response's ``action N``). The session may be
     flat (``"userId"``, ``"sessionId"``) or nested (``"sessionId": {"sessionId": ..., "userId":
     ...}``), as different Opencast versions write it; numbers and booleans may be quoted.
-    Note: ``--format auto`` tries ``events`` first, which takes any file starting with
-    ``{``; name ``--format opencast`` for JSON.
 
 ``created`` is ISO 8601; a time without an offset (a database export) is in ``--tz``; a JSON
 number is Unix milliseconds. ``inpoint``/``outpoint`` are seconds into the recording.
@@ -60,10 +58,11 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 
 from leap.vocabulary import USERNAME
-from producers.outcome import CsvRecord, Outcome, Reject, Skip, activity
+from producers.outcome import CsvRecord, Outcome, Reject, Skip
 from producers.readers import open_text, read_lines, read_table
 from producers.sources.base import Adapter, NotThisFormat
-from producers.viewings import EARLIEST_MS, LATEST_MS, MAX_SECONDS, Piece, minutes_watched, split_viewings, unix_ms, viewing_record
+from producers.times import ISO_DATE_TIME, NOT_BETWEEN, plausible_ms, read_time
+from producers.viewings import MAX_SECONDS, Piece, viewing_events
 
 REQUIRED_COLUMNS = ("mediapackageId", "sessionId", "userId", "inpoint", "outpoint", "type", "isPlaying", "created")
 OPTIONAL_COLUMNS = ("id", "length", "userIp", "userAgent")
@@ -83,7 +82,6 @@ ANONYMOUS = "anonymous viewer"
 NOT_RECORDED = "user not recorded (-omitted-)"
 
 _NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
-_ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 _TRUE = frozenset({"true", "t", "1"})
 _FALSE = frozenset({"false", "f", "0"})
 
@@ -139,19 +137,14 @@ def _boolean(value: object, name: str) -> bool:
 
 def parse_created(value: object, tz: tzinfo) -> int:
     """``created`` in Unix milliseconds: ISO 8601 (no offset: ``tz``) or a JSON number of milliseconds."""
+    when: datetime | int | None = None
     if isinstance(value, int) and not isinstance(value, bool):
-        ms = value
-    elif isinstance(value, str) and _ISO_TIME.match(value.strip()):
-        try:
-            stamp = datetime.fromisoformat(value.strip())
-            ms = unix_ms(stamp if stamp.tzinfo else stamp.replace(tzinfo=tz))
-        except (ValueError, OverflowError):
-            raise ValueError(f"created {value[:40]!r} is not an ISO 8601 date and time") from None
-    else:
+        when = value
+    elif isinstance(value, str):
+        when = read_time(value.strip(), tz=tz, iso=ISO_DATE_TIME)
+    if when is None:
         raise ValueError(f"created {str(value)[:40]!r} is not an ISO 8601 date and time")
-    if not EARLIEST_MS <= ms < LATEST_MS:
-        raise ValueError(f"created {str(value)[:40]!r} is not between 2000 and 2099")
-    return ms
+    return plausible_ms(when, "created", str(value), NOT_BETWEEN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,15 +239,6 @@ def _is_action_line(line: str) -> bool:
     return isinstance(value, dict) and "actions" not in value
 
 
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"
-
-
-def _where(record: CsvRecord) -> str:
-    """A record's place for a source reference: its line number, or ``action N`` in a response."""
-    return str(record.line) if record.unit == "line" else record.position
-
-
 class Opencast(Adapter):
     """Opencast user tracking actions, CSV or JSON: footprints summed per viewing (module doc)."""
 
@@ -328,23 +312,7 @@ class Opencast(Adapter):
 
     def finish(self) -> Iterable[tuple[CsvRecord, Outcome]]:
         """One ``viewed`` event per viewing of the footprints read."""
-        for viewing in split_viewings(self._footprints):
-            minutes = minutes_watched(viewing)
-            if minutes <= 0:
-                continue
-            user, mediapackage, session = viewing[0].key  # type: ignore[misc]
-            first = viewing[0]
-            yield viewing_record(viewing), activity(
-                reference=f"opencast:{self.site}:footprints:{user}:{mediapackage}:{session}:{first.start_ms}",
-                student_id=user,
-                identity=USERNAME,
-                source="lecture_capture",
-                action="viewed",
-                event_time_ms=first.start_ms,
-                object_ref=mediapackage,
-                quantity=minutes,
-                source_ref=f"{self.file_name}:{_where(first.record)} ({_count(len(viewing), 'footprint')})",
-            )
+        return viewing_events(self._footprints, reference=f"opencast:{self.site}:footprints", identity=USERNAME, file_name=self.file_name, noun="footprint")
 
 
 __all__ = [

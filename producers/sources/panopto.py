@@ -49,12 +49,13 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone, tzinfo
+from datetime import timezone, tzinfo
 
 from leap.vocabulary import EMAIL, PANOPTO_USER_ID, USERNAME
 from producers.outcome import CsvRecord, Outcome, Reject, Skip, activity
 from producers.sources.base import Adapter, NotThisFormat
-from producers.viewings import EARLIEST_MS, LATEST_MS, MAX_SECONDS, Piece, minutes_watched, split_viewings, unix_ms, viewing_record
+from producers.times import ISO_DATE_TIME, NOT_BETWEEN, US_12_HOUR, parse_time
+from producers.viewings import MAX_SECONDS, Piece, viewing_events
 
 USAGE_COLUMNS = ("Time", "UserId", "SessionId", "SecondsViewed", "StartPosition")
 EXTENDED_COLUMNS = (*USAGE_COLUMNS, "PlaybackSpeed", "StartReason", "StopReason")
@@ -64,7 +65,7 @@ EXPORT_COLUMNS = (
 )  # fmt: skip
 USAGE_ITEMS = "usage_items"
 VIEWING_EXPORT = "viewing_export"
-EXPORT_TIME_FORMATS = ("%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %I:%M %p")
+EXPORT_TIME_FORMATS = US_12_HOUR
 NIL_GUID = "00000000-0000-0000-0000-000000000000"
 MAX_MINUTES = MAX_SECONDS / 60
 
@@ -74,7 +75,6 @@ ANONYMOUS = "anonymous viewer"
 NOTHING_WATCHED = "nothing watched"
 
 _NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
-_ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
@@ -114,39 +114,17 @@ def _guid(value: str, column: str) -> str:
     return value.lower()
 
 
-def _plausible(stamp: datetime, column: str, text: str) -> int:
-    """``stamp`` in Unix milliseconds, if it is between 2000 and 2099."""
-    try:
-        ms = unix_ms(stamp)
-    except (OverflowError, ValueError):  # year 1 or 9999 pushed past the calendar by its offset
-        ms = -1
-    if not EARLIEST_MS <= ms < LATEST_MS:
-        raise ValueError(f"{column} {text[:40]!r} is not between 2000 and 2099")
-    return ms
-
-
 def parse_usage_time(text: str) -> int:
     """A usage item's ``Time`` (ISO 8601; no offset means UTC) in Unix milliseconds."""
-    try:
-        if not _ISO_TIME.match(text):
-            raise ValueError
-        stamp = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"Time {text[:40]!r} is not an ISO 8601 date and time") from None
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=timezone.utc)
-    return _plausible(stamp, "Time", text)
+    return parse_time(text, column="Time", tz=timezone.utc, iso=ISO_DATE_TIME, unreadable="is not an ISO 8601 date and time", implausible=NOT_BETWEEN)
 
 
 def parse_export_time(text: str, tz: tzinfo) -> int:
     """A viewing export's ``TIMESTAMP`` (``11/15/2018 1:44:52 AM`` in ``tz``) in Unix milliseconds."""
-    for fmt in EXPORT_TIME_FORMATS:
-        try:
-            local = datetime.strptime(text, fmt)
-        except ValueError:
-            continue
-        return _plausible(local.replace(tzinfo=tz), "TIMESTAMP", text)
-    raise ValueError(f"TIMESTAMP {text[:40]!r} is not a US date and 12-hour time (11/15/2018 1:44:52 AM)")
+    return parse_time(
+        text, column="TIMESTAMP", tz=tz, iso=None, formats=EXPORT_TIME_FORMATS, implausible=NOT_BETWEEN,
+        unreadable="is not a US date and 12-hour time (11/15/2018 1:44:52 AM)",
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,23 +248,7 @@ class Panopto(Adapter):
 
     def finish(self) -> Iterable[tuple[CsvRecord, Outcome]]:
         """One ``viewed`` event per viewing of the usage items read (none for 0 seconds watched)."""
-        for viewing in split_viewings(self._items):
-            minutes = minutes_watched(viewing)
-            if minutes <= 0:
-                continue
-            user, session = viewing[0].key  # type: ignore[misc]
-            first = viewing[0]
-            yield viewing_record(viewing), activity(
-                reference=f"panopto:{self.site}:usage:{user}:{session}:{first.start_ms}",
-                student_id=user,
-                identity=PANOPTO_USER_ID,
-                source="lecture_capture",
-                action="viewed",
-                event_time_ms=first.start_ms,
-                object_ref=session,
-                quantity=minutes,
-                source_ref=f"{self.file_name}:{first.record.line} ({len(viewing)} usage item{'' if len(viewing) == 1 else 's'})",
-            )
+        return viewing_events(self._items, reference=f"panopto:{self.site}:usage", identity=PANOPTO_USER_ID, file_name=self.file_name, noun="usage item")
 
 
 __all__ = [

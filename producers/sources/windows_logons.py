@@ -58,11 +58,12 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone, tzinfo
+from datetime import timezone, tzinfo
 from pathlib import Path
 from typing import IO
 
 from leap.vocabulary import WINDOWS_ACCOUNT
+from producers import times
 from producers.outcome import CsvRecord, Outcome, Reject, Skip, activity
 from producers.readers import NOT_UTF8, open_text, read_table
 from producers.sources.base import Adapter, NotThisFormat
@@ -82,9 +83,7 @@ LOGON_TYPE_NAMES = {
 BUILTIN_ACCOUNTS = frozenset({"SYSTEM", "LOCAL SERVICE", "NETWORK SERVICE", "LOCALSERVICE", "NETWORKSERVICE"})
 BUILTIN_DOMAINS = frozenset({"NT AUTHORITY", "NT SERVICE", "WINDOW MANAGER", "FONT DRIVER HOST"})
 # Event Viewer and PowerShell write the exporting machine's locale: en-GB day first, en-US month first with AM/PM.
-DEFAULT_TIME_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %I:%M %p")
-EARLIEST_MS = 946_684_800_000  # 2000-01-01
-LATEST_MS = 4_102_444_800_000  # 2100-01-01
+DEFAULT_TIME_FORMATS = (*times.DAY_FIRST, *times.US_12_HOUR)
 MAX_TEXT = 256
 
 # CSV column names, normalised (lower case, letters and digits only), by what they hold.
@@ -184,38 +183,21 @@ def parse_logon(values: Mapping[str, str], read_time: Callable[[str], int], *, s
     )
 
 
-def _plausible(stamp: datetime, text: str) -> int:
-    ms = int(stamp.timestamp() * 1000)
-    if not EARLIEST_MS <= ms < LATEST_MS:
-        raise ValueError(f"time {text[:40]!r} is outside 2000-2099")
-    return ms
-
-
 def system_time(text: str) -> int:
     """``TimeCreated/@SystemTime`` (ISO 8601, UTC; ``Z`` or an offset) to UTC milliseconds."""
     value = text.strip()
-    try:
-        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"SystemTime {value[:40]!r} is not ISO 8601") from None
-    return _plausible(stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc), value)
+    stamp = times.read_time(value, tz=timezone.utc, iso=times.ISO_ANY)
+    if stamp is None:
+        raise ValueError(f"SystemTime {value[:40]!r} is not ISO 8601")
+    return times.plausible_ms(stamp, "time", value, times.OUTSIDE, exact=False)
 
 
 def local_time(text: str, tz: tzinfo, formats: Sequence[str] = DEFAULT_TIME_FORMATS) -> int:
     """A CSV time cell to UTC milliseconds: ISO 8601 first, then ``formats``; no offset means ``tz``."""
-    value = text.strip()
-    try:
-        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        for fmt in formats:
-            try:
-                stamp = datetime.strptime(value, fmt)
-                break
-            except ValueError:
-                continue
-        else:
-            raise ValueError(f"time {value[:40]!r} is neither ISO 8601 nor one of {', '.join(formats)}") from None
-    return _plausible(stamp if stamp.tzinfo else stamp.replace(tzinfo=tz), value)
+    return times.parse_time(
+        text, column="time", tz=tz, iso=times.ISO_ANY, formats=formats, implausible=times.OUTSIDE, exact=False,
+        unreadable=f"is neither ISO 8601 nor one of {', '.join(formats)}",
+    )  # fmt: skip
 
 
 # ------------------------------------------------------------------ wevtutil XML

@@ -23,7 +23,7 @@ bytes); a short last record (a file copied while a login was being written) is a
 record. The file has no header. ``start`` accepts a file whose first record is complete
 and looks like a utmp record (``ut_type`` 0-9, ``ut_pid`` >= 0, ``tv_usec`` < 1,000,000);
 the adapter is not tried by ``--format auto``, since a binary file cannot be told from its
-first record with certainty: name it with ``--format wtmp``.
+first record with certainty: name it (``leap produce wtmp FILE``; ``--format wtmp`` for replay).
 
 Rules: a ``USER_PROCESS`` (7) record is a login; every other type (``DEAD_PROCESS`` 8 is a
 logout, ``BOOT_TIME`` 2, ``RUN_LVL`` 1, ``LOGIN_PROCESS`` 6 a getty waiting, ...) is skipped
@@ -49,6 +49,7 @@ from pathlib import Path
 from leap.vocabulary import USERNAME
 from producers.outcome import CsvRecord, Outcome, Reject, Skip, activity
 from producers.sources.base import Adapter, NotThisFormat
+from producers.times import EARLIEST_MS, LATEST_MS
 
 UTMP = struct.Struct("<h2xi32s4s32s256s2hi2i16s20s")
 RECORD_SIZE = UTMP.size  # 384
@@ -58,8 +59,7 @@ TYPE_NAMES = {
 }  # fmt: skip
 USER_PROCESS = 7
 PSEUDO_USERS = frozenset({"reboot", "shutdown", "runlevel", "LOGIN"})
-EARLIEST_S = 946_684_800  # 2000-01-01
-LATEST_S = 4_102_444_800  # 2100-01-01
+EARLIEST_S, LATEST_S = EARLIEST_MS // 1000, LATEST_MS // 1000  # 2000-01-01, 2100-01-01
 
 
 def _text(raw: bytes) -> str:

@@ -314,7 +314,8 @@ def _missing(statement: dict) -> list[str]:
     return missing
 
 
-def _derived_id(statement: dict, site: str) -> str:
+def derived_id(statement: dict, site: str = "xapi") -> str:
+    """The event id of a statement sent without an ``id``: from its content (not what an LRS adds), so a resend matches."""
     content = {key: value for key, value in statement.items() if key not in ("stored", "authority", "id")}
     return event_id(f"xapi:{site}:" + json.dumps(content, sort_keys=True, separators=(",", ":")))
 
@@ -349,7 +350,7 @@ def parse_statement(statement: object, *, site: str = "xapi", position: str) -> 
         return what
     own_id = statement.get("id")
     try:
-        eid = own_id.lower() if isinstance(own_id, str) else _derived_id(statement, site)
+        eid = own_id.lower() if isinstance(own_id, str) else derived_id(statement, site)
     except (ValueError, RecursionError):
         return Reject("statement cannot be written as JSON (nested too deeply)")
     namespace, user = person

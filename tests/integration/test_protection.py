@@ -25,6 +25,7 @@ from pydantic import SecretStr
 
 from consumers.live import Live
 from consumers.protection.cutoffs import cutoffs, local_midnight
+from consumers.protection.kafka_io import identity_keys
 from consumers.protection.pseudonym import subject
 from consumers.protection.tables import TABLES
 from leap.kafka import Publisher
@@ -224,8 +225,14 @@ def test_a_student_exports_their_data_is_erased_and_stays_erased_and_nobody_else
     # Signed in to the portal (a session as portal/sessions.py stores it), and someone else too.
     for sid, user in (("a", GONE), ("b", KEPT)):
         live.client.hset(live.session_prefix + sid, mapping={"user_id": user, "via": "oidc", "csrf": "x"})
+    # Their card and Moodle account are in the identity map, as the other student's are.
+    (tmp_path / "ids.csv").write_text(f"student_id,card_number,moodle_user_id\n{GONE},0099001,99001\n{KEPT},0099002,99002\n")
+    run_leap(deployment.env, "identities", "load", str(tmp_path / "ids.csv"), "--no-retry")
     erased = leap(deployment, "erase", GONE, "--reason", f"erasure request REF-9 from {GONE}", "--yes", "--as", "ops")
     name = subject(GONE, KEY)
+    codec = default_codec()
+    assert identity_keys(deployment.settings, GONE, codec) == []  # their ids no longer lead to them
+    assert identity_keys(deployment.settings, KEPT, codec) == ["card_number:0099002", "moodle_user_id:99002", f"student_id:{KEPT}"]
     assert erased["subject"] == name
 
     # Nothing identifying the student in PostgreSQL or Redis; the other student as before.
@@ -246,6 +253,7 @@ def test_a_student_exports_their_data_is_erased_and_stays_erased_and_nobody_else
     removed = record[0]["removed"]
     assert removed["postgres"]["notes"] == 1 and removed["postgres"]["alerts"] == 1 and removed["postgres"]["students"] == 1
     assert removed["redis"] == {"state": 1, "alert_stream_entries": 1, "alert_markers": 1, "portal_sessions": 1}
+    assert removed["kafka tombstones"][deployment.settings.topic("identities")] == 3
     assert live.client.hget(live.session_prefix + "b", "user_id") == KEPT
     activity_left = [item for item in record[0]["not_removed"] if item["where"] == deployment.settings.topic("activity")]
     assert len(activity_left) == 1 and date.fromisoformat(activity_left[0]["expires_by"]) > date.today() + timedelta(days=399)

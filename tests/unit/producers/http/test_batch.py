@@ -91,3 +91,8 @@ def test_a_caliper_body_that_is_not_an_envelope_is_refused_with_the_reason():
     assert verdict.status == 400 and verdict.errors == [{"reason": "not a Caliper envelope: no data array"}] and verdict.rejected
     ok = batch.caliper_verdict({"data": [{"verb": "v"}]}, XAPI, statement_parse, lambda body: body["data"])
     assert ok.status == 200 and isinstance(ok.events[0], Event)
+
+
+def test_an_empty_caliper_envelope_is_a_heartbeat_not_an_error():
+    verdict = batch.caliper_verdict({"sensor": "s", "sendTime": "t", "dataVersion": "v", "data": []}, XAPI, statement_parse, lambda body: body["data"])
+    assert verdict.status == 200 and verdict.events == [] and verdict.rejected == []

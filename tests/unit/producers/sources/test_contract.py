@@ -20,7 +20,7 @@ FIXTURES = Path(__file__).parents[3] / "fixtures" / "sources"
 
 def fixture_files(name: str) -> list[Path]:
     folder = FIXTURES / name
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.name != "timetable.csv") if folder.is_dir() else []
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "timetable.csv") if folder.is_dir() else []
 
 
 def options_for(name: str) -> Options:
