@@ -2,7 +2,8 @@
 
 Routes (each needs a client of its kind, ``producers.http.clients``):
 
-- ``POST /xapi/statements``: one statement or an array; answers the statement ids (200).
+- ``POST /xapi/statements``: one statement or an array; answers the statement ids (200), or
+  400 naming each bad statement with the ids of those accepted (published).
 - ``PUT /xapi/statements?statementId=<uuid>``: one statement with that id; answers 204.
 - ``GET /xapi/about``: the xAPI versions served (no authentication, as the spec says).
 - ``POST /caliper``: a Caliper sensor envelope (``data[]`` of events); answers 200.
@@ -14,7 +15,8 @@ A 2xx means Kafka has acknowledged every event of the request (on the activity t
 the quarantine topic when the identity map does not know the person yet). Statement ids are
 event ids, so a sender that retries after a timeout duplicates nothing. 4xx answers carry
 ``{"errors": [{"index": i, "reason": "..."}]}``; bad statements also go to the dead-letter
-topic. 503 (with ``Retry-After``) means Kafka did not acknowledge in time: send again.
+topic; the good items of such a request are published all the same (``producers.http.batch``).
+503 (with ``Retry-After``) means Kafka did not acknowledge in time: send again.
 """
 
 from __future__ import annotations
@@ -161,8 +163,9 @@ def _route(endpoint: str, decide: Callable[[Request, object, Client], batch.Verd
             return _error(503, f"Kafka did not acknowledge in time ({exc}); send again: repeats are harmless", **{"Retry-After": "5"})
         ingest.count(verdict, endpoint, messages)
         if verdict.status != 200:
-            log.info("ingest refused", client=client.name, status=verdict.status, errors=len(verdict.errors))
-            return JSONResponse({"errors": verdict.errors}, status_code=verdict.status)
+            log.info("ingest refused", client=client.name, status=verdict.status, errors=len(verdict.errors), accepted=len(verdict.accepted))
+            taken = [verdict.ids[i] for i in verdict.accepted] if verdict.ids else verdict.accepted
+            return JSONResponse({"errors": verdict.errors, "accepted": taken}, status_code=verdict.status)
         for event in verdict.events:
             LAST_EVENT.labels(event.record["source"]).set(time.time())
         return respond(verdict)

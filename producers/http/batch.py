@@ -1,11 +1,12 @@
 """What one HTTP request's body is: its statements or events, each judged by its adapter (pure).
 
-A request is all or nothing, as the xAPI specification asks of a batch: if any statement is
-malformed the whole request is refused (400) with the reason for each bad one, and nothing
-of it is published; if any would count as a source the client may not write, it is refused
-(403). Otherwise every event is published and the skipped ones are counted. The bad
-statements also go to the dead-letter topic, so nothing sent is lost even when the sender
-does not keep it.
+Each item stands on its own: the good ones are published even when others in the same
+batch are malformed, and the answer is then 400 with the reason for each bad one and the
+list of those accepted (a sender that re-sends the whole batch duplicates nothing: event
+ids). This departs from the xAPI specification's all-or-nothing batch on purpose: one bad
+statement from Moodle's plugin must not hold back a hundred good ones, and the bad ones go
+to the dead-letter topic so nothing sent is lost. A request with any item of a source its
+client may not write is refused whole (403): that is a configuration error, not data.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class Verdict:
     status: int
     errors: list[dict] = field(default_factory=list)  # {"index", "reason"} per refused item, or {"reason"}
     events: list[Event] = field(default_factory=list)
+    accepted: list[int] = field(default_factory=list)  # indexes of the items taken (published or skipped)
     rejected: list[tuple[int, object, str]] = field(default_factory=list)  # (index, item, reason) to dead-letter
     skipped: Counter[str] = field(default_factory=Counter)
     ids: list[str] = field(default_factory=list)  # xAPI: the statement ids, in order
@@ -43,7 +45,7 @@ def _refused(reason: str, body: object = None) -> Verdict:
 
 
 def judge(items: list[object], parse: Callable[[object, int], Outcome], client: Client) -> Verdict:
-    """Judge each item; refuse the request if any is malformed or of a source the client may not write."""
+    """Judge each item: the good ones are taken, each bad one named; a foreign source refuses the whole request."""
     if not items:
         return _refused("no statements or events in the body")
     if len(items) > MAX_ITEMS:
@@ -53,18 +55,18 @@ def judge(items: list[object], parse: Callable[[object, int], Outcome], client: 
         outcome = parse(item, index)
         if isinstance(outcome, Reject):
             verdict.rejected.append((index, item, outcome.reason))
-        elif isinstance(outcome, Skip):
+            continue
+        if isinstance(outcome, Skip):
             verdict.skipped[outcome.reason] += 1
         else:
             verdict.events.append(outcome)
+        verdict.accepted.append(index)
     if verdict.rejected:
         verdict.status = 400
         verdict.errors = [{"index": i, "reason": reason} for i, _, reason in verdict.rejected]
-        verdict.events = []
-        return verdict
     foreign = [(i, e.record["source"]) for i, e in enumerate(verdict.events) if e.record["source"] not in client.sources]
     if foreign:
-        verdict.status = 403
+        verdict.status, verdict.accepted, verdict.rejected = 403, [], []
         verdict.errors = [{"reason": f"client {client.name!r} may not write {source} activity (it may write {', '.join(sorted(client.sources))})"}
                           for source in sorted({s for _, s in foreign})]  # fmt: skip
         verdict.events = []

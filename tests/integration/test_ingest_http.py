@@ -108,15 +108,16 @@ def test_a_put_stores_one_statement_under_its_id(server, settings):
     assert [e["event_id"] for e in published(settings, topic, before)] == [sid]
 
 
-def test_a_bad_statement_refuses_the_batch_naming_it_and_goes_to_the_dead_letters(server, settings):
+def test_a_batch_with_a_bad_statement_names_it_dead_letters_it_and_publishes_the_good_ones(server, settings):
     activity, dead = settings.topic("activity"), settings.topic("dead-letter")
     before, dead_before = end_offsets(settings, activity), end_offsets(settings, dead)
     broken = {**viewed("1046"), "verb": {}}
-    answer = httpx.post(server.url + "/xapi/statements", json=[viewed("1046", str(uuid.uuid4())), broken], headers=XAPI)
+    good = str(uuid.uuid4())
+    answer = httpx.post(server.url + "/xapi/statements", json=[viewed("1046", good), broken], headers=XAPI)
     assert answer.status_code == 400
     errors = answer.json()["errors"]
-    assert [e["index"] for e in errors] == [1] and "verb" in errors[0]["reason"]
-    assert published(settings, activity, before) == []
+    assert [e["index"] for e in errors] == [1] and "verb" in errors[0]["reason"] and answer.json()["accepted"] == [good]
+    assert [(e["event_id"], e["student_id"]) for e in published(settings, activity, before)] == [(good, "S1046")]
     letters = published(settings, dead, dead_before)
     assert len(letters) == 1 and letters[0]["source"] == "ingest-xapi" and letters[0]["position"] == "item 1" and b'"verb": {}' in letters[0]["raw"]
 

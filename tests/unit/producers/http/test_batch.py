@@ -27,17 +27,17 @@ def test_good_events_are_all_published():
     assert verdict.status == 200 and [e.record["event_id"] for e in verdict.events] == ["e1", "e2"] and not verdict.rejected
 
 
-def test_one_bad_item_refuses_the_request_naming_it_and_publishes_nothing():
+def test_bad_items_are_named_and_dead_lettered_while_the_good_ones_are_taken():
     bad = {**event(2), "source": "gym"}
-    verdict = batch.events_verdict([event(1), bad, "x"], CLIENT, parse)
-    assert verdict.status == 400 and verdict.events == []
+    verdict = batch.events_verdict([event(1), bad, "x", event(3)], CLIENT, parse)
+    assert verdict.status == 400 and [e.record["event_id"] for e in verdict.events] == ["e1", "e3"] and verdict.accepted == [0, 3]
     assert [e["index"] for e in verdict.errors] == [1, 2] and "gym" in verdict.errors[0]["reason"]
     assert [(i, item) for i, item, _ in verdict.rejected] == [(1, bad), (2, "x")]  # to the dead letters
 
 
 def test_a_client_cannot_write_another_source():
-    verdict = batch.events_verdict([event(1), event(2, "vle")], CLIENT, parse)
-    assert verdict.status == 403 and verdict.events == [] and "may not write vle" in verdict.errors[0]["reason"]
+    verdict = batch.events_verdict([event(1), event(2, "vle"), "bad"], CLIENT, parse)
+    assert verdict.status == 403 and verdict.events == verdict.accepted == verdict.rejected == [] and "may not write vle" in verdict.errors[0]["reason"]
 
 
 def test_empty_and_oversized_bodies_are_refused():
