@@ -14,7 +14,13 @@ adapter and resolves people through the identity map, as a university would:
     the course module of its ``object_ref``), and the coursework submissions chosen as Moodle
     assignments (``is_moodle_assignment``: about half, by event id) as
     ``\\mod_assign\\event\\assessable_submitted``; userid is the roster's moodle_user_id, log
-    ids run in time order. No logins: the simulation's logins are Windows logons.
+    ids run in time order. No logins: the simulation's logins are Windows logons. The last
+    day's VLE views are not in it: they come live, as xAPI statements.
+``xapi_statements.jsonl`` (``xapi``, sent over HTTP by ``make run``)
+    The VLE views of the last day (``XAPI_HOURS`` before the latest event) as Moodle's
+    ``logstore_xapi`` plugin sends them: actor ``account`` named by the Moodle user id,
+    platform ``Moodle``, verb ``viewed``, the course module's URL; statement ids made from the
+    event ids, so sending them twice is harmless.
 ``attendance_register.csv`` (``attendance-register``)
     One row per student per session with the mark a re-export made at the end would hold: a
     corrected absence (``amends`` in events.jsonl) is written once, with its final mark. The
@@ -183,11 +189,21 @@ def _moodle_row(log_id: int, event: dict, userid: str) -> list[str]:
     return [str(log_id), *spec, userid, str(courseid), "NULL", "0", other, str(event["event_time"] // 1000), "web", ip, "NULL"]
 
 
-def write_moodle(path: Path, events: Iterable[dict], moodle_ids: dict[str, str]) -> None:
-    """moodle_logstore.csv: VLE views and Moodle assignment submissions as a phpMyAdmin table dump."""
+XAPI_HOURS = 24
+MOODLE_SITE = "https://moodle.simulated.ac.uk"
+
+
+def sent_live(event: dict, latest_ms: int) -> bool:
+    """Whether a VLE view is one of the last day's, sent as an xAPI statement rather than in the table dump."""
+    return event["source"] == "vle" and event["event_time"] > latest_ms - XAPI_HOURS * 3600 * 1000
+
+
+def write_moodle(path: Path, events: Sequence[dict], moodle_ids: dict[str, str]) -> None:
+    """moodle_logstore.csv: VLE views (but the last day's) and Moodle assignment submissions as a phpMyAdmin table dump."""
     from producers.sources.moodle import LOGSTORE_COLUMNS
 
-    chosen = [e for e in events if e["source"] == "vle" or (e["source"] == "coursework" and is_moodle_assignment(e))]
+    latest = max((e["event_time"] for e in events), default=0)
+    chosen = [e for e in events if (e["source"] == "vle" and not sent_live(e, latest)) or (e["source"] == "coursework" and is_moodle_assignment(e))]
     _write(path, LOGSTORE_COLUMNS, (_moodle_row(i, e, moodle_ids[e["student_id"]]) for i, e in enumerate(chosen, start=1)))
 
 
@@ -275,6 +291,27 @@ def write_coursework(path: Path, events: Iterable[dict], tz: tzinfo) -> None:
     _write(path, ["student_id", "assignment_id", "event", "timestamp", "course", "assignment_name"], rows)
 
 
+def write_xapi(path: Path, events: Sequence[dict], moodle_ids: dict[str, str], tz: tzinfo) -> None:
+    """xapi_statements.jsonl: the last day's VLE views as Moodle's logstore_xapi plugin sends them."""
+    import json
+
+    latest = max((e["event_time"] for e in events), default=0)
+    with path.open("w") as out:
+        for event in (e for e in events if sent_live(e, latest)):
+            ref = event.get("object_ref") or ""
+            cmid = ref[3:] if ref.startswith("cm:") else str(1 + _pick(f"cm:{event['event_id']}", 400))
+            statement = {
+                "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"leap-simulation:{event['event_id']}")),
+                "actor": {"objectType": "Agent", "account": {"homePage": MOODLE_SITE, "name": moodle_ids[event["student_id"]]}},
+                "verb": {"id": "http://id.tincanapi.com/verb/viewed", "display": {"en": "viewed"}},
+                "object": {"objectType": "Activity", "id": f"{MOODLE_SITE}/mod/page/view.php?id={cmid}",
+                           "definition": {"type": "http://id.tincanapi.com/activitytype/lms/module"}},
+                "timestamp": _local(event["event_time"], tz).isoformat(),
+                "context": {"platform": "Moodle", "contextActivities": {"grouping": [{"id": MOODLE_SITE}]}},
+            }  # fmt: skip
+            out.write(json.dumps(statement) + "\n")
+
+
 def write_exports(out_dir: Path, tz: tzinfo) -> dict[str, Path]:
     """Write ``out_dir/exports/`` from the simulation in ``out_dir`` (module doc); local times in ``tz``.
 
@@ -292,6 +329,7 @@ def write_exports(out_dir: Path, tz: tzinfo) -> dict[str, Path]:
         "windows-logons": folder / "windows_logons.csv",
         "jisc-library": folder / "jisc_borrowing.tsv",
         "coursework": folder / "coursework.csv",
+        "xapi": folder / "xapi_statements.jsonl",
     }
     write_identities(written["identities"], moodle_ids)
     write_moodle(written["moodle"], events, moodle_ids)
@@ -300,4 +338,5 @@ def write_exports(out_dir: Path, tz: tzinfo) -> dict[str, Path]:
     write_windows(written["windows-logons"], events, tz)
     write_library(written["jisc-library"], events, tz)
     write_coursework(written["coursework"], events, tz)
+    write_xapi(written["xapi"], events, moodle_ids, tz)
     return written

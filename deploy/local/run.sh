@@ -9,6 +9,10 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 LEAP=$ROOT/.venv/bin/leap
+log() { echo "make run: $*" >&2; }
+die() { log "$*"; exit 1; }
+source "$ROOT/deploy/local/packages.sh"
+command -v curl >/dev/null || need_packages curl  # sends the xAPI statements below
 STUDENTS=${LEAP_RUN_STUDENTS:-1000}
 OUT=$($ROOT/.venv/bin/python -c 'from leap.settings import get_settings; print(get_settings().state_dir)')/run
 mkdir -p "$OUT"
@@ -36,6 +40,31 @@ X=$OUT/university/exports
 "$LEAP" produce jisc-library "$X/jisc_borrowing.tsv"
 "$LEAP" produce coursework "$X/coursework.csv"
 
+# The last day's Moodle activity arrives live, as Moodle's logstore_xapi plugin sends it: xAPI
+# statements over HTTP to the ingest endpoint, with a token made for this run.
+TOKEN=$("$ROOT/.venv/bin/python" -c 'import secrets; print(secrets.token_urlsafe(32))')
+cat >"$OUT/ingest-clients.toml" <<EOF
+[[client]]
+name = "moodle"
+kind = "xapi"
+sources = ["vle", "coursework"]
+token_sha256 = "$(printf %s "$TOKEN" | sha256sum | cut -d' ' -f1)"
+EOF
+INGEST_URL=${LEAP_INGEST_URL:-http://127.0.0.1:8090}
+LEAP_INGEST_URL=$INGEST_URL LEAP_INGEST_CLIENTS_FILE=$OUT/ingest-clients.toml "$LEAP" ingest serve >"$OUT/ingest.log" 2>&1 &
+ingest=$!
+trap 'kill $ingest 2>/dev/null' EXIT
+for _ in $(seq 120); do curl -sf "$INGEST_URL/readyz" >/dev/null && break; sleep 0.5; done
+rm -f "$OUT"/xapi-batch-*
+split -l 500 -d -a 3 "$X/xapi_statements.jsonl" "$OUT/xapi-batch-"
+sent=0
+for batch in "$OUT"/xapi-batch-*; do
+  { printf '['; paste -sd, "$batch"; printf ']'; } | curl -sf -o /dev/null -X POST "$INGEST_URL/xapi/statements" \
+    -H "Authorization: Bearer $TOKEN" -H "X-Experience-API-Version: 1.0.3" -H "Content-Type: application/json" --data-binary @-
+  sent=$((sent + $(wc -l <"$batch")))
+done
+echo "sent $sent xAPI statements (the last day's Moodle views) to $INGEST_URL/xapi/statements, each answered after Kafka acknowledged it"
+
 "$LEAP" worker --web-port "${LEAP_RUN_WORKER_PORT:-6066}" >"$OUT/worker.log" 2>&1 &
 worker=$!
 "$LEAP" consume --metrics-port "${LEAP_RUN_CONSUMER_PORT:-9102}" >"$OUT/consumer.log" 2>&1 &
@@ -44,7 +73,7 @@ consumer=$!
 PORTAL_URL=${LEAP_PORTAL_URL:-http://127.0.0.1:8080}
 LEAP_PORTAL_URL=$PORTAL_URL LEAP_PORTAL_DEV_SIGNIN=1 "$LEAP" portal serve >"$OUT/portal.log" 2>&1 &
 portal=$!
-trap 'kill $worker $consumer $portal 2>/dev/null; wait $worker $consumer $portal 2>/dev/null || true' EXIT
+trap 'kill $worker $consumer $portal $ingest 2>/dev/null; wait $worker $consumer $portal $ingest 2>/dev/null || true' EXIT
 echo "stream worker running (pid $worker, metrics http://127.0.0.1:${LEAP_RUN_WORKER_PORT:-6066}/metrics, log $OUT/worker.log)"
 echo "alert consumer running (pid $consumer, metrics and /healthz on http://127.0.0.1:${LEAP_RUN_CONSUMER_PORT:-9102}, log $OUT/consumer.log)"
 "$LEAP" bands --wait-for "$STUDENTS"
@@ -71,6 +100,7 @@ echo "  development sign-in (no password, this machine only), for example:"
 [ -n "$tutor" ] && echo "    their personal tutor   $tutor"
 echo "    support adviser        wellbeing-01"
 echo "    LEAP administrator     leap-admin"
+echo "The ingest endpoint: $INGEST_URL (xAPI, Caliper, events; its clients: $OUT/ingest-clients.toml; log $OUT/ingest.log)"
 if [ "${LEAP_RUN_EXIT:-}" = 1 ]; then exit 0; fi
 echo "The stream worker, alert consumer and portal keep running: activity you publish changes bands live. Press Ctrl-C to stop."
 wait $portal

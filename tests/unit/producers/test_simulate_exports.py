@@ -72,7 +72,7 @@ def test_the_simulation_has_what_the_exports_must_handle(university):
     assert 0 < sum(map(is_moodle_assignment, coursework)) < len(coursework)  # both coursework systems get some
 
 
-@pytest.mark.parametrize("name", ["moodle", "attendance-register", "panopto", "windows-logons", "jisc-library", "coursework"])
+@pytest.mark.parametrize("name", ["moodle", "attendance-register", "panopto", "windows-logons", "jisc-library", "coursework", "xapi"])
 def test_every_record_of_every_export_is_an_event_of_a_known_student(university, name):
     events, counts = read_back(university, name)
     assert counts.read > 0 and counts.events == counts.read
@@ -85,13 +85,13 @@ def test_every_record_of_every_export_is_an_event_of_a_known_student(university,
 def test_counts_per_student_source_and_day_are_events_jsonls(university):
     expected = Counter((e["student_id"], e["source"], day(e["event_time"])) for e in unique(raw_events(university[0])) if e["source"] in SOURCES)
     got: Counter[tuple[str, str, str]] = Counter()
-    for name in ("moodle", "windows-logons", "jisc-library", "coursework"):
+    for name in ("moodle", "windows-logons", "jisc-library", "coursework", "xapi"):
         got.update((e["student_id"], e["source"], day(e["event_time"])) for e in read_back(university, name)[0])
     assert got == expected
     # Exact times too, not just days (each format's own time format loses nothing).
     times = Counter((e["student_id"], e["source"], e["event_time"]) for e in unique(raw_events(university[0])) if e["source"] in SOURCES)
     got_times: Counter[tuple[str, str, int]] = Counter()
-    for name in ("moodle", "windows-logons", "jisc-library", "coursework"):
+    for name in ("moodle", "windows-logons", "jisc-library", "coursework", "xapi"):
         got_times.update((e["student_id"], e["source"], e["event_time"]) for e in read_back(university, name)[0])
     assert got_times == times
 
@@ -107,7 +107,7 @@ def test_duplicates_in_events_jsonl_are_in_the_exports_once(university):
     for e in resent:
         extra[(e["student_id"], e["source"], day(e["event_time"]))] += copies[e["event_id"]] - 1
     assert raw - once == extra
-    read = sum(len(read_back(university, name)[0]) for name in ("moodle", "windows-logons", "jisc-library", "coursework"))
+    read = sum(len(read_back(university, name)[0]) for name in ("moodle", "windows-logons", "jisc-library", "coursework", "xapi"))
     assert read == sum(once.values()) == sum(raw.values()) - sum(copies[e["event_id"]] - 1 for e in resent)
 
 
