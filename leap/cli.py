@@ -294,7 +294,7 @@ def _add_record_commands() -> None:
     from consumers.records_cli import register as register_records
     from portal.cli import portal_app
     from producers.http.cli import ingest_app
-    from producers.produce_cli import PRODUCE_HELP, produce, roster_app
+    from producers.produce_cli import PRODUCE_HELP, dead_letters_replay, produce, roster_app
     from producers.identities_cli import identities_app
     from producers.tail_cli import tail_app
     from streams.cli import evaluate, replay
@@ -304,6 +304,7 @@ def _add_record_commands() -> None:
     app.add_typer(identities_app, name="identities")
     app.add_typer(roster_app, name="roster")
     app.command(help=PRODUCE_HELP)(produce)
+    dead_letters_app.command("replay")(dead_letters_replay)
     app.add_typer(ingest_app, name="ingest")
     app.add_typer(tail_app, name="tail")
     app.add_typer(exemptions_app, name="exemptions")

@@ -21,8 +21,12 @@ MAX_RAW_BYTES = 64 * 1024
 MAX_REASON_CHARS = 1000
 
 
-def dead_letter_record(*, source: str, location: str, position: str, reason: str, raw: bytes, rejected_at: int | None = None) -> dict:
-    """A ``dead_letter`` record (``rejected_at`` defaults to now), cut to a size Kafka accepts."""
+def dead_letter_record(*, source: str, location: str, position: str, reason: str, raw: bytes, rejected_at: int | None = None,
+                       context: bytes | None = None) -> dict:  # fmt: skip
+    """A ``dead_letter`` record (``rejected_at`` defaults to now), cut to a size Kafka accepts.
+
+    ``context``: what reading the record again needs beside it (a file's header line).
+    """
     reason = reason if len(reason) <= MAX_REASON_CHARS else reason[: MAX_REASON_CHARS - 1] + "…"
     if len(raw) > MAX_RAW_BYTES:
         reason = f"{reason} [record of {len(raw):,} bytes: the first {MAX_RAW_BYTES:,} kept]"
@@ -34,6 +38,7 @@ def dead_letter_record(*, source: str, location: str, position: str, reason: str
         "reason": reason,
         "raw": raw,
         "rejected_at": int(time.time() * 1000) if rejected_at is None else rejected_at,
+        "context": None if context is None else context[:MAX_RAW_BYTES],
     }
 
 
@@ -46,9 +51,9 @@ class DeadLetters:
         self._codec = codec
         self.count = 0
 
-    def reject(self, *, source: str, location: str, position: str, reason: str, raw: bytes) -> None:
+    def reject(self, *, source: str, location: str, position: str, reason: str, raw: bytes, context: bytes | None = None) -> None:
         """Send one rejected record to the dead-letter topic."""
-        record = dead_letter_record(source=source, location=location, position=position, reason=reason, raw=raw)
+        record = dead_letter_record(source=source, location=location, position=position, reason=reason, raw=raw, context=context)
         self._publisher.send(self._topic, self._codec.encode("dead_letter", record), key=source)
         self.count += 1
 

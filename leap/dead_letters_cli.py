@@ -1,7 +1,8 @@
 """``leap dead-letters``: what was rejected, by source and reason, and each record whole.
 
-Reading only; nothing is committed, so any number of people can look. Re-publishing a
-fixed record is ``leap produce`` of the corrected file (event ids make repeats harmless).
+Reading only; nothing is committed, so any number of people can look. ``leap dead-letters
+replay`` (``producers.produce_cli``) reads records again through their adapters after a fix;
+re-publishing a corrected file with ``leap produce`` works too (event ids make repeats harmless).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def dead_letters_list(
     letters = _letters(source)
     if as_json:
         for letter in letters:
-            print(json.dumps({k: v for k, v in letter.items() if k != "raw"} | {"raw_bytes": len(letter["raw"])}))
+            print(json.dumps({k: v for k, v in letter.items() if k not in ("raw", "context")} | {"raw_bytes": len(letter["raw"])}))
         return
     counts = Table("source", "reason", "records", title=f"dead letters ({len(letters):,})")
     for (src, kind), n in summarise(letters).most_common():
@@ -81,10 +82,13 @@ def dead_letters_show(
         fail(f"no dead letter at offset {offset}", 2)
     text = _raw_text(found["raw"])
     if as_json:
-        print(json.dumps({**{k: v for k, v in found.items() if k != "raw"}, "raw": text, "raw_bytes": len(found["raw"])}))
+        context = None if found.get("context") is None else _raw_text(found["context"])
+        print(json.dumps({**{k: v for k, v in found.items() if k not in ("raw", "context")}, "raw": text, "raw_bytes": len(found["raw"]), "context": context}))
         return
     out.print(f"offset {offset}, rejected {_when(found['rejected_at'])} by {found['source']}", highlight=False)
     out.print(f"from {found['location']} {found['position']}", highlight=False, soft_wrap=True)
     out.print(f"reason: {found['reason']}", highlight=False, soft_wrap=True, markup=False)
+    if found.get("context"):
+        out.print(f"its file's header: {_raw_text(found['context']).rstrip()}", highlight=False, soft_wrap=True, markup=False)
     out.print(f"record ({len(found['raw']):,} bytes):", highlight=False)
     out.print(text, highlight=False, soft_wrap=True, markup=False)

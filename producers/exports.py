@@ -45,6 +45,7 @@ class Export:
     path: Path
     adapter: Adapter
     records: Iterator[CsvRecord]
+    header: CsvRecord | None = None  # the first record, when it was a header
 
     @property
     def format(self) -> str:
@@ -90,7 +91,7 @@ def open_export(path: Path, fmt: str = "auto", options: Options | None = None) -
             except NotThisFormat as exc:
                 problems.append(f"{cls.name}: {exc}" if len(candidates) > 1 else str(exc))
                 continue
-            yield Export(path, reader, records if is_header else _prepend(first, records))
+            yield Export(path, reader, records if is_header else _prepend(first, records), first if is_header else None)
             return
     raise ExportError(f"{path}: {'; '.join(problems)}")
 

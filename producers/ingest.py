@@ -49,7 +49,8 @@ class Sink:
     """Where outcomes go: events to their topic, rejections to the dead letters, unknown people to quarantine."""
 
     def __init__(self, settings: Settings, publisher: Publisher, codec: Codec, *, source: str, location: str,
-                 identities: IdentityMap | None = None, topic_name: str = "activity", schema: str = "activity_event") -> None:  # fmt: skip
+                 identities: IdentityMap | None = None, topic_name: str = "activity", schema: str = "activity_event",
+                 context: bytes | None = None) -> None:  # fmt: skip
         self.counts = Counts()
         self._topic = settings.topic(topic_name)
         self._quarantine = settings.topic("identity-quarantine")
@@ -58,6 +59,7 @@ class Sink:
         self._dead = DeadLetters(settings, publisher, codec)
         self._identities = identities if identities is not None else IdentityMap()
         self.source, self.location = source, location
+        self.context = context  # the file's header line, kept with each dead letter so it can be replayed
 
     def put(self, record: CsvRecord, outcome: Outcome) -> None:
         """Publish, count, dead-letter or quarantine one record's outcome."""
@@ -74,7 +76,8 @@ class Sink:
             counts.skipped += 1
             counts.skipped_by_reason[outcome.reason] += 1
         else:
-            self._dead.reject(source=self.source, location=self.location, position=record.position, reason=outcome.reason, raw=raw_bytes(record))
+            self._dead.reject(source=self.source, location=self.location, position=record.position, reason=outcome.reason, raw=raw_bytes(record),
+                              context=self.context)  # fmt: skip
             counts.rejected += 1
             counts.rejected_by_reason[reason_kind(outcome.reason)] += 1
 
@@ -111,7 +114,8 @@ def publish_outcomes(pairs: Iterable[tuple[CsvRecord, Outcome]], sink: Sink, pub
 def publish_export(export: Export, *, settings: Settings, publisher: Publisher, codec: Codec, identities: IdentityMap | None = None,
                    on_record: Callable[[CsvRecord], None] | None = None) -> Counts:  # fmt: skip
     """Publish every record of an opened export through its adapter (see the module doc)."""
-    sink = Sink(settings, publisher, codec, source=export.adapter.name, location=str(export.path), identities=identities)
+    context = raw_bytes(export.header) if export.header is not None else None
+    sink = Sink(settings, publisher, codec, source=export.adapter.name, location=str(export.path), identities=identities, context=context)
     counts = sink.counts
 
     def pairs() -> Iterable[tuple[CsvRecord, Outcome]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
@@ -235,3 +235,75 @@ def _print_counts(path, label, counts, settings, as_json) -> None:  # type: igno
         out.print("  saved by Excel on Windows? publish it again with --encoding cp1252", soft_wrap=True)
 
 
+
+
+def dead_letters_replay(
+    source: Annotated[Optional[str], typer.Option(help="Only this source's dead letters (moodle, panopto, ingest-xapi, engine...).")] = None,
+    start: Annotated[Optional[int], typer.Option("--from", min=0, help="From this offset (leap dead-letters list shows them).")] = None,
+    stop: Annotated[Optional[int], typer.Option("--to", min=0, help="Up to (not including) this offset.")] = None,
+    site: SiteOption = "",
+    time_format: TimeFormatOption = None,
+    tz: TzOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would happen; publish nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON line of counts.")] = False,
+) -> None:
+    """Read dead letters again through their adapters (after a fix, or with the option their file needed) and publish what now reads.
+
+    Records that still do not read stay where they are (nothing is dead-lettered twice); the
+    engine's dead letters are re-published as they were. Publishing twice is harmless: event
+    ids come from the records. Give the same --site as when the file was first published.
+    """
+    from collections import Counter
+
+    from leap.dead_letter import read_dead_letters, reason_kind
+    from leap.kafka import Publisher
+    from producers.dead_letter_replay import ENGINE, reread
+    from producers.ingest import Sink
+    from producers.outcome import Event, Reject, Skip
+    from schemas.codec import CodecError, default_codec
+
+    settings = get_settings()
+    codec = default_codec()
+    options = export_options(site, time_format, tz, settings.tz)
+    letters = [x for x in read_dead_letters(settings, codec, start=start, stop=stop) if source is None or x["source"] == source]
+    counts: Counter[str] = Counter()
+    why: Counter[str] = Counter()
+    publisher = None if dry_run else Publisher.for_command(settings)
+    sink = None if publisher is None else Sink(settings, publisher, codec, source="dead-letters-replay", location=settings.topic("dead-letter"),
+                                              identities=_identity_map(settings))  # fmt: skip
+    for letter in letters:
+        counts["read"] += 1
+        if letter["source"] == ENGINE:
+            try:
+                event = codec.decode(letter["raw"], expect="activity_event")
+            except CodecError as exc:
+                counts["not replayable"] += 1
+                why[f"not an activity event: {reason_kind(str(exc))}"] += 1
+                continue
+            if publisher is not None:
+                publisher.send(settings.topic("activity"), letter["raw"], key=event["student_id"])
+            counts["republished"] += 1
+            continue
+        outcome = reread(letter, options)
+        if isinstance(outcome, str):
+            counts["not replayable"] += 1
+            why[outcome] += 1
+        elif isinstance(outcome, Reject):
+            counts["still rejected"] += 1
+            why[f"still: {reason_kind(outcome.reason)}"] += 1
+        elif isinstance(outcome, Skip):
+            counts["skipped"] += 1
+        elif isinstance(outcome, Event) and sink is not None:
+            sink.put(None, outcome)  # type: ignore[arg-type]
+        else:
+            counts["would publish"] += 1
+    if publisher is not None and sink is not None:
+        publisher.flush()
+        counts.update({k: v for k, v in (("republished", sink.counts.published), ("quarantined", sink.counts.quarantined)) if v})
+    log.info("dead letters replayed", dry_run=dry_run, **counts)
+    if as_json:
+        print(json.dumps(dict(counts)))
+        return
+    out.print(("dry run: " if dry_run else "") + ", ".join(f"{k} {v:,}" for k, v in counts.items()) if counts else "no dead letters in that range")
+    for reason, n in why.most_common():
+        out.print(f"  {n:,}: {reason}")

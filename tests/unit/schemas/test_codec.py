@@ -44,6 +44,7 @@ def test_round_trip_of_every_current_schema():
             "reason": "bad",
             "raw": b"\x00\xff",
             "rejected_at": 5,
+            "context": b"id,eventname\n",
         },
         "band_change": {
             "change_id": "c1",
