@@ -38,6 +38,7 @@ from schemas.codec import default_codec
 from streams import state_codec
 from streams.clock import tick_records
 from streams.cohorts import CohortCore
+from streams.web import add_health_views
 from leap.vocabulary import partition_for
 from streams.engine import Engine, Message, PartitionClock, partition_key
 from leap.calendar import load_calendar
@@ -433,4 +434,5 @@ def create_app(
     from faust.sensors.prometheus import setup_prometheus_sensors
 
     setup_prometheus_sensors(app)
+    add_health_views(app)
     return app

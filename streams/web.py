@@ -1,0 +1,41 @@
+"""The stream worker's health endpoints, beside faust's own web server (and ``/metrics``).
+
+``/healthz`` (liveness): the worker's event loop answers. ``/readyz`` (readiness): the worker
+holds its partitions and has restored their state: not in a rebalance, table recovery done
+and nothing left to read from the changelogs. A worker that is not ready is still alive:
+restarting it would only start its recovery again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+
+
+def readiness_problem(*, rebalancing: bool, in_recovery: bool, recovered_once: bool, changelog_remaining: int) -> str | None:
+    """Why a worker is not ready to score (None: it is)."""
+    if rebalancing:
+        return "rebalancing: partitions are being assigned"
+    if not recovered_once or in_recovery:
+        return f"restoring state from the changelogs ({changelog_remaining:,} changes left)"
+    return None
+
+
+def add_health_views(app: faust.App) -> None:
+    """Register ``/healthz`` and ``/readyz`` on the worker's web server."""
+
+    @app.page("/healthz")
+    async def healthz(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok"})
+
+    @app.page("/readyz")
+    async def readyz(web: Any, request: Any) -> Any:
+        recovery = app.tables.recovery
+        problem = readiness_problem(
+            rebalancing=bool(app.rebalancing), in_recovery=bool(recovery.in_recovery),
+            recovered_once=recovery.completed.is_set(), changelog_remaining=recovery.active_remaining_total(),
+        )  # fmt: skip
+        if problem is not None:
+            return web.json({"status": "unready", "reason": problem}, status=503)
+        return web.json({"status": "ready", "partitions": len(app.consumer.assignment())})
