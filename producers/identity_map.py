@@ -29,13 +29,18 @@ from schemas.codec import Codec, CodecError, default_codec
 RETRY_GROUP = "{prefix}-identity-retry"  # its committed offset is where the waiting events start
 
 
+def _entry(msg, codec: Codec) -> tuple[str, str | None]:  # type: ignore[no-untyped-def]
+    """An identities message as (identity, student id; None for a tombstone)."""
+    key = (msg.key() or b"").decode("utf-8", "replace")
+    return key, None if msg.value() is None else codec.decode(msg.value(), expect="identity")["student_id"]
+
+
 def load_identity_map(settings: Settings, codec: Codec | None = None, timeout: float = 30.0) -> IdentityMap:
     """The identity map as the ``identities`` topic has it now."""
     codec = codec or default_codec()
     known = IdentityMap()
     for msg in read_to_end(settings, settings.topic("identities"), timeout):
-        key = (msg.key() or b"").decode("utf-8", "replace")
-        known.learn(key, None if msg.value() is None else codec.decode(msg.value(), expect="identity")["student_id"])
+        known.learn(*_entry(msg, codec))
     return known
 
 
@@ -211,9 +216,8 @@ def follow_identities(settings: Settings, known: IdentityMap, ready: threading.E
             msg = consumer.poll(0.5)
             if msg is None or msg.error() is not None:
                 continue
-            key = (msg.key() or b"").decode("utf-8", "replace")
             try:
-                known.learn(key, None if msg.value() is None else codec.decode(msg.value(), expect="identity")["student_id"])
+                known.learn(*_entry(msg, codec))
             except CodecError:
                 pass  # not an identity record; the map is unchanged (load_identity_map would refuse the same)
             if msg.partition() in behind and msg.offset() + 1 >= ends[msg.partition()]:

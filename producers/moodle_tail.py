@@ -131,16 +131,16 @@ class MoodleTail:
         self.publisher.send(self.settings.topic("checkpoints"), self.codec.encode("tail_checkpoint", checkpoint), key=self.name)
         self.publisher.commit()
         self.position = position
-        self._count(sink, rows, fresh, now)
+        self._count(sink, rows, new, now)
         return len(rows)
 
-    def _count(self, sink: Sink, rows: list, fresh: list[int], now: int) -> None:
+    def _count(self, sink: Sink, rows: list, new: set[int], now: int) -> None:
         counts = sink.counts
         for outcome, n in (("published", counts.published), ("skipped", counts.skipped), ("rejected", counts.rejected), ("quarantined", counts.quarantined)):
             ROWS.labels(self.name, outcome).inc(n)
         HIGH.labels(self.name).set(self.position.high)
         GAPS.labels(self.name).set(len(self.position.gaps))
-        newest = max((int(row[17]) for row in rows if int(row[0]) in set(fresh) and str(row[17]).isdigit()), default=None)
+        newest = max((int(row[17]) for row in rows if int(row[0]) in new and str(row[17]).isdigit()), default=None)
         if newest is not None:
             LAG.labels(self.name).set(max(0.0, now / 1000 - newest))
         log.info("tail published", tail=self.name, high=self.position.high, gaps=len(self.position.gaps), **counts.summary())
