@@ -14,7 +14,15 @@ One run, printed as a table and a JSON line:
    students, sent at a steady rate; the evaluation that applies an event decides any band
    change and publishes the student's state in the same batch, so latency = that state's
    updated_at minus the time the event was sent;
-4. worker memory per 10,000 students: resident memory after loading minus before, scaled.
+4. worker memory per 10,000 students: resident memory after loading minus before, scaled;
+5. restart, for each store (LEAP_ENGINE_STORE memory and rocksdb): a worker restores the
+   loaded state into a new data folder and is stopped (SIGTERM); it is started again on the
+   same folder and one event of a new student (whose first evaluation is a band change) is
+   published at once. Restart-to-first-band is the time from starting the process until
+   that band change is on the band-changes topic (the memory store first reads the whole
+   changelogs, RocksDB only what was written since it stopped), with the changelog records
+   it read and its resident memory per 10,000 students once it holds them (minus an idle
+   worker's on the same store).
 """
 
 from __future__ import annotations
@@ -139,20 +147,21 @@ def main(
     days: int = typer.Option(7, help="Days of simulated activity."),
     latency_rate: int = typer.Option(200, help="Events per second for the latency measurement."),
     latency_seconds: int = typer.Option(20, help="How long to send at that rate."),
+    store: str = typer.Option(Settings().engine_store, help="The store of the worker measured in phases 1-4 (rocksdb or memory); phase 5 measures both."),
 ) -> None:
     """Measure the engine and print the figures."""
     prefix = f"bench-{uuid.uuid4().hex[:6]}"
     settings = Settings(topic_prefix=prefix)
-    env = {**os.environ, "LEAP_TOPIC_PREFIX": prefix, "LEAP_LOG_FORMAT": "json"}
+    env = {**os.environ, "LEAP_TOPIC_PREFIX": prefix, "LEAP_LOG_FORMAT": "json", "LEAP_ENGINE_STORE": store}
     create_topics(settings)
     work = Path(tempfile.mkdtemp(prefix="leap-bench-"))
     worker = None
     try:
         console.print(f"simulating {students:,} students over {days} days")
         counts = simulate(work, students=students, days=days, seed=5, end=datetime.now(settings.tz), tz=settings.tz, holiday_week=False)
-        port = _free_port()
-        log = (work / "worker.log").open("w")
-        worker = subprocess.Popen([LEAP, "worker", "--web-port", str(port), "--tick-seconds", "1", "--datadir", str(work / "worker")], env=env, stdout=log, stderr=subprocess.STDOUT)
+        console.print("idle workers, one per store")
+        idle_kib = {kind: _idle_rss(env, work, kind) for kind in STORES}
+        worker, port = _start_worker(env, work, "worker", store, work / "worker")
         _wait(lambda: _safe(lambda: _metrics(port)), 120, "the worker's metrics endpoint")
         rss_idle = _rss_kib(worker.pid)  # running, holding no student yet
         subprocess.run([LEAP, "roster", "load", str(work / "roster.csv"), "--json"], env=env, check=True, capture_output=True)
@@ -203,6 +212,13 @@ def main(
         latencies.sort()
         p50 = latencies[len(latencies) // 2]
         p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+        _stop(worker)
+        worker = None
+
+        restarts = {}
+        for kind in STORES:
+            console.print(f"restart on the {kind} store: restore, stop, start again, first band change")
+            restarts[kind] = restart(settings, env, work, kind, idle_kib[kind])
 
         per_10k_mib = (rss_loaded - rss_idle) / 1024 / max(held, 1) * 10_000
         results = {
@@ -221,7 +237,11 @@ def main(
             "worker_rss_idle_mib": round(rss_idle / 1024, 1),
             "worker_rss_loaded_mib": round(rss_loaded / 1024, 1),
             "worker_mib_per_10k_students": round(per_10k_mib, 1),
+            "store": store,
+            **{f"restart_{k}_{kind}": v for kind, figures in restarts.items() for k, v in figures.items()},
+            "restart_memory_to_rocksdb_ratio": round(restarts["memory"]["to_first_band_s"] / restarts["rocksdb"]["to_first_band_s"], 1),
             "target_events_per_s": 20_000,
+            "target_restart_ratio": 5,
         }
         table = Table("measure", "value", title="LEAP engine benchmark (one worker, this machine)")
         for key, value in results.items():
@@ -240,6 +260,94 @@ def main(
         if topics:
             for future in admin.delete_topics(topics).values():
                 future.result()
+
+
+STORES = ("memory", "rocksdb")
+
+
+def _start_worker(env: dict[str, str], work: Path, name: str, store: str, datadir: Path) -> tuple[subprocess.Popen, int]:
+    """A `leap worker` on ``store`` with its own port and data folder; its log in ``work``."""
+    port = _free_port()
+    log = (work / f"{name}.log").open("w")
+    process = subprocess.Popen(
+        [LEAP, "worker", "--web-port", str(port), "--tick-seconds", "1", "--datadir", str(datadir)],
+        env={**env, "LEAP_ENGINE_STORE": store},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    return process, port
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(120)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(30)
+
+
+def _ready(port: int) -> bool:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as response:
+        return response.status == 200
+
+
+def _idle_rss(env: dict[str, str], work: Path, store: str) -> int:
+    """Resident memory (KiB) of a worker on ``store`` that is ready and holds no student."""
+    process, port = _start_worker(env, work, f"idle-{store}", store, work / f"idle-{store}")
+    try:
+        _wait(lambda: _safe(lambda: _ready(port)), 180, f"an idle {store} worker ready")
+        return _rss_kib(process.pid)
+    finally:
+        _stop(process)
+
+
+def restart(settings: Settings, env: dict[str, str], work: Path, store: str, idle_kib: int) -> dict[str, float]:
+    """Restart-to-first-band, changelog records read and memory per 10,000 students of a restarted worker on ``store``."""
+    datadir = work / f"restart-{store}"
+    # Restore the loaded state into a new data folder (memory: into the process), then stop.
+    process, port = _start_worker(env, work, f"restore-{store}", store, datadir)
+    try:
+        _wait(lambda: _safe(lambda: _ready(port)), 1800, f"the {store} worker to restore the state")
+    finally:
+        _stop(process)
+
+    student = f"bench-restart-{uuid.uuid4().hex[:8]}"
+    topic = settings.topic("band-changes")
+    start = _ends(settings, topic)
+    codec = default_codec()
+    now_ms = int(time.time() * 1000)
+    record = {"event_id": f"restart-{student}", "student_id": student, "source": "vle", "action": "viewed", "event_time": now_ms, "course": None, "object_ref": None, "quantity": None, "attendance_status": None, "source_ref": "bench", "amends": None}
+    consumer = Consumer(client_config(settings, **{"group.id": f"bench-{uuid.uuid4().hex}", "enable.auto.commit": False}))
+    consumer.assign([TopicPartition(topic, p, offset) for p, offset in start.items()])
+    started = time.perf_counter()
+    process, port = _start_worker(env, work, f"restart-{store}", store, datadir)
+    try:
+        # Published as the process starts: a new student's first evaluation is a band change
+        # (none -> a band), decided in the worker's first batch once its state is restored.
+        with Publisher(settings, **{"linger.ms": 0}) as publisher:
+            publisher.send(settings.topic("activity"), codec.encode("activity_event", record), key=student)
+        first_band = None
+        while first_band is None:
+            if time.perf_counter() - started > 1800:
+                raise RuntimeError(f"no band change from the restarted {store} worker within 30 minutes")
+            for msg in consumer.consume(1000, timeout=0.05):
+                if msg.error() is None and codec.decode(msg.value(), expect="band_change")["student_id"] == student:
+                    first_band = time.perf_counter() - started
+        # Its memory once it holds everyone: after a gauges pass has counted them.
+        held = _wait(lambda: _safe(lambda: _counter(_metrics(port), "leap_engine_students")), 120, f"the {store} worker's student count")
+        rss = _rss_kib(process.pid)
+        restored = _counter(_metrics(port), "leap_engine_changelog_restored_total")
+    finally:
+        consumer.close()
+        _stop(process)
+    return {
+        "to_first_band_s": round(first_band, 2),
+        "restored_records": int(restored),
+        "students_held": int(held),
+        "rss_mib": round(rss / 1024, 1),
+        "mib_per_10k_students": round((rss - idle_kib) / 1024 / max(held, 1) * 10_000, 1),
+    }
 
 
 def _safe(fn):  # type: ignore[no-untyped-def]

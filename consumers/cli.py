@@ -73,7 +73,7 @@ def db_status() -> None:
 
 
 def consume(
-    metrics_port: Annotated[int, typer.Option(help="Port of /metrics and /healthz (503 while storage is unreachable).")] = 9102,
+    metrics_port: Annotated[int, typer.Option(help="Port of /metrics, /healthz (503 while storage is unreachable) and /readyz (503 also before partitions are assigned).")] = 9102,
 ) -> None:
     """Consume band changes, states, summaries and the roster into PostgreSQL and Redis; raise alerts."""
     from leap.calendar import CalendarError, load_calendar
@@ -87,7 +87,7 @@ def consume(
     except (PolicyError, CalendarError) as exc:
         fail(str(exc))
     consumer = AlertConsumer(settings, policy.alerts, calendar, engagement=policy.engagement, names=policy.sources.display_names)
-    serve_metrics(metrics_port, consumer.health)
+    serve_metrics(metrics_port, consumer.health, ready=consumer.readiness)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

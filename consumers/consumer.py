@@ -26,9 +26,13 @@ from typing import Any
 import psycopg
 import redis
 from confluent_kafka import Consumer, KafkaException, TopicPartition
-from prometheus_client import Counter, Gauge, Histogram
 
 from consumers import core, store
+from consumers.metrics import (
+    ALERTS, DEAD_LETTERS, EVENTS, HEALTHY, LAG, LAST_EVENT, MESSAGES, OUTAGE, PARTITIONS, QUIET, QUIET_LIMIT, RETRIES,
+    WRITE_SECONDS, events_by_source, reason_label, start_series,
+)  # fmt: skip
+from consumers.outages import feed_quiet
 from leap.calendar import Calendar
 from consumers.core import Batch, Plan, Setting, Snapshot
 from consumers.delivery import Deliveries
@@ -44,21 +48,14 @@ from schemas.codec import CodecError, default_codec
 
 log = get_logger("leap.consumer")
 
-MESSAGES = Counter("leap_consumer_messages_total", "Messages read by the consumer, by topic and outcome", ["topic", "outcome"])
-ALERTS = Counter("leap_alerts_total", "Alert decisions by kind, outcome and reason", ["kind", "outcome", "reason"])
-WRITE_SECONDS = Histogram("leap_consumer_write_seconds", "One batch's PostgreSQL transaction", buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
-LAG = Gauge("leap_consumer_lag", "Messages not yet read, by topic", ["topic"])
-HEALTHY = Gauge("leap_consumer_healthy", "1 when the consumer can read and write, 0 while it retries")
-OUTAGE = Gauge("leap_source_outage", "1 while a source's feed looks broken (its alerts are held)", ["source"])
-LAST_EVENT = Gauge("leap_source_last_event_seconds", "Unix time at which the source's latest activity event was published", ["source"])
-RETRIES = Counter("leap_consumer_retries_total", "Steps retried after a storage failure", ["step", "service"])
-
 TOPICS = {
     "activity": "activity_event",
     "roster": "roster_entry",
     "student-state": "student_state",
     "daily-summaries": "daily_summary",
     "band-changes": "band_change",
+    # Read only to count what was rejected, where and why (leap_dead_letters_total).
+    "dead-letter": "dead_letter",
 }
 _TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError, redis.ConnectionError, redis.TimeoutError)
 # The data, not the service: retrying cannot help, the message is dead-lettered instead.
@@ -89,9 +86,18 @@ class AlertConsumer:
         # Erased students are recognised by keyed hash (consumers.protection.markers).
         self.pseudonym_key = settings.pseudonym_key.get_secret_value() if settings.pseudonym_key is not None else None
         self.deliveries = Deliveries(rules_.email, rules_.webhook, settings.tz, engagement, names, settings.portal_url) if self.channels() else None
+        self.partitions = 0  # assigned to this consumer (0 until it has joined its group)
+        self._reasons: dict[str, set[str]] = {}
         HEALTHY.set(1)
-        for source in SOURCES:  # every source has its series from start-up, not from its first outage
-            OUTAGE.labels(source).set(0)
+        start_series(SOURCES)
+
+    def readiness(self) -> str | None:
+        """Why the consumer cannot do its work now (None: it can): /readyz and ``leap_ready``."""
+        if not self.health.healthy:
+            return self.health.problem or "storage unreachable"
+        if self.partitions == 0:
+            return "waiting for partitions from the consumer group"
+        return None
 
     # ------------------------------------------------------------ connections and retries
 
@@ -175,6 +181,15 @@ class AlertConsumer:
             MESSAGES.labels(topic, "read").inc()
         return batch
 
+    def _count_rejection(self, batch: Batch, topic: str, value: bytes | None) -> None:
+        # Never dead-lettered again (that would loop): an unreadable one is counted as such.
+        try:
+            record = self.codec.decode(value or b"", expect="dead_letter")
+            batch.rejections.append((record["source"], record["reason"]))
+        except (CodecError, UnicodeDecodeError):
+            batch.rejections.append(("unreadable", "not a dead_letter record"))
+        MESSAGES.labels(topic, "read").inc()
+
     # ------------------------------------------------------------ applying
 
     def apply(self, messages: list) -> None:
@@ -203,6 +218,10 @@ class AlertConsumer:
         self.arrivals = core.merged_arrivals(self.arrivals, plan.arrivals)
         for source, at in plan.arrivals.items():
             LAST_EVENT.labels(source).set(self.arrivals[source])
+        for source, n in events_by_source(plan.volumes).items():
+            EVENTS.labels(source).inc(n)
+        for rejecter, reason in batch.rejections:
+            DEAD_LETTERS.labels(rejecter, reason_label(rejecter, reason, self._reasons)).inc()
         WRITE_SECONDS.observe(time.perf_counter() - started)
 
     def forget_erased(self, conn: psycopg.Connection, batch: Batch) -> Batch:
@@ -282,6 +301,10 @@ class AlertConsumer:
             log.info("source feed recovered", source=source)
         for source, out in flags.items():
             OUTAGE.labels(source).set(out)
+        setting = self.setting()
+        for source, (hours, limit) in feed_quiet(self.arrivals, setting.now, self.calendar, self.rules.outage_guard).items():
+            QUIET.labels(source).set(round(hours, 3))
+            QUIET_LIMIT.labels(source).set(limit)
         self._outages_shown = found
         return flags
 
@@ -391,7 +414,14 @@ class AlertConsumer:
                 },
             )
         )
-        consumer.subscribe(list(self.topics))
+        def holding(count: int) -> None:
+            self.partitions = count
+            PARTITIONS.set(count)
+
+        # The default (eager) protocol assigns and revokes the whole assignment at once.
+        consumer.subscribe(
+            list(self.topics), on_assign=lambda c, ps: holding(len(ps)), on_revoke=lambda c, ps: holding(0), on_lost=lambda c, ps: holding(0),
+        )  # fmt: skip
         last_review = 0.0
         last_lag = 0.0
         try:

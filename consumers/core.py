@@ -43,6 +43,7 @@ class Batch:
     arrivals: dict[str, float] = field(default_factory=dict)  # source -> latest publish time (Unix seconds)
     activity_ends: dict[int, int] = field(default_factory=dict)  # leap.activity partition -> next offset seen
     dead: list[dict] = field(default_factory=list)
+    rejections: list[tuple[str, str]] = field(default_factory=list)  # (rejecter, reason) read from the dead-letter topic
 
     def students(self) -> set[str]:
         """Every student a decision of this batch may concern."""

@@ -133,6 +133,10 @@ class Deliveries:
         self.tz = tz
         self.engagement = engagement  # names daily caps in explanations
         self.names = names  # source display names
+        # Each enabled channel's series exist from start-up (rate() then sees the first failure).
+        for channel, enabled in (("email", email.enabled), ("webhook", webhook.enabled)):
+            for outcome in ("sent", "retry", "failed") if enabled else ():
+                DELIVERIES.labels(channel, outcome)
 
     def send_pending(self, conn: psycopg.Connection, now: datetime | None = None) -> dict[str, int]:
         """Send what is due; return counts by outcome."""

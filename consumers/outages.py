@@ -110,6 +110,21 @@ def freshness_outages(last_arrivals: Mapping[str, float], now: datetime, calenda
     return found
 
 
+def feed_quiet(last_arrivals: Mapping[str, float], now: datetime, calendar: Calendar, guard: OutageGuard) -> dict[str, tuple[float, float]]:
+    """Each judged source's (teaching hours quiet since its last arrival, its ``max_quiet_hours``).
+
+    For ``leap_source_quiet_teaching_hours``: holidays, weekends and nights add nothing, so a
+    feed that is quiet when nobody works is not reported. Sources without a limit, and
+    sources never seen, are left out.
+    """
+    found = {}
+    for source, seconds in sorted(last_arrivals.items()):
+        limit = guard.quiet_hours(source)
+        if limit is not None:
+            found[source] = (quiet_teaching_hours(datetime.fromtimestamp(seconds, now.tzinfo), now, calendar, guard), limit)
+    return found
+
+
 def outages(
     volumes: Mapping[tuple[str, date], int],
     last_arrivals: Mapping[str, float],

@@ -125,10 +125,13 @@ def sample_moodle(
 def worker(
     web_port: Annotated[int, typer.Option(help="Port of this worker's web server (/metrics). Each worker its own.")] = 6066,
     tick_seconds: Annotated[float, typer.Option(help="Clock tick interval of the elected leader; 0 disables ticks.")] = 5.0,
-    datadir: Annotated[Optional[Path], typer.Option(help="This worker's data folder (default under LEAP_STATE_DIR).")] = None,
+    datadir: Annotated[Optional[Path], typer.Option(help="This worker's data folder, its tables on disk with LEAP_ENGINE_STORE=rocksdb: start it again with the same folder to resume from them (default under LEAP_STATE_DIR, one per web port). Never two workers in one folder.")] = None,
     loglevel: Annotated[str, typer.Option(help="Faust log level.")] = "warning",
 ) -> None:
-    """Run a stream worker: per-student state, cohort baselines, band changes. Run several to share partitions."""
+    """Run a stream worker: per-student state, cohort baselines, band changes. Run several to share partitions.
+
+    Its tables are kept in its data folder (LEAP_ENGINE_STORE=rocksdb, the default), so a restart reads only the changelog written since; delete the folder to make it restore everything from the changelogs.
+    """
     import faust
 
     from streams.app import create_app

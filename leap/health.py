@@ -1,6 +1,9 @@
 """Health of LEAP's processes: reachability checks of the services it depends on (`leap check`,
-readiness probes), and the /healthz and /metrics endpoint of the long-running processes that
-are not web applications (the alert consumer, the Moodle tail).
+readiness probes), and the /healthz, /readyz and /metrics endpoint of the long-running processes
+that are not web applications (the alert consumer, the Moodle tail, folder followers).
+
+Every long-running process exports ``leap_ready`` (1 when its /readyz would answer 200), so
+one alert rule covers "a process is up but cannot do its work" for all of them.
 """
 
 from __future__ import annotations
@@ -46,6 +49,21 @@ def postgres_ready(settings: Settings, timeout: float = 5.0) -> str:
         return f"postgresql {conn.info.server_version}"
 
 
+READY = Gauge("leap_ready", "1 when this process is ready to do its work (its /readyz answers 200), 0 when not")
+
+
+def track_readiness(problem: Callable[[], str | None]) -> None:
+    """Make ``leap_ready`` follow ``problem`` (None: ready), evaluated at every scrape (it must be cheap)."""
+
+    def value() -> float:
+        try:
+            return 0.0 if problem() else 1.0
+        except Exception:  # a check that fails is "not ready", never a broken /metrics
+            return 0.0
+
+    READY.set_function(value)
+
+
 CHECKS: dict[str, Callable[[Settings, float], str]] = {
     "kafka": kafka_ready,
     "redis": redis_ready,
@@ -76,15 +94,29 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-def serve_metrics(port: int, health: Health, host: str | None = None) -> None:
-    """Serve /metrics (Prometheus) and /healthz (200, or 503 with the problem) from a daemon thread."""
+def _json(start_response, ok: bool, body: dict) -> list[bytes]:  # type: ignore[no-untyped-def]
+    start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "application/json")])
+    return [json.dumps(body).encode()]
+
+
+def serve_metrics(port: int, health: Health, host: str | None = None, ready: Callable[[], str | None] | None = None) -> None:
+    """Serve /metrics (Prometheus), /healthz and /readyz from a daemon thread.
+
+    /healthz answers 200 while ``health`` is healthy, else 503 with the problem (the process
+    keeps retrying: an orchestrator may restart it). /readyz answers 200 when ``ready()``
+    returns None (default: when healthy), else 503 with its reason; ``leap_ready`` follows it.
+    """
     metrics = make_wsgi_app()
+    problem = ready or (lambda: None if health.healthy else health.problem or "unhealthy")
+    track_readiness(problem)
 
     def application(environ, start_response):  # type: ignore[no-untyped-def]
-        if environ.get("PATH_INFO") == "/healthz":
-            body = json.dumps({"healthy": health.healthy, "problem": health.problem, "since": health.since}).encode()
-            start_response("200 OK" if health.healthy else "503 Service Unavailable", [("Content-Type", "application/json")])
-            return [body]
+        path = environ.get("PATH_INFO")
+        if path == "/healthz":
+            return _json(start_response, health.healthy, {"healthy": health.healthy, "problem": health.problem, "since": health.since})
+        if path == "/readyz":
+            why = problem()
+            return _json(start_response, why is None, {"status": "ready"} if why is None else {"status": "unready", "reason": why})
         return metrics(environ, start_response)
 
     if host is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any
 
@@ -89,11 +89,13 @@ class Publisher:
         self.delivered = 0
         self._failures: list[str] = []
 
-    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+    def _on_delivery(self, err: KafkaError | None, msg: Message, then: Callable[[Message], None] | None = None) -> None:
         if err is not None:
             self._failures.append(f"{msg.topic()} key={msg.key()!r}: {err.str()}")
         else:
             self.delivered += 1
+            if then is not None:
+                then(msg)
 
     def _raise_failures(self) -> None:
         if self._failures:
@@ -107,12 +109,19 @@ class Publisher:
         key: str | bytes | None = None,
         headers: list[tuple[str, bytes]] | None = None,
         partition: int | None = None,
+        on_delivery: Callable[[Message], None] | None = None,
     ) -> None:
-        """Queue one message; blocks (serving delivery reports) while the local queue is full."""
+        """Queue one message; blocks (serving delivery reports) while the local queue is full.
+
+        ``on_delivery`` is called with the message once Kafka has it (its partition and offset
+        known), from the thread serving the reports (``send`` or ``flush``); a failed message
+        is reported as every other one is, not to it.
+        """
         extra = {} if partition is None else {"partition": partition}
+        report = self._on_delivery if on_delivery is None else (lambda err, msg: self._on_delivery(err, msg, on_delivery))
         while True:
             try:
-                self._producer.produce(topic, value=value, key=key, headers=headers, on_delivery=self._on_delivery, **extra)
+                self._producer.produce(topic, value=value, key=key, headers=headers, on_delivery=report, **extra)
                 break
             except BufferError:
                 self._producer.poll(0.05)

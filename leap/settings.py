@@ -9,6 +9,7 @@ from __future__ import annotations
 import shlex
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -47,6 +48,12 @@ class Settings(BaseSettings):
     replication_factor: int = Field(1, ge=1, description="Replication of topics LEAP creates.")
     state_dir: Path = Field(
         PROJECT_ROOT / ".state", description="Data and logs of locally started services."
+    )
+    engine_store: Literal["rocksdb", "memory"] = Field(
+        "rocksdb",
+        description="Where a stream worker keeps its tables (students, partition clocks, cohorts). rocksdb: on disk in the "
+        "worker's --datadir, so a restarted worker reads only the changelog written since it stopped (delete the folder "
+        "to make it restore everything); memory: in the process, restored from the whole changelog at every start.",
     )
     policy_file: Path = Field(
         PROJECT_ROOT / "deploy" / "institution.toml",

@@ -7,6 +7,7 @@ holding only a session id; the sign-in lives in Redis (``portal.sessions``).
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -25,6 +26,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from consumers.live import Live
+from leap.health import READY
 from leap.policy import Policy, cached_policy
 from leap.settings import Settings, get_settings
 from portal import auth, forms, inbox, pages
@@ -96,23 +98,34 @@ def _dev_examples(pool: ConnectionPool) -> list[dict]:
 
 
 async def healthz(request: Request) -> Response:
-    """200 when PostgreSQL and Redis answer, else 503 naming what does not."""
-    p = request.app.state.parts
+    """Liveness: the process answers (storage being away is readiness, not a reason to restart)."""
+    return JSONResponse({"status": "ok"})
+
+
+def _storage_problems(parts) -> dict[str, str]:  # type: ignore[no-untyped-def]
     problems = {}
     try:
-        with p.pool.connection(timeout=3) as conn:
+        with parts.pool.connection(timeout=3) as conn:
             conn.execute("SELECT 1")
     except Exception as exc:  # any failure is the answer, not a crash
         problems["postgres"] = str(exc)[:200]
     try:
-        p.live.ping()
+        parts.live.ping()
     except Exception as exc:
         problems["redis"] = str(exc)[:200]
+    return problems
+
+
+async def readyz(request: Request) -> Response:
+    """200 when PostgreSQL and Redis answer, else 503 naming what does not; ``leap_ready`` follows it."""
+    problems = await asyncio.to_thread(_storage_problems, request.app.state.parts)
+    READY.set(0 if problems else 1)
     return JSONResponse({"ok": not problems, **problems}, status_code=503 if problems else 200)
 
 
 async def metrics(request: Request) -> Response:
-    """Prometheus metrics of this process."""
+    """Prometheus metrics of this process, ``leap_ready`` checked afresh for the scrape."""
+    READY.set(0 if await asyncio.to_thread(_storage_problems, request.app.state.parts) else 1)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -178,6 +191,7 @@ def create_app(settings: Settings | None = None, policy: Policy | None = None) -
         *forms.routes,
         *inbox.routes,
         Route("/healthz", healthz),
+        Route("/readyz", readyz),
         Route("/metrics", metrics),
         Mount("/static", StaticFiles(directory=str(TEMPLATES.with_name("static"))), name="static"),
     ]

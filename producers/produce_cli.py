@@ -53,7 +53,7 @@ def produce(
     timetable: TimetableOption = None,
     follow: Annotated[bool, typer.Option("--follow", help="PATHS is one folder: publish each export dropped in it once, as it arrives, until stopped.")] = False,
     poll_seconds: Annotated[float, typer.Option(min=0.1, help="With --follow: seconds between looks at the folder; a file must be unchanged this long to be read.")] = 10.0,
-    metrics_port: Annotated[int, typer.Option(help="With --follow: port of /metrics and /healthz.")] = 9105,
+    metrics_port: Annotated[int, typer.Option(help="With --follow: port of /metrics, /healthz and /readyz.")] = 9105,
     as_json: Annotated[bool, typer.Option("--json", help="End each file with one JSON line of counts.")] = False,
 ) -> None:
     from producers.sources import adapters

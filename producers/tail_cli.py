@@ -20,7 +20,7 @@ def tail_moodle(
     poll_seconds: Annotated[float, typer.Option(min=0.1, help="Seconds between polls when there is nothing new.")] = 2.0,
     batch: Annotated[int, typer.Option(min=1, help="Rows per poll (and per Kafka transaction).")] = 5000,
     follow: Annotated[bool, typer.Option("--follow/--once", help="Keep polling (default), or stop once caught up (for cron and backfills).")] = True,
-    metrics_port: Annotated[int, typer.Option(help="Port of /metrics and /healthz (503 while the database or Kafka is unreachable).")] = 9104,
+    metrics_port: Annotated[int, typer.Option(help="Port of /metrics, /healthz and /readyz (503 while the database or Kafka is unreachable).")] = 9104,
 ) -> None:
     """Publish Moodle's logstore_standard_log as it is written: each row once, exactly where the last run stopped.
 

@@ -14,6 +14,25 @@ a crash can redo a batch, never lose its output). Known faust-streaming faults i
   When this process has itself processed the gap, the gap is marked acknowledged;
   otherwise the partition is read again from its committed offset (idempotent state makes
   the re-read harmless).
+
+Where the state is kept (``LEAP_ENGINE_STORE``). ``rocksdb``, the default: on the worker's
+disk, under its ``--datadir`` (``<datadir>/v1/tables/<table>-<partition>.db``), one
+RocksDB database per table partition holding the values and the changelog offset they cover
+(faust's *persisted offset*). A restarted worker with the same datadir opens them and reads
+only the changelog records written after that offset; so does a worker given back a
+partition another worker had meanwhile: the changelog is the truth, the local copy a head
+start. The engine writes its students and partition clocks itself, so it records their
+offsets itself, after the values and only where its records follow the recorded offset
+without a gap (``streams.table_store``); the cohort tables go through faust, which does.
+``memory``: in the process, restored from the whole changelogs at every start.
+What survives a restart on RocksDB: every table value written, each partition's persisted
+offset; a crash loses at most the offsets of the last batch (its records are read again,
+which rewrites the same values). To force a full restore, stop the worker and delete its
+datadir (or ``v1/tables`` in it); a datadir left over from topics since deleted must go
+too (faust then stops with "persisted offset ... higher than the last offset"). One gap: a
+student forgotten by another worker while this one's copy of their partition was stale for
+longer than the changelog keeps tombstones (a day by default) comes back here until the
+next day rollover forgets them again; delete the datadir of a worker that was down longer.
 """
 
 from __future__ import annotations
@@ -22,7 +41,8 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Iterator, MutableMapping
+from collections import defaultdict
+from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -36,8 +56,10 @@ from leap.log import get_logger
 from leap.settings import Settings
 from schemas.codec import default_codec
 from streams import state_codec
+from streams.table_store import ROCKSDB_OPTIONS, EngineTable, offsets_to_persist, store_url
 from streams.clock import tick_records
 from streams.cohorts import CohortCore
+from streams import metrics as worker_metrics
 from streams.web import add_health_views
 from leap.vocabulary import partition_for
 from streams.engine import Engine, Message, PartitionClock, partition_key
@@ -59,6 +81,11 @@ UNASSIGNED = Gauge("leap_engine_students_unassigned", "Students with events but 
 BASELINES = Counter("leap_engine_baselines_total", "Cohort baselines frozen and broadcast")
 TICKS_DEFERRED = Counter("leap_engine_ticks_deferred_total", "Clock ticks not applied because the partition's activity backlog was long")
 STALLS = Counter("leap_engine_commit_gaps_total", "Commit gaps left by a faust rebalance, filled or re-read")
+RESTORED = Counter(
+    "leap_engine_changelog_restored_total",
+    "Changelog records read into this worker's tables at start-up and rebalances (on RocksDB only those written since its state was last saved)",
+    ["table"],
+)
 
 
 class _StateCodec(codecs.Codec):
@@ -96,13 +123,21 @@ class KeyPartitionedTable(faust.Table):
 
 
 class Overlay(MutableMapping):
-    """A table seen through a batch's pending writes: nothing reaches the table until applied."""
+    """A table seen through a batch's pending writes: nothing reaches the table until applied.
+
+    ``read(key)`` (default: the table's ``get``) looks a key up in the store; what it returns
+    is kept for the rest of the batch, so the engine changes one object per key even where
+    every read decodes a new one (RocksDB), as it does with the memory store's own objects.
+    """
 
     _DELETED = object()
+    _ABSENT = object()
 
-    def __init__(self, table: MutableMapping) -> None:
+    def __init__(self, table: MutableMapping, read: Callable[[Any], Any] | None = None) -> None:
         self.table = table
+        self.read = read if read is not None else table.get
         self.pending: dict = {}
+        self.seen: dict = {}
 
     def __getitem__(self, key):  # type: ignore[no-untyped-def]
         value = self.pending.get(key, None)
@@ -110,7 +145,13 @@ class Overlay(MutableMapping):
             raise KeyError(key)
         if value is not None:
             return value
-        return self.table[key]
+        value = self.seen.get(key, None)
+        if value is None:
+            value = self.read(key)
+            self.seen[key] = self._ABSENT if value is None else value
+        if value is None or value is self._ABSENT:
+            raise KeyError(key)
+        return value
 
     def get(self, key, default=None):  # type: ignore[no-untyped-def]
         try:
@@ -176,7 +217,7 @@ def create_app(
     app = faust.App(
         f"{settings.topic_prefix}-engine",
         broker=f"kafka://{settings.kafka_bootstrap}",
-        store="memory://",
+        store=store_url(settings.engine_store),
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         table_standby_replicas=0,
@@ -186,8 +227,8 @@ def create_app(
         stream_buffer_maxsize=20_000,
         broker_commit_every=20_000,
         web_port=web_port,
-        web_host="127.0.0.1",
-        web_bind="127.0.0.1",
+        web_host=settings.metrics_host,
+        web_bind=settings.metrics_host,
         datadir=str(datadir),
         logging_config=None,
     )
@@ -205,18 +246,36 @@ def create_app(
     clock_topic = app.topic(names["clock"], key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
     contributions = app.topic(names["contributions"], key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
 
+    def restored(name: str) -> Callable[[Any], Any]:
+        counter = RESTORED.labels(name)
+
+        async def count(event: Any) -> None:
+            counter.inc()
+
+        return count
+
+    def table_options(name: str) -> dict[str, Any]:
+        # A fresh options dict per table: faust's RocksDB store pops keys out of the one it is given.
+        return {"options": dict(ROCKSDB_OPTIONS), "on_changelog_event": restored(name)}
+
     # Faust tables pick their serializers from key_type/value_type (not from a schema).
     # Keyed like the input topics and partitioned by the same murmur2 hash, so a student's
     # state is restored on the worker that owns their activity partition.
     def key_partitioned(name: str, value_type: Any) -> KeyPartitionedTable:
-        table = KeyPartitionedTable(app, name=name, beacon=app.tables.beacon, key_type=bytes, value_type=value_type, partitions=settings.partitions)
+        table = KeyPartitionedTable(
+            app, name=name, beacon=app.tables.beacon, key_type=bytes, value_type=value_type, partitions=settings.partitions, **table_options(name)
+        )
         return app.tables.add(table)
 
     students = key_partitioned("students", _StudentStateType)
     clocks_table = key_partitioned("partition-clocks", bytes)
-    # Written while handling a message of the cohort's own partition (one at a time); JSON values.
-    members = app.Table("cohort-members", key_type=bytes, partitions=settings.partitions)
-    frozen = app.Table("cohort-baselines", key_type=bytes, partitions=settings.partitions)
+    # The engine writes these two itself (see process): by partition, and their persisted offsets.
+    students_store = EngineTable(students, decode=state_codec.loads)
+    clocks_store = EngineTable(clocks_table)
+    # Written through faust while handling a message of the cohort's own partition (one at a
+    # time), so faust's own write path records their persisted offsets; JSON values.
+    members = app.Table("cohort-members", key_type=bytes, partitions=settings.partitions, **table_options("cohort-members"))
+    frozen = app.Table("cohort-baselines", key_type=bytes, partitions=settings.partitions, **table_options("cohort-baselines"))
 
     engine = Engine(policy, settings.tz, settings.partitions, codec, names, calendar=calendar)
     cohorts = CohortCore(codec)
@@ -236,7 +295,7 @@ def create_app(
 
         def __getitem__(self, p: int) -> PartitionClock:
             if p not in clock_cache:
-                raw = clocks_table.get(clock_keys[p])
+                raw = clocks_store.get(clock_keys[p], p)
                 if raw is None:
                     raise KeyError(p)
                 clock_cache[p] = PartitionClock.loads(raw)
@@ -343,9 +402,28 @@ def create_app(
                     marks[tp.partition] = high
         return marks
 
+    changelog_stores = {students_changelog: students_store, clocks_changelog: clocks_store}
+
+    def persist_offsets(delivered: list[tuple[str, int, int]]) -> None:
+        """Once a batch's values are in the store: record the changelog offsets it now covers (RocksDB).
+
+        The engine's changelog records go through librdkafka, so faust never learns their
+        offsets and would never advance a partition's persisted offset: a restart would read
+        the whole changelog again. Values first, offsets after (a crash in between only makes
+        the next restore read this batch again); see ``offsets_to_persist`` for when not.
+        """
+        if not delivered or app.rebalancing:
+            # A rebalance restores partitions from their persisted offsets, and the restore
+            # (not this batch) then records how far it read; leave the offsets to it.
+            return
+        covered = lambda topic, partition: changelog_stores[topic].persisted_offset(partition)  # noqa: E731
+        for (topic, partition), offset in offsets_to_persist(delivered, covered).items():
+            changelog_stores[topic].persist(partition, offset)
+
     async def process(batch: list[Message]) -> None:
         """Run the engine on a batch, deliver its output, then write its state."""
-        view = Overlay(students)
+        partitions = settings.partitions
+        view = Overlay(students, read=lambda key: students_store.get(key, partition_for(key, partitions)))
         out = engine.handle(batch, view, clocks, activity_highwaters())
         encode, send = codec.encode, sink.send
         for key, record in out.band_changes:
@@ -360,23 +438,30 @@ def create_app(
             send(names["dead-letter"], encode("dead_letter", record), key=b"engine")
         # Outputs first: state that says a band change happened must never outlive a lost change.
         await flushed()
+        # Where Kafka put each changelog record: the persisted offsets come from it (RocksDB).
+        delivered: list[tuple[str, int, int]] = []
+        noted = (lambda msg: delivered.append((msg.topic(), msg.partition(), msg.offset()))) if students_store.on_rocksdb else None
+        puts: dict[int, list] = defaultdict(list)
+        removals: dict[int, list] = defaultdict(list)
         for key, state in out.writes.items():
             if key not in out.deletes:
-                send(students_changelog, state_codec.dumps(state), key=key, partition=partition_for(key, settings.partitions))
+                p = partition_for(key, partitions)
+                encoded = state_codec.dumps(state)
+                puts[p].append((key, state, encoded))
+                send(students_changelog, encoded, key=key, partition=p, on_delivery=noted)
         for key in out.deletes:
-            send(students_changelog, None, key=key, partition=partition_for(key, settings.partitions))
+            p = partition_for(key, partitions)
+            removals[p].append(key)
+            send(students_changelog, None, key=key, partition=p, on_delivery=noted)
         clock_values = {p: clock_cache[p].dumps() for p in out.clock_writes}
         for p, value in clock_values.items():
-            send(clocks_changelog, value, key=clock_keys[p], partition=p)
+            send(clocks_changelog, value, key=clock_keys[p], partition=p, on_delivery=noted)
         await flushed()
-        store = students.data
-        for key, state in out.writes.items():
-            if key not in out.deletes:
-                store[key] = state
-        for key in out.deletes:
-            store.pop(key, None)
+        for p in puts.keys() | removals.keys():
+            students_store.write(p, puts[p], removals[p])
         for p, value in clock_values.items():
-            clocks_table.data[clock_keys[p]] = value
+            clocks_store.write(p, [(clock_keys[p], value, value)])
+        persist_offsets(delivered)
         for outcome in ("applied", "duplicate", "late", "rejected"):
             if out.counts[outcome]:
                 EVENTS.labels(outcome).inc(out.counts[outcome])
@@ -419,10 +504,34 @@ def create_app(
                 await clock_topic.send(value=encoded_clock, partition=p)
                 await contributions.send(value=encoded_cohort, partition=p)
 
+    def held_students() -> list[tuple[str | None, str]]:
+        """(band, cohort) of every student this worker holds.
+
+        On RocksDB read from each stored value's head: a pass every 15 s reads the values
+        once, without decoding every student's days.
+        """
+        if students_store.on_rocksdb:
+            return [state_codec.band_and_cohort(raw) for raw in students_store.stored_values()]
+        return [(s.band, s.cohort) for s in students_store.stored_values()]
+
     @app.timer(interval=15.0)
     async def gauges() -> None:
-        STUDENTS.set(len(students))
-        UNASSIGNED.set(sum(1 for s in students.values() if s.cohort == "unassigned"))
+        held = held_students()
+        STUDENTS.set(len(held))
+        UNASSIGNED.set(sum(1 for _, cohort in held if cohort == "unassigned"))
+        worker_metrics.show_bands(worker_metrics.band_counts(band for band, _ in held))
+
+    lag_shown: set[int] = set()
+
+    @app.timer(interval=5.0)
+    async def lag_gauges() -> None:
+        nonlocal lag_shown
+        held = [tp for tp in app.consumer.assignment() if tp.topic == names["activity"]]
+        processed = {tp.partition: processed_up_to[tp] for tp in held if tp in processed_up_to}
+        committed = {tp.partition: app.consumer._committed_offset[tp] for tp in held if app.consumer._committed_offset.get(tp) is not None}
+        highs = {p: h for p, h in activity_highwaters().items() if p in {tp.partition for tp in held}}
+        lag_shown = worker_metrics.show_lag(worker_metrics.partition_lag(highs, processed, committed), lag_shown)
+        worker_metrics.RECOVERY.set(app.tables.recovery.active_remaining_total())
 
     @app.task
     async def _tune_runtime() -> None:
@@ -434,5 +543,6 @@ def create_app(
     from faust.sensors.prometheus import setup_prometheus_sensors
 
     setup_prometheus_sensors(app)
+    worker_metrics.show_bands(worker_metrics.band_counts(()))
     add_health_views(app)
     return app

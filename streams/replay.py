@@ -66,6 +66,8 @@ class ReplayCounts:
     rejected: int = 0
     outside: int = 0  # after the as-of day, or older than the retention
     reasons: Counter[str] = field(default_factory=Counter)  # rejections by reason
+    # (source, applied | duplicate | outside | rejected): what became of each source's events.
+    by_source: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
 def eligible(state: StudentState) -> bool:
@@ -131,6 +133,7 @@ def replay(
         counts.read += 1
         if event is None:
             counts.rejected += 1
+            counts.by_source[("unreadable", "rejected")] += 1
             continue
         try:
             outcome = _apply(event, states, roster, today, oldest, until_ms, tz)
@@ -145,6 +148,8 @@ def replay(
         else:
             counts.rejected += 1
             counts.reasons[outcome[:200]] += 1
+        kind = outcome if outcome in (APPLIED, DUPLICATE, _OUTSIDE) else "rejected"
+        counts.by_source[(str(event.get("source")), kind)] += 1
 
     # Follow each student's band through the days, as end-of-day evaluations.
     first_day = min((d for s in states.values() for d in s.days), default=today)

@@ -12,6 +12,8 @@ from typing import Any
 
 import faust
 
+from leap.health import track_readiness
+
 
 def readiness_problem(*, rebalancing: bool, in_recovery: bool, recovered_once: bool, changelog_remaining: int) -> str | None:
     """Why a worker is not ready to score (None: it is)."""
@@ -22,8 +24,18 @@ def readiness_problem(*, rebalancing: bool, in_recovery: bool, recovered_once: b
     return None
 
 
+def worker_problem(app: faust.App) -> str | None:
+    """Why this worker is not ready now (None: it is), from faust's own state."""
+    recovery = app.tables.recovery
+    return readiness_problem(
+        rebalancing=bool(app.rebalancing), in_recovery=bool(recovery.in_recovery),
+        recovered_once=recovery.completed.is_set(), changelog_remaining=recovery.active_remaining_total(),
+    )  # fmt: skip
+
+
 def add_health_views(app: faust.App) -> None:
-    """Register ``/healthz`` and ``/readyz`` on the worker's web server."""
+    """Register ``/healthz`` and ``/readyz`` on the worker's web server; ``leap_ready`` follows /readyz."""
+    track_readiness(lambda: worker_problem(app))
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:
@@ -31,11 +43,7 @@ def add_health_views(app: faust.App) -> None:
 
     @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:
-        recovery = app.tables.recovery
-        problem = readiness_problem(
-            rebalancing=bool(app.rebalancing), in_recovery=bool(recovery.in_recovery),
-            recovered_once=recovery.completed.is_set(), changelog_remaining=recovery.active_remaining_total(),
-        )  # fmt: skip
+        problem = worker_problem(app)
         if problem is not None:
             return web.json({"status": "unready", "reason": problem}, status=503)
         return web.json({"status": "ready", "partitions": len(app.consumer.assignment())})

@@ -34,6 +34,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from leap.dead_letter import dead_letter_record
+from leap.health import READY
 from leap.kafka import AsyncPublisher, DeliveryError
 from leap.log import get_logger
 from leap.settings import Settings, get_settings
@@ -218,24 +219,35 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-async def readyz(request: Request) -> Response:
-    """Readiness: Kafka answers and the identity map has been read (events would otherwise wait in quarantine needlessly)."""
+async def unready(ingest: Ingest) -> str | None:
+    """Why the server cannot take activity now (None: it can): the identity map not read yet
+    (events would wait in quarantine needlessly), or Kafka not answering."""
     import asyncio
 
     from leap.health import kafka_ready
 
-    ingest: Ingest = request.app.state.ingest
     if not ingest.identities_ready.is_set():
-        return JSONResponse({"status": "starting", "reason": "reading the identity map"}, status_code=503)
+        return "reading the identity map"
     try:
         await asyncio.to_thread(kafka_ready, ingest.settings, 2.0)
     except Exception as exc:  # any failure to answer is "not ready"; say which
-        return JSONResponse({"status": "unready", "reason": f"Kafka: {exc}"}, status_code=503)
+        return f"Kafka: {exc}"
+    return None
+
+
+async def readyz(request: Request) -> Response:
+    """Readiness (see ``unready``); ``leap_ready`` follows it."""
+    ingest: Ingest = request.app.state.ingest
+    problem = await unready(ingest)
+    READY.set(0 if problem else 1)
+    if problem is not None:
+        return JSONResponse({"status": "unready", "reason": problem}, status_code=503)
     return JSONResponse({"status": "ready", "identities": len(ingest.identities)})
 
 
 async def metrics(request: Request) -> Response:
-    """Prometheus metrics."""
+    """Prometheus metrics, ``leap_ready`` checked afresh for the scrape."""
+    READY.set(0 if await unready(request.app.state.ingest) else 1)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

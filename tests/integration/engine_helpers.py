@@ -28,3 +28,36 @@ def wait_until(predicate, seconds: float, what: str, interval: float = 1.0):
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what} (last: {last!r})")
+
+
+def worker_metric(port: int, name: str, **labels: str) -> float | None:
+    """The sum of a metric's samples on a worker's /metrics whose labels include ``labels`` (None: no answer)."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except httpx.HTTPError:
+        return None
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
+
+
+def worker_readiness(port: int) -> dict | None:
+    """A worker's /readyz answer once it is ready (None: not answering or not ready)."""
+    import httpx
+
+    try:
+        response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+    except httpx.HTTPError:
+        return None
+    return response.json() if response.status_code == 200 else None
+
+
+def changelog_records(settings: Settings, table: str) -> int:
+    """Records ever written to one of the engine's table changelogs (the sum of its partitions' end offsets)."""
+    return sum(end_offsets(settings, f"{settings.topic_prefix}-engine-{table}-changelog").values())

@@ -33,7 +33,7 @@ class Portal:
         if self.process is not None and self.process.poll() is not None:
             raise AssertionError(f"the portal exited with {self.process.returncode}:\n{self.log()}")
         try:
-            return httpx.get(self.url + "/healthz", timeout=2).status_code == 200
+            return httpx.get(self.url + "/readyz", timeout=2).status_code == 200
         except httpx.HTTPError:
             return False
 

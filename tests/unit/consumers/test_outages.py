@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from leap.calendar import Calendar, Period
-from consumers.outages import freshness_outages, last_complete_day, outages, quiet_teaching_hours, volume_outages
+from consumers.outages import feed_quiet, freshness_outages, last_complete_day, outages, quiet_teaching_hours, volume_outages
 from leap.policy import OutageGuard
 
 LONDON = ZoneInfo("Europe/London")
@@ -124,3 +125,24 @@ def test_out_exactly_when_quiet_longer_than_allowed(hours_ago, limit):
     since = now - timedelta(hours=hours_ago)
     found = freshness_outages({"vle": since.timestamp()}, now, TERM, guard)
     assert ("vle" in found) == (quiet_teaching_hours(since, now, TERM, guard) > limit)
+
+
+def test_feed_quiet_reports_teaching_hours_and_limit_for_judged_sources_only():
+    friday = date(2026, 11, 6)  # reading week follows: its days add nothing
+    arrivals = {"vle": at(friday, 17).timestamp(), "attendance": at(friday, 9).timestamp(), "library": at(friday, 9).timestamp()}
+    guard = OutageGuard(max_quiet_hours={"vle": 3, "attendance": 27})
+    assert guard.quiet_hours("library") is None or "library" in feed_quiet(arrivals, at(friday, 12), WEEKDAYS, guard)
+    found = feed_quiet({k: v for k, v in arrivals.items() if k != "library"}, at(date(2026, 11, 16), 10), WEEKDAYS, guard)
+    # vle: 17-18 on Friday and 9-10 on Monday; attendance: 9-18 on Friday and 9-10 on Monday.
+    assert found == {"vle": (pytest.approx(2.0), 3), "attendance": (pytest.approx(10.0), 27)}
+    assert feed_quiet({}, at(friday, 12), WEEKDAYS, guard) == {}
+
+
+@given(st.floats(0, 300), st.floats(0.5, 100))
+def test_feed_quiet_agrees_with_the_freshness_judgement(hours_ago, limit):
+    guard = OutageGuard(max_quiet_hours={"vle": limit})
+    now = at(date(2026, 11, 25), 15)
+    arrivals = {"vle": (now - timedelta(hours=hours_ago)).timestamp()}
+    quiet, allowed = feed_quiet(arrivals, now, TERM, guard)["vle"]
+    assert allowed == limit
+    assert (quiet > allowed) == ("vle" in freshness_outages(arrivals, now, TERM, guard))

@@ -127,3 +127,15 @@ def test_the_shipped_policy_is_the_documented_default():
     from leap.settings import PROJECT_ROOT
 
     assert load_policy(PROJECT_ROOT / "deploy" / "institution.toml").engagement == Engagement()
+
+
+def test_counts_say_what_became_of_each_sources_events():
+    day = AS_OF - timedelta(days=1)
+    events = [event("a", day, 0), event("a", day, 0), event("a", day, 1, source="logins"),
+              event("a", AS_OF - timedelta(days=200), 2), None, event("a", day, 3, source="lecture_capture", quantity=5000.0)]  # fmt: skip
+    _, counts = replay(events, {}, AS_OF, POLICY, LONDON)
+    assert counts.by_source == {
+        ("vle", "applied"): 1, ("vle", "duplicate"): 1, ("vle", "outside"): 1, ("logins", "applied"): 1,
+        ("unreadable", "rejected"): 1, ("lecture_capture", "rejected"): 1,
+    }  # fmt: skip
+    assert sum(counts.by_source.values()) == counts.read

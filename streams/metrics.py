@@ -1,0 +1,65 @@
+"""The stream worker's own gauges beyond its counters: lag, recovery, readiness and bands.
+
+Pure helpers compute each value from plain data; ``streams.app`` reads faust's state and sets
+them on a timer. Band counts are aggregates per worker (sum them across workers): nothing
+here names a student.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from prometheus_client import Gauge
+
+from leap.policy import BAND_ORDER
+
+LAG = Gauge("leap_engine_lag", "Activity messages not yet processed, by partition held by this worker", ["partition"])
+RECOVERY = Gauge("leap_engine_recovery_remaining", "Changelog records left to restore before this worker scores (0 when restored)")
+PARTITIONS = Gauge("leap_engine_partitions", "Activity partitions held by this worker")
+BANDS = Gauge("leap_engine_students_by_band", "Students held by this worker in each band (none: not scored yet)", ["band"])
+
+NO_BAND = "none"
+
+
+def band_counts(bands: Iterable[str | None]) -> dict[str, int]:
+    """How many students are in each band, every band present (0 included), ``none`` for unscored."""
+    counts = dict.fromkeys((*BAND_ORDER, NO_BAND), 0)
+    for band in bands:
+        key = band if band in counts else NO_BAND
+        counts[key] += 1
+    return counts
+
+
+def partition_lag(highwaters: Mapping[int, int], processed: Mapping[int, int], committed: Mapping[int, int]) -> dict[int, int]:
+    """Messages left to process per held partition: high water minus the next offset to process.
+
+    ``processed``: the highest offset this worker processed; ``committed``: the group's committed
+    offset (the next to read), used when this worker has processed nothing of the partition yet.
+    A partition whose high water is not known yet is left out.
+    """
+    lag = {}
+    for partition, high in highwaters.items():
+        if partition in processed:
+            following = processed[partition] + 1
+        elif partition in committed:
+            following = committed[partition]
+        else:
+            following = 0
+        lag[partition] = max(0, high - following)
+    return lag
+
+
+def show_lag(lag: Mapping[int, int], shown: set[int]) -> set[int]:
+    """Set ``leap_engine_lag`` per partition and drop partitions no longer held; returns those shown."""
+    for partition in shown - set(lag):
+        LAG.remove(str(partition))
+    for partition, n in lag.items():
+        LAG.labels(str(partition)).set(n)
+    PARTITIONS.set(len(lag))
+    return set(lag)
+
+
+def show_bands(counts: Mapping[str, int]) -> None:
+    """Set ``leap_engine_students_by_band``."""
+    for band, n in counts.items():
+        BANDS.labels(band).set(n)

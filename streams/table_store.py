@@ -1,0 +1,157 @@
+"""The two tables the engine writes itself (students, partition clocks), on either faust store.
+
+The engine sends these tables' changelog records through librdkafka and, once Kafka has
+them, writes the values into the table's store (``streams.app``). faust's own write path is
+not used, and on the RocksDB store it would be wrong twice over: it picks the partition
+database from the event being processed (a batch holds events of many partitions), and it
+records the changelog offset a database covers (its *persisted offset*, where a restarted
+worker resumes reading the changelog) only for records its own producer sent.
+
+So ``EngineTable`` reads a key from the database of the partition it belongs to, writes a
+batch's values to theirs, and records persisted offsets; ``offsets_to_persist`` (pure)
+decides which offsets may be recorded. On the memory store values are the objects
+themselves and there is no persisted offset: every start reads the whole changelog.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from functools import cached_property
+from typing import Any
+
+from faust.types import TP
+
+STORE_URLS = {"rocksdb": "rocksdb://", "memory": "memory://"}
+
+# Each partition of each table is its own RocksDB database (faust's layout). faust's defaults
+# (64 MiB write buffers, three of them, and a 2 GiB block cache, per database) would let a
+# worker's 30-odd databases grow far past the memory store they replace; these keep a
+# database's memory to a few MiB of recent writes and a cache of what it reads. Values are
+# small (a student's state is a few KiB), so small buffers flush often and cheaply.
+ROCKSDB_OPTIONS: Mapping[str, int] = {
+    "write_buffer_size": 4 * 1024 * 1024,
+    "max_write_buffer_number": 2,
+    "block_cache_size": 16 * 1024 * 1024,
+}
+
+
+def store_url(kind: str) -> str:
+    """faust's store URL for ``LEAP_ENGINE_STORE`` (``rocksdb`` or ``memory``)."""
+    try:
+        return STORE_URLS[kind]
+    except KeyError:
+        raise ValueError(f"unknown engine store {kind!r}: {' or '.join(STORE_URLS)}") from None
+
+
+def offsets_to_persist(
+    delivered: Iterable[tuple[str, int, int]], persisted: Callable[[str, int], int | None]
+) -> dict[tuple[str, int], int]:
+    """The changelog offset each partition's local store may now say it covers.
+
+    ``delivered``: ``(topic, partition, offset)`` of every changelog record of a batch, each
+    one delivered and its value already written to the store. ``persisted(topic, partition)``:
+    the offset the store covers now (None: none yet, so the partition's first record is 0).
+
+    A partition moves to its highest delivered offset only when the batch's records follow the
+    covered offset directly, without a gap: then every record up to the new offset is one the
+    store holds (read at restore, or written here). A gap means records the store never saw
+    (another worker wrote to the partition: a rebalance), so the offset stays put; the next
+    restore then reads a few records more than it needs, which is harmless (applying a
+    changelog record again writes the same value), where skipping records would leave stale
+    state behind.
+    """
+    offsets: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for topic, partition, offset in delivered:
+        offsets[(topic, partition)].append(offset)
+    result = {}
+    for (topic, partition), seen in offsets.items():
+        low, high = min(seen), max(seen)
+        covered = persisted(topic, partition)
+        follows = low == (-1 if covered is None else covered) + 1
+        if follows and high - low + 1 == len(set(seen)):
+            result[(topic, partition)] = high
+    return result
+
+
+class EngineTable:
+    """One engine-written table's store, addressed by partition.
+
+    ``decode`` turns a stored value into what the engine works with (RocksDB keeps the
+    changelog bytes; the memory store keeps the value itself, as faust's restore leaves it).
+    """
+
+    def __init__(self, table: Any, decode: Callable[[bytes], Any] = lambda raw: raw) -> None:
+        self.table = table
+        self.decode = decode
+
+    @cached_property
+    def on_rocksdb(self) -> bool:
+        """Whether the table's values live in RocksDB (bytes, one database per partition)."""
+        from faust.stores.rocksdb import Store as RocksDBStore
+
+        return isinstance(self.table.data, RocksDBStore)
+
+    @cached_property
+    def changelog(self) -> str:
+        """The table's changelog topic."""
+        return self.table.changelog_topic.get_topic_name()
+
+    def get(self, key: bytes, partition: int) -> Any | None:
+        """The value of ``key`` (None if absent), which lives in ``partition``."""
+        store = self.table.data
+        if not self.on_rocksdb:
+            return store.get(key)
+        # _db_for_partition: faust's store has no public read by partition (its __getitem__
+        # would look in the partition of whatever event is current).
+        raw = store._db_for_partition(partition).get(key)
+        return None if raw is None else self.decode(raw)
+
+    def write(self, partition: int, puts: Iterable[tuple[bytes, Any, bytes]], deletes: Iterable[bytes] = ()) -> None:
+        """Write ``(key, value, encoded value)`` and delete ``deletes``, all of one partition.
+
+        On RocksDB one atomic write batch: a crash leaves all of them or none.
+        """
+        store = self.table.data
+        if not self.on_rocksdb:
+            for key, value, _ in puts:
+                store[key] = value
+                # faust drops a revoked partition's keys by this index once a rebalance's
+                # restore completes; without it directly written keys would stay behind.
+                store._key_partition[key] = partition
+            for key in deletes:
+                store.pop(key, None)
+                store._key_partition.pop(key, None)
+            return
+        import rocksdict
+
+        batch = rocksdict.WriteBatch(raw_mode=True)
+        for key, _, encoded in puts:
+            batch.put(key, encoded)
+        for key in deletes:
+            batch.delete(key)
+        store._db_for_partition(partition).write(batch)
+
+    def persisted_offset(self, partition: int) -> int | None:
+        """The changelog offset up to which this partition's store holds every record (RocksDB only)."""
+        if not self.on_rocksdb:
+            return None
+        return self.table.data.persisted_offset(TP(self.changelog, partition))
+
+    def persist(self, partition: int, offset: int) -> None:
+        """Record that this partition's store holds every changelog record up to ``offset``.
+
+        Call only after the values are written (see ``offsets_to_persist``). It goes into the
+        partition's own database after those values, so even a machine crash that loses the
+        database's last writes loses the offset with them, never the values alone.
+        """
+        if self.on_rocksdb:
+            self.table.data.set_persisted_offset(TP(self.changelog, partition), offset)
+
+    def stored_values(self) -> Iterator[Any]:
+        """Every value held for this worker's active partitions, as stored: bytes on RocksDB, else the value."""
+        store = self.table.data
+        if not self.on_rocksdb:
+            return iter(list(store.values()))
+        # _itervalues: the raw values of the active partitions, without faust decoding each one.
+        return store._itervalues()

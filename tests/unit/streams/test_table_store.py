@@ -1,0 +1,95 @@
+"""The engine's tables on either store: which changelog offsets a store may claim, what a value's head says."""
+
+from __future__ import annotations
+
+import pytest
+
+from streams import state_codec
+from streams.app import Overlay
+from streams.model import StudentState
+from streams.table_store import offsets_to_persist, store_url
+
+STUDENTS = "leap-engine-students-changelog"
+CLOCKS = "leap-engine-partition-clocks-changelog"
+
+
+def covering(**offsets: int | None):
+    """A ``persisted`` lookup: ``p3=41`` means partition 3 of the students changelog covers up to 41."""
+    return lambda topic, partition: offsets.get(f"p{partition}") if topic == STUDENTS else offsets.get(f"c{partition}")
+
+
+def test_records_following_the_covered_offset_move_it_to_the_last_one():
+    delivered = [(STUDENTS, 3, 42), (STUDENTS, 3, 43), (STUDENTS, 3, 44), (CLOCKS, 3, 7)]
+    assert offsets_to_persist(delivered, covering(p3=41, c3=6)) == {(STUDENTS, 3): 44, (CLOCKS, 3): 7}
+
+
+def test_delivery_order_does_not_matter():
+    delivered = [(STUDENTS, 0, 12), (STUDENTS, 0, 10), (STUDENTS, 0, 11)]
+    assert offsets_to_persist(delivered, covering(p0=9)) == {(STUDENTS, 0): 12}
+
+
+def test_a_partition_never_written_starts_at_offset_zero():
+    assert offsets_to_persist([(STUDENTS, 5, 0), (STUDENTS, 5, 1)], covering()) == {(STUDENTS, 5): 1}
+    # Records exist before ours but the store never saw them: nothing is claimed.
+    assert offsets_to_persist([(STUDENTS, 5, 30), (STUDENTS, 5, 31)], covering()) == {}
+
+
+def test_records_after_a_gap_are_not_claimed():
+    # Another worker wrote 42 and 43 (a rebalance): the store never saw them.
+    assert offsets_to_persist([(STUDENTS, 3, 44), (STUDENTS, 3, 45)], covering(p3=41)) == {}
+
+
+def test_a_gap_inside_the_batch_is_not_claimed():
+    # 43 is someone else's, between two of ours.
+    assert offsets_to_persist([(STUDENTS, 3, 42), (STUDENTS, 3, 44)], covering(p3=41)) == {}
+
+
+def test_records_the_store_already_covers_claim_nothing_and_never_move_it_back():
+    # A restore read past these records already (it covers 50).
+    assert offsets_to_persist([(STUDENTS, 2, 45), (STUDENTS, 2, 46)], covering(p2=50)) == {}
+
+
+def test_each_partition_is_judged_on_its_own():
+    delivered = [(STUDENTS, 1, 5), (STUDENTS, 2, 9), (STUDENTS, 2, 10)]
+    assert offsets_to_persist(delivered, covering(p1=4, p2=3)) == {(STUDENTS, 1): 5}
+
+
+def test_nothing_delivered_claims_nothing():
+    assert offsets_to_persist([], covering(p0=1)) == {}
+
+
+def test_store_urls():
+    assert store_url("rocksdb") == "rocksdb://" and store_url("memory") == "memory://"
+    with pytest.raises(ValueError, match="rocksdb or memory"):
+        store_url("disk")
+
+
+def test_a_stored_state_head_gives_its_band_and_cohort():
+    state = StudentState("BSC-CS/Y2")
+    assert state_codec.band_and_cohort(state_codec.dumps(state)) == (None, "BSC-CS/Y2")
+    state.band = "partial"
+    state.score = 0.4
+    assert state_codec.band_and_cohort(state_codec.dumps(state)) == ("partial", "BSC-CS/Y2")
+    with pytest.raises(state_codec.StateFormatError):
+        state_codec.band_and_cohort(b"\x09" + bytes(40))
+    with pytest.raises(state_codec.StateFormatError):
+        state_codec.band_and_cohort(b"\x02")
+
+
+def test_an_overlay_reads_each_key_once_per_batch_so_changes_to_what_it_returned_stick():
+    reads: list[bytes] = []
+
+    def read(key: bytes):
+        # Like RocksDB: a new object on every read.
+        reads.append(key)
+        return None if key == b"new" else {"days": []}
+
+    view = Overlay({}, read=read)
+    view.get(b"s1")["days"].append(1)
+    assert view.get(b"s1") == {"days": [1]}
+    assert view.get(b"new") is None and b"new" not in view
+    view[b"new"] = {"days": [2]}
+    assert view[b"new"] == {"days": [2]}
+    del view[b"s1"]
+    assert view.get(b"s1") is None
+    assert reads == [b"s1", b"new"]
