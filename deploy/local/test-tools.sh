@@ -3,6 +3,8 @@
 #   - tests/tools/node_modules from the npm registry (npm ci: oidc-provider, axe-core, as locked)
 #   - Debian's chromium (and chromium-driver), which Playwright drives; never a downloaded
 #     browser (`playwright install` is not used).
+#   - Debian's prometheus (prometheus and promtool) for the alert rules' tests; the package's
+#     own service is not used (the tests start their own, on a free port).
 #
 # usage: deploy/local/test-tools.sh
 set -euo pipefail
@@ -16,6 +18,7 @@ die() { printf '[test-tools] error: %s\n' "$*" >&2; exit 1; }
 source "$ROOT/deploy/local/packages.sh"
 
 need_packages chromium chromium-driver
+NO_RECOMMENDS=1 need_packages prometheus
 
 # Node.js is not taken from Debian: bookworm's nodejs is 18, the tools are pinned and tested on 20+.
 command -v node >/dev/null || die "Node.js 20+ is needed for the test OpenID provider (node is not on PATH)"
