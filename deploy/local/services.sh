@@ -4,7 +4,7 @@
 # A service that already answers at the address in LEAP_* settings is left alone, so this can
 # share a machine with existing services; `down` stops only what `up` started (it keeps pid files).
 #
-# usage: deploy/local/services.sh up|down|status
+# usage: deploy/local/services.sh up|down|status|restart-postgres|restart-kafka|restart-redis
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -238,5 +238,17 @@ case ${1:-} in
       die "PostgreSQL did not restart; see $STATE_DIR/postgres/server.log"
     head -n 1 "$STATE_DIR/postgres/postmaster.pid" >"$RUN/postgres.pid"
     ;;
-  *) echo "usage: $0 up|down|status|restart-postgres" >&2; exit 2 ;;
+  restart-kafka)
+    # For outage drills and `make chaos`: a clean stop and start of the broker `up` started.
+    pid_alive "$RUN/kafka.pid" || die "Kafka was not started by this script; not restarting it"
+    stop_pid kafka
+    kafka_up
+    ;;
+  restart-redis)
+    # Redis saves its append-only file on SIGTERM: what it held is there again after the start.
+    pid_alive "$RUN/redis.pid" || die "Redis was not started by this script; not restarting it"
+    stop_pid redis
+    redis_up
+    ;;
+  *) echo "usage: $0 up|down|status|restart-postgres|restart-kafka|restart-redis" >&2; exit 2 ;;
 esac
