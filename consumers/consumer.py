@@ -150,6 +150,9 @@ class AlertConsumer:
             if schema is None:
                 continue
             value = msg.value()
+            if schema == "dead_letter":
+                self._count_rejection(batch, topic, value)
+                continue
             try:
                 if value is None:
                     if schema == "roster_entry" and msg.key():

@@ -255,3 +255,8 @@ def test_a_record_postgresql_refuses_is_dead_lettered_and_the_rest_is_stored(dep
     assert "not-a-uuid" in letters[0]["reason"] or "uuid" in letters[0]["reason"].lower()
     assert default_codec().decode(letters[0]["raw"])["student_id"] == "s-bad"
     assert health(consumer) == 200
+    # It reads the dead-letter topic back to count what was rejected, by whom and why.
+    from tests.integration.engine_helpers import worker_metric
+
+    wait_until(lambda: worker_metric(consumer.port, "leap_dead_letters_total", source="consumer") == 1, 60, "its own dead letter counted")
+    assert consumer.poll() is None, "counting a dead letter stopped the consumer"
