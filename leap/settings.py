@@ -22,7 +22,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 class Settings(BaseSettings):
     """Where LEAP's services are and how it names its topics; each field is ``LEAP_<NAME>``."""
 
-    model_config = SettingsConfigDict(env_prefix="LEAP_", extra="ignore")
+    # An empty variable counts as unset: deployment files pass `${LEAP_X:-}` through, and an
+    # empty secret must not become a key.
+    model_config = SettingsConfigDict(env_prefix="LEAP_", extra="ignore", env_ignore_empty=True)
 
     kafka_bootstrap: str = Field(
         "127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated host:port."

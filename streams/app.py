@@ -7,7 +7,9 @@ a crash can redo a batch, never lose its output). Known faust-streaming faults i
 - exactly-once (#440/#517/#323): at-least-once, with idempotent state and deterministic ids;
 - agent concurrency > 1 commits past in-flight messages (#606): concurrency is 1;
 - ``take_events`` acks a batch even when its body raises: a send that cannot be delivered
-  ends the process before the batch is acknowledged, so it is redelivered on restart;
+  ends the process before the batch is acknowledged, so it is redelivered on restart; and
+  when a stop cancels the agent, the batch in hand is finished first
+  (``finish_despite_cancel``), since the stop then commits what was acked;
 - after a rebalance faust can resume a partition past offsets it no longer counts as
   acknowledged, and then never commits that partition again (``_new_offset`` refuses a gap
   at the head of the acked offsets). Seen here with one worker at start-up and with two.
@@ -191,6 +193,29 @@ class Overlay(MutableMapping):
         self.pending.clear()
 
 
+async def finish_despite_cancel(coro: Any) -> Any:
+    """Await ``coro`` to its end even if the awaiting task is cancelled meanwhile; then let the
+    cancellation through.
+
+    faust stops a worker by cancelling its agents, and ``take_events`` acknowledges the batch
+    in hand on the way out, cancelled or not; the stop then commits it. A batch abandoned
+    half-way (its state not yet written) would be lost, so a stop first finishes it.
+    """
+    task = asyncio.ensure_future(coro)
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(task)
+            break
+        except asyncio.CancelledError:
+            if task.done():
+                raise  # the work itself was cancelled, not the wait for it
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError("stopped once the batch in hand was finished")
+    return result
+
+
 def _die(reason: str) -> None:
     # Not an exception: faust would acknowledge the batch on the way out and lose it.
     log.critical("cannot deliver engine output; exiting so the batch is redelivered on restart", reason=reason)
@@ -367,7 +392,7 @@ def create_app(
                 for e in events
             ]
             try:
-                await process(batch)
+                await finish_despite_cancel(process(batch))
             except Exception as exc:  # a bug, not bad input (that is dead-lettered): see _die
                 log.exception("engine batch failed")
                 _die(repr(exc))

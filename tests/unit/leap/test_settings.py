@@ -25,6 +25,15 @@ def test_environment_variables_override(monkeypatch):
     assert settings.topic("roster") == "essex.roster"
 
 
+def test_an_empty_variable_counts_as_unset_so_an_empty_secret_never_becomes_a_key(monkeypatch):
+    # Deployment files pass `${LEAP_PSEUDONYM_KEY:-}` through when the operator set none.
+    monkeypatch.setenv("LEAP_PSEUDONYM_KEY", "")
+    monkeypatch.setenv("LEAP_TOPIC_PREFIX", "")
+    settings = Settings()
+    assert settings.pseudonym_key is None
+    assert settings.topic("roster") == "leap.roster"
+
+
 def test_an_unknown_time_zone_is_refused_with_a_clear_message(monkeypatch):
     monkeypatch.setenv("LEAP_TIMEZONE", "Europe/Colchester")
     with pytest.raises(ValidationError, match="unknown time zone 'Europe/Colchester'"):
