@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install up down status topics run test unit integration test-tools bench clean
+.PHONY: help install up down status topics run test unit integration test-tools bench chaos clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -38,7 +38,7 @@ run: topics ## The main job end to end: a simulated university through a stream 
 unit: install ## Unit and property tests of the pure logic (no services)
 	$(BIN)/pytest -q tests/unit
 
-test-tools: ## Node packages (test OpenID provider, axe-core) and Debian's chromium for the browser tests
+test-tools: ## Node packages (test OpenID provider, axe-core), Debian's chromium (browser tests) and prometheus (alert rules)
 	deploy/local/test-tools.sh
 
 integration: topics test-tools ## Integration tests against the real services
@@ -49,6 +49,9 @@ test: topics test-tools ## Everything: services up, then the whole suite against
 
 clean: down ## Stop services and delete their data, the jar cache, .venv and the test tools
 	rm -rf .state .cache $(VENV) tests/tools/node_modules
+
+chaos: topics ## Fault-injection run on the real services: kills, restarts, poison; checks every invariant (about 30 min)
+	$(BIN)/python -m reliability.chaos --seed $${LEAP_CHAOS_SEED:-7} --out .state/chaos-last.json
 
 bench: topics ## Measure the engine: events/s per worker vs a bare consumer, latency, memory
 	$(BIN)/python -m benchmarks.engine_bench

@@ -1,0 +1,128 @@
+"""LEAP's processes and local services for a chaos run: start, kill, restart, supervise.
+
+The harness plays the part systemd or Kubernetes plays in production: a process that exits
+when it should not (a worker that could not deliver its output exits on purpose, to be
+redelivered) is started again, and counted.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from leap.log import get_logger
+from leap.settings import PROJECT_ROOT, Settings
+
+log = get_logger("leap.chaos")
+
+LEAP = str(Path(sys.executable).with_name("leap"))
+SERVICES = PROJECT_ROOT / "deploy" / "local" / "services.sh"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Process:
+    """One LEAP process the harness owns: what it runs, and its current incarnation."""
+
+    name: str
+    args: list[str]
+    log_path: Path
+    port: int
+    popen: subprocess.Popen | None = None
+    starts: int = 0
+    unplanned_exits: int = 0
+    expected: bool = False  # whether it should be running now
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+
+@dataclass
+class Processes:
+    """The run's workers and consumer, with the environment of its own deployment."""
+
+    env: dict[str, str]
+    folder: Path
+    all: dict[str, Process] = field(default_factory=dict)
+
+    def add_worker(self, name: str, tick_seconds: float = 1.0) -> Process:
+        """A worker slot: its data folder is kept across restarts (its local state)."""
+        port = free_port()
+        args = [LEAP, "worker", "--web-port", str(port), "--tick-seconds", str(tick_seconds), "--datadir", str(self.folder / name)]
+        return self._add(Process(name, args, self.folder / f"{name}.log", port))
+
+    def add_consumer(self) -> Process:
+        """The alert consumer slot."""
+        port = free_port()
+        return self._add(Process("consumer", [LEAP, "consume", "--metrics-port", str(port)], self.folder / "consumer.log", port))
+
+    def _add(self, process: Process) -> Process:
+        self.all[process.name] = process
+        return process
+
+    def start(self, process: Process) -> None:
+        """Start (or start again) a process; its output is appended to its log."""
+        with process.log_path.open("a") as out:
+            out.write(f"\n--- start {process.starts + 1} at {time.strftime('%H:%M:%S')} ---\n")
+        process.popen = subprocess.Popen(process.args, env=self.env, stdout=process.log_path.open("a"), stderr=subprocess.STDOUT)
+        process.starts += 1
+        process.expected = True
+
+    def kill(self, process: Process) -> None:
+        """SIGKILL: no shutdown, no final commit, as in a crash."""
+        if process.alive():
+            process.popen.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
+            process.popen.wait(30)  # type: ignore[union-attr]
+
+    def stop(self, process: Process) -> None:
+        """SIGTERM and wait: a clean shutdown (it leaves its group at once)."""
+        process.expected = False
+        if process.alive():
+            process.popen.terminate()  # type: ignore[union-attr]
+            try:
+                process.popen.wait(60)  # type: ignore[union-attr]
+            except subprocess.TimeoutExpired:
+                process.popen.kill()  # type: ignore[union-attr]
+                process.popen.wait(30)  # type: ignore[union-attr]
+
+    def supervise(self) -> list[str]:
+        """Start again every process that should run and does not; returns their names."""
+        restarted = []
+        for process in self.all.values():
+            if process.expected and not process.alive():
+                process.unplanned_exits += 1
+                log.warning("process exited; starting it again", process=process.name, code=process.popen.returncode if process.popen else None)
+                self.start(process)
+                restarted.append(process.name)
+        return restarted
+
+    def stop_all(self) -> None:
+        """Stop every process (cleanly)."""
+        for process in self.all.values():
+            self.stop(process)
+
+
+def restart_service(service: str) -> float:
+    """Restart Kafka, PostgreSQL or Redis (as `make up` started them); seconds it took."""
+    started = time.monotonic()
+    result = subprocess.run([str(SERVICES), f"restart-{service}"], capture_output=True, text=True, env={**os.environ}, timeout=300)
+    if result.returncode != 0:
+        raise RuntimeError(f"restarting {service} failed: {(result.stderr or result.stdout).strip()[-500:]}")
+    return time.monotonic() - started
+
+
+def settings_for(prefix: str, database_url: str, policy_file: Path) -> Settings:
+    """The run's settings: its own topic prefix, database and policy."""
+    return Settings(topic_prefix=prefix, database_url=database_url, policy_file=policy_file)

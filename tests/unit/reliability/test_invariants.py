@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from leap.policy import Engagement
+from reliability.invariants import band_changes_once, no_event_lost, one_alert_per_episode, states_equal_replay
+
+POLICY = Engagement()
+
+
+def test_states_equal_the_replay_or_say_who_differs():
+    expected = {"a": SimpleNamespace(score=71.5, band="good"), "b": SimpleNamespace(score=None, band="no_data")}
+    assert states_equal_replay({"a": {"score": 71.5, "band": "good"}, "b": {"score": None, "band": "no_data"}}, expected, POLICY).held
+    check = states_equal_replay({"a": {"score": 71.5, "band": "high"}}, expected, POLICY)
+    assert not check.held and "a: band high != replay good" in check.detail and "b: no state" in check.detail
+    assert not states_equal_replay({"a": {"score": 70.0, "band": "good"}, "b": {"score": None, "band": "no_data"}}, expected, POLICY).held
+
+
+def test_a_band_change_delivered_twice_is_stored_once():
+    assert band_changes_once(["c1", "c2", "c1"], ["c1", "c2"]).held
+    assert "missing c2" in band_changes_once(["c1", "c2"], ["c1"]).detail
+    assert "stored 2 times: c1" in band_changes_once(["c1"], ["c1", "c1"]).detail
+    assert "not published: c9" in band_changes_once(["c1"], ["c1", "c9"]).detail
+
+
+def test_one_alert_per_episode_and_once_on_its_stream():
+    alerts = [("s1", "drop", "e1"), ("s1", "drop", "e2"), ("s2", "no_engagement", "e1")]
+    assert one_alert_per_episode(alerts, ["a1", "a2"], ["a1", "a2", "a3"]).held
+    assert not one_alert_per_episode([*alerts, ("s1", "drop", "e1")], [], ["a1"]).held
+    assert "on its stream 2 times" in one_alert_per_episode(alerts, ["a1", "a1"], ["a1"]).detail
+    assert "unknown alert zz" in one_alert_per_episode(alerts, ["zz"], ["a1"]).detail
+    nothing = one_alert_per_episode([], [], [])
+    assert not nothing.held and "tested nothing" in nothing.detail
+
+
+def test_every_event_sent_is_applied_or_dead_lettered():
+    assert no_event_lost({"vle": 10, "poison": 3}, {"vle": 8}, {"vle": 2, "poison": 3}).held
+    check = no_event_lost({"vle": 10}, {"vle": 8}, {"vle": 1})
+    assert not check.held and "vle: sent 10 != applied 8 + dead-lettered 1" in check.detail
