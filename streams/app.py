@@ -58,7 +58,7 @@ from leap.log import get_logger
 from leap.settings import Settings
 from schemas.codec import default_codec
 from streams import state_codec
-from streams.table_store import ROCKSDB_OPTIONS, EngineTable, offsets_to_persist, store_url
+from streams.table_store import ROCKSDB_OPTIONS, EngineTable, offsets_to_persist, own_runs, store_url
 from streams.clock import tick_records
 from streams.cohorts import CohortCore
 from streams import metrics as worker_metrics
@@ -429,6 +429,8 @@ def create_app(
 
     changelog_stores = {students_changelog: students_store, clocks_changelog: clocks_store}
 
+    written_runs: dict = {}  # (changelog, partition) -> (first, last) offsets of own consecutive records written
+
     def persist_offsets(delivered: list[tuple[str, int, int]]) -> None:
         """Once a batch's values are in the store: record the changelog offsets it now covers (RocksDB).
 
@@ -436,14 +438,17 @@ def create_app(
         offsets and would never advance a partition's persisted offset: a restart would read
         the whole changelog again. Values first, offsets after (a crash in between only makes
         the next restore read this batch again); see ``offsets_to_persist`` for when not.
+        During a rebalance nothing is recorded (the restore records how far it read), but the
+        batch's records still count as this worker's own, so the next batch records past them.
         """
-        if not delivered or app.rebalancing:
-            # A rebalance restores partitions from their persisted offsets, and the restore
-            # (not this batch) then records how far it read; leave the offsets to it.
+        nonlocal written_runs
+        if not delivered:
             return
-        covered = lambda topic, partition: changelog_stores[topic].persisted_offset(partition)  # noqa: E731
-        for (topic, partition), offset in offsets_to_persist(delivered, covered).items():
-            changelog_stores[topic].persist(partition, offset)
+        if not app.rebalancing:
+            covered = lambda topic, partition: changelog_stores[topic].persisted_offset(partition)  # noqa: E731
+            for (topic, partition), offset in offsets_to_persist(delivered, covered, written_runs).items():
+                changelog_stores[topic].persist(partition, offset)
+        written_runs = own_runs(delivered, written_runs)
 
     async def process(batch: list[Message]) -> None:
         """Run the engine on a batch, deliver its output, then write its state."""

@@ -44,33 +44,60 @@ def store_url(kind: str) -> str:
         raise ValueError(f"unknown engine store {kind!r}: {' or '.join(STORE_URLS)}") from None
 
 
+Runs = Mapping[tuple[str, int], tuple[int, int]]
+
+
+def _by_partition(delivered: Iterable[tuple[str, int, int]]) -> dict[tuple[str, int], list[int]]:
+    offsets: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for topic, partition, offset in delivered:
+        offsets[(topic, partition)].append(offset)
+    return offsets
+
+
 def offsets_to_persist(
-    delivered: Iterable[tuple[str, int, int]], persisted: Callable[[str, int], int | None]
+    delivered: Iterable[tuple[str, int, int]], persisted: Callable[[str, int], int | None], own: Runs | None = None
 ) -> dict[tuple[str, int], int]:
     """The changelog offset each partition's local store may now say it covers.
 
     ``delivered``: ``(topic, partition, offset)`` of every changelog record of a batch, each
     one delivered and its value already written to the store. ``persisted(topic, partition)``:
     the offset the store covers now (None: none yet, so the partition's first record is 0).
+    ``own``: for each partition, the run ``(first, last)`` of consecutive offsets this
+    process delivered and wrote before this batch (``own_runs``), whose offsets may not have
+    been recorded (a batch during a rebalance records none).
 
-    A partition moves to its highest delivered offset only when the batch's records follow the
-    covered offset directly, without a gap: then every record up to the new offset is one the
-    store holds (read at restore, or written here). A gap means records the store never saw
-    (another worker wrote to the partition: a rebalance), so the offset stays put; the next
-    restore then reads a few records more than it needs, which is harmless (applying a
-    changelog record again writes the same value), where skipping records would leave stale
-    state behind.
+    A partition moves to its highest delivered offset only when the batch's records follow
+    the covered offset directly, or follow an own run that starts at or before it: then every
+    record up to the new offset is one the store holds (read at restore, or written here). A
+    gap means records the store never saw (another worker wrote to the partition: a
+    rebalance), so the offset stays put; the next restore then reads a few records more than
+    it needs, which is harmless (applying a changelog record again writes the same value),
+    where skipping records would leave stale state behind.
     """
-    offsets: dict[tuple[str, int], list[int]] = defaultdict(list)
-    for topic, partition, offset in delivered:
-        offsets[(topic, partition)].append(offset)
+    own = own or {}
     result = {}
-    for (topic, partition), seen in offsets.items():
+    for (topic, partition), seen in _by_partition(delivered).items():
         low, high = min(seen), max(seen)
         covered = persisted(topic, partition)
-        follows = low == (-1 if covered is None else covered) + 1
-        if follows and high - low + 1 == len(set(seen)):
+        next_needed = (-1 if covered is None else covered) + 1
+        run = own.get((topic, partition))
+        follows = low == next_needed or (run is not None and run[0] <= next_needed and run[1] == low - 1)
+        if follows and high - low + 1 == len(set(seen)) and high >= next_needed:
             result[(topic, partition)] = high
+    return result
+
+
+def own_runs(delivered: Iterable[tuple[str, int, int]], runs: Runs) -> dict[tuple[str, int], tuple[int, int]]:
+    """``runs`` extended by a batch's own records: a batch of consecutive offsets right after a
+    partition's run extends it, any other starts a new one; one with a gap inside ends it."""
+    result = dict(runs)
+    for tp, seen in _by_partition(delivered).items():
+        low, high = min(seen), max(seen)
+        if high - low + 1 != len(set(seen)):
+            result.pop(tp, None)
+            continue
+        run = result.get(tp)
+        result[tp] = (run[0], high) if run is not None and run[1] == low - 1 else (low, high)
     return result
 
 

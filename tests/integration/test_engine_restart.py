@@ -163,3 +163,10 @@ def test_a_partition_back_from_another_worker_is_brought_up_to_date_from_the_cha
     publish(deployment, parts[5])
     converge(deployment, university)
     assert first_worker.poll() is None, deployment.logs()
+
+    # Its stores kept recording how far they hold the changelogs through both rebalances:
+    # started again on the same folder, it reads at most the last batch.
+    deployment.stop(first_worker)
+    again = deployment.start_worker(datadir=tmp_path / "first")
+    ready(deployment, again)
+    assert restored(again) <= STUDENTS + deployment.settings.partitions, f"read {restored(again):.0f} changelog records after the rebalances"

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from streams import state_codec
 from streams.app import Overlay
 from streams.model import StudentState
-from streams.table_store import offsets_to_persist, store_url
+from streams.table_store import offsets_to_persist, own_runs, store_url
 
 STUDENTS = "leap-engine-students-changelog"
 CLOCKS = "leap-engine-partition-clocks-changelog"
@@ -93,3 +95,52 @@ def test_an_overlay_reads_each_key_once_per_batch_so_changes_to_what_it_returned
     del view[b"s1"]
     assert view.get(b"s1") is None
     assert reads == [b"s1", b"new"]
+
+
+def test_records_following_an_own_run_that_starts_at_the_covered_offset_move_it():
+    # A batch during a rebalance wrote 42-44 without recording them; this one follows them.
+    assert offsets_to_persist([(STUDENTS, 3, 45), (STUDENTS, 3, 46)], covering(p3=41), {(STUDENTS, 3): (42, 44)}) == {(STUDENTS, 3): 46}
+
+
+def test_an_own_run_that_starts_after_the_covered_offset_proves_nothing():
+    # 42 is someone else's: the run 43-44 does not reach back to what the store covers.
+    assert offsets_to_persist([(STUDENTS, 3, 45)], covering(p3=41), {(STUDENTS, 3): (43, 44)}) == {}
+    # Nor does a run the batch does not follow.
+    assert offsets_to_persist([(STUDENTS, 3, 47)], covering(p3=41), {(STUDENTS, 3): (42, 44)}) == {}
+
+
+def test_a_run_never_moves_the_offset_back():
+    assert offsets_to_persist([(STUDENTS, 3, 45)], covering(p3=60), {(STUDENTS, 3): (42, 44)}) == {}
+
+
+def test_own_runs_extend_restart_and_end():
+    runs = own_runs([(STUDENTS, 3, 42), (STUDENTS, 3, 43)], {})
+    assert runs == {(STUDENTS, 3): (42, 43)}
+    runs = own_runs([(STUDENTS, 3, 44), (CLOCKS, 3, 7)], runs)
+    assert runs == {(STUDENTS, 3): (42, 44), (CLOCKS, 3): (7, 7)}
+    # After a gap (someone else's records in between) a new run starts.
+    assert own_runs([(STUDENTS, 3, 50)], runs)[(STUDENTS, 3)] == (50, 50)
+    # A gap inside the batch ends the run.
+    assert (STUDENTS, 3) not in own_runs([(STUDENTS, 3, 45), (STUDENTS, 3, 47)], runs)
+
+
+@given(st.lists(st.integers(min_value=0, max_value=6), min_size=1, max_size=12), st.integers(min_value=-1, max_value=5))
+def test_a_recorded_offset_never_claims_a_record_the_store_did_not_get(batch_sizes, covered_at_start):
+    """Batches of own records interleaved with foreign ones (gaps): whatever is recorded, every
+    offset up to it was either covered at the start or written by an own batch."""
+    covered = None if covered_at_start < 0 else covered_at_start
+    held = set(range(covered + 1)) if covered is not None else set()
+    runs: dict = {}
+    offset = (covered or -1) + 1
+    for i, size in enumerate(batch_sizes):
+        if i % 3 == 2:
+            offset += size  # someone else's records: a gap the store never saw
+            continue
+        batch = [(STUDENTS, 0, o) for o in range(offset, offset + max(size, 1))]
+        offset += max(size, 1)
+        held.update(o for _, _, o in batch)
+        moved = offsets_to_persist(batch, lambda t, p: covered, runs).get((STUDENTS, 0))
+        if moved is not None:
+            assert set(range(moved + 1)) <= held
+            covered = moved
+        runs = own_runs(batch, runs)
