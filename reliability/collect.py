@@ -77,10 +77,10 @@ def collect(run: Run, expected: Mapping, by_source: Counter, settled: bool) -> l
     checks.append(invariants.states_equal_replay(latest_states(run.settings), expected, run.policy))
     stored = [r[0] for r in _rows(run, "SELECT change_id::text FROM band_changes")]
     checks.append(invariants.band_changes_once(published_changes(run), stored))
-    alerts = _rows(run, "SELECT alert_id::text, student_id, kind, episode FROM alerts")
+    alerts = _rows(run, "SELECT alert_id::text, student_id, kind, episode, status FROM alerts")
     live = Live.from_url(run.settings.redis_url, run.prefix)
     entries = [fields["alert_id"] for stream in live.alert_streams() for _, fields in live.client.xrange(stream)]
-    checks.append(invariants.one_alert_per_episode([(a[1], a[2], a[3]) for a in alerts], entries, [a[0] for a in alerts]))
+    checks.append(invariants.one_alert_per_episode([(a[1], a[2], a[3]) for a in alerts], entries, {a[0]: a[4] for a in alerts}))
     sent = {source: len(ids) for source, ids in run.sent_ids.items()}
     sent["poison"] = run.poison_sent
     applied = {source: n for (source, kind), n in by_source.items() if kind == "applied"}

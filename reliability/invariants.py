@@ -51,19 +51,28 @@ def band_changes_once(published: Iterable[str], stored: Iterable[str]) -> Check:
     return Check("every band change stored exactly once", not problems, detail + (f": {_examples(problems)}" if problems else ""))
 
 
-def one_alert_per_episode(alerts: Iterable[tuple[str, str, str]], stream_entries: Iterable[str], alert_ids: Iterable[str]) -> Check:
-    """Exactly one alert per (student, kind, episode) in PostgreSQL, and each alert at most once
-    on its recipient's Redis stream (held or dropped alerts are never on a stream); at least one
-    alert, or the invariant was not tested."""
+# An alert in these states was never released to its recipient, so it is on no stream.
+UNDELIVERED = ("held", "dropped")
+
+
+def one_alert_per_episode(alerts: Iterable[tuple[str, str, str]], stream_entries: Iterable[str], statuses: Mapping[str, str]) -> Check:
+    """Exactly one alert per (student, kind, episode) in PostgreSQL; each raised alert exactly
+    once on its recipient's Redis stream, and a held or dropped one never (``statuses``: every
+    alert id and its status); at least one alert, or the invariant was not tested."""
     per_episode = Counter(alerts)
     on_streams = Counter(stream_entries)
     # A run that raised no alert at all tested nothing here.
     problems = [] if per_episode else ["no alert was raised, so none could be doubled: the run tested nothing"]
     problems += [f"{n} alerts for {key}" for key, n in per_episode.items() if n > 1]
     problems += [f"alert {a} on its stream {n} times" for a, n in on_streams.items() if n > 1]
-    known = set(alert_ids)
-    problems += [f"stream entry for unknown alert {a}" for a in on_streams if a not in known]
-    detail = f"{sum(per_episode.values()):,} alerts in {len(per_episode):,} episodes, {sum(on_streams.values()):,} stream entries"
+    problems += [f"stream entry for unknown alert {a}" for a in on_streams if a not in statuses]
+    problems += [f"{status} alert {a} on a stream" for a, status in statuses.items() if status in UNDELIVERED and on_streams[a]]
+    raised = [a for a, status in statuses.items() if status not in UNDELIVERED]
+    problems += [f"raised alert {a} on no stream" for a in raised if not on_streams[a]]
+    detail = (
+        f"{sum(per_episode.values()):,} alerts in {len(per_episode):,} episodes; {len(raised):,} raised, "
+        f"{sum(on_streams.values()):,} stream entries; {len(statuses) - len(raised):,} held and dropped before release"
+    )
     return Check("exactly one alert per (student, kind, episode)", not problems, detail + (f": {_examples(problems)}" if problems else ""))
 
 

@@ -25,12 +25,22 @@ def test_a_band_change_delivered_twice_is_stored_once():
 
 def test_one_alert_per_episode_and_once_on_its_stream():
     alerts = [("s1", "drop", "e1"), ("s1", "drop", "e2"), ("s2", "no_engagement", "e1")]
-    assert one_alert_per_episode(alerts, ["a1", "a2"], ["a1", "a2", "a3"]).held
-    assert not one_alert_per_episode([*alerts, ("s1", "drop", "e1")], [], ["a1"]).held
-    assert "on its stream 2 times" in one_alert_per_episode(alerts, ["a1", "a1"], ["a1"]).detail
-    assert "unknown alert zz" in one_alert_per_episode(alerts, ["zz"], ["a1"]).detail
-    nothing = one_alert_per_episode([], [], [])
+    statuses = {"a1": "new", "a2": "acknowledged", "a3": "dropped"}
+    assert one_alert_per_episode(alerts, ["a1", "a2"], statuses).held
+    assert not one_alert_per_episode([*alerts, ("s1", "drop", "e1")], ["a1", "a2"], statuses).held
+    assert "on its stream 2 times" in one_alert_per_episode(alerts, ["a1", "a1", "a2"], statuses).detail
+    assert "unknown alert zz" in one_alert_per_episode(alerts, ["a1", "a2", "zz"], statuses).detail
+    nothing = one_alert_per_episode([], [], {})
     assert not nothing.held and "tested nothing" in nothing.detail
+
+
+def test_a_raised_alert_is_delivered_and_a_held_or_dropped_one_never():
+    alerts = [("s1", "drop", "e1"), ("s2", "drop", "e1")]
+    lost = one_alert_per_episode(alerts, ["a1"], {"a1": "new", "a2": "new"})
+    assert not lost.held and "raised alert a2 on no stream" in lost.detail
+    leaked = one_alert_per_episode(alerts, ["a1", "a2"], {"a1": "new", "a2": "held"})
+    assert not leaked.held and "held alert a2 on a stream" in leaked.detail
+    assert "1 raised" in one_alert_per_episode(alerts, ["a1"], {"a1": "dismissed", "a2": "dropped"}).detail
 
 
 def test_every_event_sent_is_applied_or_dead_lettered():
