@@ -39,6 +39,7 @@ from consumers.delivery import Deliveries
 from consumers.live import Live
 from consumers.protection import markers
 from leap.dead_letter import DeadLetters
+from leap.connections import database_conninfo
 from leap.health import Health
 from leap.kafka import Publisher, client_config
 from leap.log import get_logger
@@ -73,7 +74,7 @@ class AlertConsumer:
         self.rules = rules_
         self.calendar = calendar
         self.codec = default_codec()
-        self.live = live or Live.from_url(settings.redis_url, settings.topic_prefix)
+        self.live = live or Live.connect(settings, settings.topic_prefix)
         self.topics = {settings.topic(name): schema for name, schema in TOPICS.items()}
         self.health = Health(HEALTHY)
         # What the outage guard needs across batches (loaded from PostgreSQL on connecting).
@@ -104,7 +105,7 @@ class AlertConsumer:
     def conn(self) -> psycopg.Connection:
         """The PostgreSQL connection, reconnecting when it was lost."""
         if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = psycopg.connect(self.settings.database_url, row_factory=psycopg.rows.dict_row, connect_timeout=5)
+            self._conn = psycopg.connect(database_conninfo(self.settings), row_factory=psycopg.rows.dict_row, connect_timeout=5)
             first = date.today() - timedelta(weeks=self.rules.outage_guard.lookback_weeks + 2)
             with self._conn.transaction():
                 self.volumes = store.volumes_since(self._conn, first)

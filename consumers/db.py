@@ -4,27 +4,31 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlencode, urlunsplit
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 from yoyo import get_backend, read_migrations
 
+from leap.connections import database_conninfo
 from leap.settings import Settings
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def _yoyo_url(database_url: str) -> str:
-    # yoyo's plain "postgresql" scheme means psycopg2; LEAP uses psycopg 3.
-    parts = urlsplit(database_url)
-    return urlunsplit(("postgresql+psycopg", *parts[1:]))
+def _yoyo_url(settings: Settings) -> str:
+    # yoyo's plain "postgresql" scheme means psycopg2; LEAP uses psycopg 3. Every libpq
+    # parameter (password, sslmode...) goes in the query, which yoyo hands to psycopg as is.
+    params = conninfo_to_dict(database_conninfo(settings))
+    database = params.pop("dbname", "")
+    return urlunsplit(("postgresql+psycopg", "", "/" + quote(str(database)), urlencode(params), ""))
 
 
 def migrate(settings: Settings) -> list[str]:
     """Apply every migration not yet applied, in order, under yoyo's lock; return their ids."""
     logging.getLogger("yoyo").setLevel(logging.WARNING)  # a line per SQL statement otherwise
-    backend = get_backend(_yoyo_url(settings.database_url))
+    backend = get_backend(_yoyo_url(settings))
     migrations = read_migrations(str(MIGRATIONS))
     with backend.lock():
         pending = backend.to_apply(migrations)
@@ -34,13 +38,13 @@ def migrate(settings: Settings) -> list[str]:
 
 def applied(settings: Settings) -> list[str]:
     """Ids of the migrations applied to the database."""
-    backend = get_backend(_yoyo_url(settings.database_url))
+    backend = get_backend(_yoyo_url(settings))
     return [m.id for m in read_migrations(str(MIGRATIONS)) if backend.is_applied(m)]
 
 
 def connect(settings: Settings, *, autocommit: bool = False) -> psycopg.Connection:
     """A connection whose rows are dicts."""
-    return psycopg.connect(settings.database_url, row_factory=dict_row, autocommit=autocommit, connect_timeout=5)
+    return psycopg.connect(database_conninfo(settings), row_factory=dict_row, autocommit=autocommit, connect_timeout=5)
 
 
 def empty(settings: Settings) -> list[str]:

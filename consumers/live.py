@@ -17,6 +17,9 @@ from collections.abc import Iterable, Mapping
 
 import redis
 
+from leap.connections import redis_client
+from leap.settings import Settings
+
 _PUBLISH_ONCE = """
 if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then
   return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
@@ -37,9 +40,9 @@ class Live:
         self._publish_once = client.register_script(_PUBLISH_ONCE)
 
     @classmethod
-    def from_url(cls, url: str, prefix: str) -> Live:
-        """Connect (lazily) to the Redis at ``url``."""
-        return cls(redis.Redis.from_url(url, decode_responses=True, socket_timeout=5, socket_connect_timeout=5), prefix)
+    def connect(cls, settings: Settings, prefix: str) -> Live:
+        """Connect (lazily) to the settings' Redis, with their password and TLS."""
+        return cls(redis_client(settings, decode_responses=True, socket_timeout=5, socket_connect_timeout=5), prefix)
 
     def student_key(self, student_id: str) -> str:
         """The hash holding a student's current state."""

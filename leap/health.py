@@ -17,23 +17,35 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from prometheus_client import Gauge, make_wsgi_app
 
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
+from leap.connections import database_conninfo, redis_client
+from leap.kafka import client_config
 from leap.settings import Settings
 
 
 def kafka_ready(settings: Settings, timeout: float = 5.0) -> str:
     """Answer a metadata request from the broker; return a one-line description or raise."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap, "socket.timeout.ms": int(timeout * 1000)})
-    metadata = admin.list_topics(timeout=timeout)
+    errors: list[KafkaError] = []
+    admin = AdminClient(client_config(settings, **{"socket.timeout.ms": int(timeout * 1000), "error_cb": errors.append}))
+    try:
+        metadata = admin.list_topics(timeout=timeout)
+    except KafkaException as exc:
+        # "Broker transport failure" hides why; the client's own errors say it (a wrong
+        # password, an untrusted certificate, a plain client at a TLS listener).
+        admin.poll(0)
+        telling = (KafkaError._AUTHENTICATION, KafkaError._SSL, KafkaError._TRANSPORT)
+        cause = min(errors, key=lambda e: telling.index(e.code()) if e.code() in telling else len(telling), default=None)
+        if cause is None:
+            raise
+        raise RuntimeError(cause.str()) from exc
     return f"{len(metadata.brokers)} broker(s), cluster {metadata.cluster_id}"
 
 
 def redis_ready(settings: Settings, timeout: float = 5.0) -> str:
     """PING Redis; return its version or raise."""
-    import redis
-
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    client = redis_client(settings, socket_timeout=timeout, socket_connect_timeout=timeout)
     try:
         client.ping()
         return f"redis {client.info('server')['redis_version']}"
@@ -45,7 +57,7 @@ def postgres_ready(settings: Settings, timeout: float = 5.0) -> str:
     """Connect to the LEAP database; return the server version or raise."""
     import psycopg
 
-    with psycopg.connect(settings.database_url, connect_timeout=max(1, int(timeout))) as conn:
+    with psycopg.connect(database_conninfo(settings), connect_timeout=max(1, int(timeout))) as conn:
         return f"postgresql {conn.info.server_version}"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 from collections.abc import Callable, Iterator
 from types import TracebackType
@@ -43,12 +44,53 @@ _librdkafka_log.addFilter(_Repeats())
 
 
 def client_config(settings: Settings, **extra: Any) -> dict[str, Any]:
-    """Common configuration of every confluent-kafka client LEAP creates."""
+    """Common configuration of every confluent-kafka client LEAP creates, TLS and SASL included."""
     return {
         "bootstrap.servers": settings.kafka_bootstrap,
         "logger": _librdkafka_log,
+        **security_config(settings),
         **extra,
     }
+
+
+def security_config(settings: Settings) -> dict[str, Any]:
+    """librdkafka's settings for the cluster's TLS and SASL (none for PLAINTEXT)."""
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return {}
+    config: dict[str, Any] = {"security.protocol": protocol}
+    if protocol in ("SSL", "SASL_SSL"):
+        if settings.kafka_ssl_ca_file:
+            config["ssl.ca.location"] = str(settings.kafka_ssl_ca_file)
+        if settings.kafka_ssl_cert_file:
+            config["ssl.certificate.location"] = str(settings.kafka_ssl_cert_file)
+        if settings.kafka_ssl_key_file:
+            config["ssl.key.location"] = str(settings.kafka_ssl_key_file)
+    if protocol.startswith("SASL_"):
+        secret = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
+        config["sasl.mechanisms"] = settings.kafka_sasl_mechanism
+        if settings.kafka_sasl_mechanism == "OAUTHBEARER":
+            config.update({
+                "sasl.oauthbearer.method": "oidc",
+                "sasl.oauthbearer.client.id": settings.kafka_sasl_username,
+                "sasl.oauthbearer.client.secret": secret,
+                "sasl.oauthbearer.token.endpoint.url": settings.kafka_oauth_token_url,
+            })  # fmt: skip
+            if settings.kafka_oauth_scope:
+                config["sasl.oauthbearer.scope"] = settings.kafka_oauth_scope
+        else:
+            config.update({"sasl.username": settings.kafka_sasl_username, "sasl.password": secret})
+    return config
+
+
+def ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    """The TLS context of LEAP's Python (aiokafka) Kafka clients; None unless the cluster uses TLS."""
+    if settings.kafka_security_protocol not in ("SSL", "SASL_SSL"):
+        return None
+    context = ssl.create_default_context(cafile=str(settings.kafka_ssl_ca_file) if settings.kafka_ssl_ca_file else None)
+    if settings.kafka_ssl_cert_file:
+        context.load_cert_chain(str(settings.kafka_ssl_cert_file), str(settings.kafka_ssl_key_file) if settings.kafka_ssl_key_file else None)
+    return context
 
 
 class DeliveryError(RuntimeError):

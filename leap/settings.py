@@ -6,17 +6,30 @@ the institution config file. This module is only about where things run.
 
 from __future__ import annotations
 
+import os
 import shlex
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, FilePath, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Settings that are secrets: each may instead be read from the file named by LEAP_<NAME>_FILE
+# (how Docker, Kubernetes and systemd credentials hand secrets over), and none is ever logged.
+SECRETS = (
+    "kafka_sasl_password",
+    "redis_password",
+    "database_password",
+    "pseudonym_key",
+    "portal_secret",
+    "oidc_client_secret",
+    "moodle_dsn",
+)
 
 
 class Settings(BaseSettings):
@@ -29,6 +42,29 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = Field(
         "127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated host:port."
     )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How LEAP's Kafka clients connect: PLAINTEXT, SSL (TLS), SASL_PLAINTEXT or SASL_SSL (TLS with a user)."
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN", "OAUTHBEARER"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism of the cluster (with SASL_*). OAUTHBEARER: a token from LEAP_KAFKA_OAUTH_TOKEN_URL."
+    )
+    kafka_sasl_username: str = Field(
+        "", description="Kafka user (SCRAM, PLAIN), or the OAuth client id (OAUTHBEARER)."
+    )
+    kafka_sasl_password: SecretStr | None = Field(
+        None, description="Its password, or the OAuth client secret (or LEAP_KAFKA_SASL_PASSWORD_FILE)."
+    )
+    kafka_oauth_token_url: str = Field(
+        "", description="OAUTHBEARER: the identity provider's token endpoint (client credentials grant)."
+    )
+    kafka_oauth_scope: str = Field("", description="OAUTHBEARER: scope to ask for, if the provider needs one.")
+    kafka_ssl_ca_file: FilePath | None = Field(
+        None, description="PEM file of the CA that signed the brokers' certificates (SSL, SASL_SSL); empty: the system's CAs."
+    )
+    kafka_ssl_cert_file: FilePath | None = Field(
+        None, description="PEM client certificate, where the cluster authenticates clients by TLS (mutual TLS)."
+    )
+    kafka_ssl_key_file: FilePath | None = Field(None, description="PEM private key of that client certificate.")
     kafka_command_timeout: float = Field(
         60.0, gt=0, description="Seconds a command (leap produce, roster load) or the ingest server waits for Kafka to take a message before it reports the failure (the server answers 503)."
     )
@@ -36,9 +72,25 @@ class Settings(BaseSettings):
         "127.0.0.1", description="Address the /metrics and /healthz endpoints of the consumer, the Moodle tail and folder followers listen on (0.0.0.0 for a Prometheus elsewhere)."
     )
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for live state.")
+    redis_password: SecretStr | None = Field(
+        None, description="Redis AUTH password (or LEAP_REDIS_PASSWORD_FILE), instead of one in the URL; a rediss:// URL means TLS."
+    )
+    redis_username: str = Field("", description="Redis ACL user (Redis 6+); empty: the default user.")
+    redis_ca_file: FilePath | None = Field(
+        None, description="PEM file of the CA that signed Redis's certificate (rediss://); empty: the system's CAs."
+    )
     database_url: str = Field(
         "postgresql://leap:leap@127.0.0.1:5432/leap",
-        description="PostgreSQL, the system of record.",
+        description="PostgreSQL, the system of record. Each component may connect as its own role (docs/operations.md).",
+    )
+    database_password: SecretStr | None = Field(
+        None, description="PostgreSQL password (or LEAP_DATABASE_PASSWORD_FILE), instead of one in the URL."
+    )
+    database_sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None = Field(
+        None, description="libpq's sslmode; verify-full checks the server's certificate and name. Empty: libpq's default (prefer)."
+    )
+    database_ca_file: FilePath | None = Field(
+        None, description="PEM file of the CA that signed PostgreSQL's certificate (verify-ca, verify-full)."
     )
     timezone: str = Field(
         "Europe/London", description="The university's local time zone: days start at its midnight."
@@ -106,6 +158,36 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r}: use an IANA name such as Europe/London") from exc
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets_from_files(cls, values: Any) -> Any:
+        # A variable set directly wins over a file, as with the official container images.
+        if not isinstance(values, dict):
+            return values
+        for name in SECRETS:
+            variable = f"LEAP_{name.upper()}_FILE"
+            path = os.environ.get(variable)
+            if not path or values.get(name) not in (None, ""):
+                continue
+            try:
+                values[name] = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as exc:
+                raise ValueError(f"{variable}: cannot read {path}: {exc.strerror or exc}") from None
+        return values
+
+    @model_validator(mode="after")
+    def _kafka_credentials_complete(self) -> Settings:
+        if not self.kafka_security_protocol.startswith("SASL_"):
+            return self
+        if self.kafka_sasl_mechanism == "OAUTHBEARER":
+            if not (self.kafka_oauth_token_url and self.kafka_sasl_username and self.kafka_sasl_password):
+                raise ValueError(
+                    "LEAP_KAFKA_SASL_MECHANISM=OAUTHBEARER needs LEAP_KAFKA_OAUTH_TOKEN_URL, LEAP_KAFKA_SASL_USERNAME (client id) and LEAP_KAFKA_SASL_PASSWORD (client secret)"
+                )
+        elif not (self.kafka_sasl_username and self.kafka_sasl_password):
+            raise ValueError(f"LEAP_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs LEAP_KAFKA_SASL_USERNAME and LEAP_KAFKA_SASL_PASSWORD")
+        return self
+
     @property
     def tz(self) -> ZoneInfo:
         """The university's time zone."""
@@ -120,8 +202,12 @@ def settings_problem(exc: ValidationError) -> str:
     """One line naming each ``LEAP_*`` variable that is wrong and why."""
     parts = []
     for error in exc.errors():
+        message = error["msg"].removeprefix("Value error, ")
+        if not error["loc"]:  # a check across settings names its variables itself
+            parts.append(message)
+            continue
         name = "LEAP_" + "_".join(str(p) for p in error["loc"]).upper()
-        parts.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
+        parts.append(f"{name}: {message}")
     return "; ".join(parts)
 
 

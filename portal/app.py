@@ -26,6 +26,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from consumers.live import Live
+from leap.connections import database_conninfo
 from leap.health import READY
 from leap.policy import Policy, cached_policy
 from leap.settings import Settings, get_settings
@@ -158,9 +159,9 @@ def create_app(settings: Settings | None = None, policy: Policy | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        pool = ConnectionPool(settings.database_url, min_size=1, max_size=8, open=False, kwargs={"autocommit": True, "row_factory": dict_row})
+        pool = ConnectionPool(database_conninfo(settings), min_size=1, max_size=8, open=False, kwargs={"autocommit": True, "row_factory": dict_row})
         pool.open(wait=False)
-        live = Live.from_url(settings.redis_url, settings.topic_prefix)
+        live = Live.connect(settings, settings.topic_prefix)
         parts = Parts(settings, policy, pool, live, Sessions(live), _templates())
         if settings.oidc_issuer:
             from authlib.integrations.starlette_client import OAuth

@@ -60,6 +60,7 @@ from schemas.codec import default_codec
 from streams import state_codec
 from streams.table_store import ROCKSDB_OPTIONS, EngineTable, offsets_to_persist, own_runs, store_url
 from streams.clock import tick_records
+from streams.credentials import faust_credentials
 from streams.cohorts import CohortCore
 from streams import metrics as worker_metrics
 from streams.web import add_health_views
@@ -242,6 +243,7 @@ def create_app(
     app = faust.App(
         f"{settings.topic_prefix}-engine",
         broker=f"kafka://{settings.kafka_bootstrap}",
+        broker_credentials=faust_credentials(settings),
         store=store_url(settings.engine_store),
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,

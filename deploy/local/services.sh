@@ -63,9 +63,12 @@ kafka_up() {
   kafka_fetch
   local dir=$STATE_DIR/kafka
   mkdir -p "$dir/data" "$dir/logs" "$RUN"
-  local controller_port=$((KAFKA_PORT + 1))
+  local controller_port=$((KAFKA_PORT + 1)) sasl_port=$((KAFKA_PORT + 2))
+  "$ROOT/deploy/local/tls.sh" "$STATE_DIR/tls"
   sed -e "s|@HOST@|$KAFKA_HOST|g" -e "s|@PORT@|$KAFKA_PORT|g" \
       -e "s|@CONTROLLER_PORT@|$controller_port|g" -e "s|@DATA@|$dir/data|g" \
+      -e "s|@SASL_PORT@|$sasl_port|g" -e "s|@TLS@|$STATE_DIR/tls|g" \
+      -e "s|@KEYSTORE_PASSWORD@|$(cat "$STATE_DIR/tls/server.p12.password")|g" \
       "$ROOT/deploy/kafka/server.properties" >"$dir/server.properties"
   local java=(java -Xms512m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true
               -Dkafka.logs.dir="$dir/logs" -Dlog4j2.configurationFile="$ROOT/deploy/kafka/log4j2.properties"
@@ -76,7 +79,7 @@ kafka_up() {
     log "formatting Kafka storage (cluster $cluster_id)"
     "${java[@]}" kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" >"$dir/logs/format.log"
   fi
-  log "starting Kafka $KAFKA_VERSION on $KAFKA_HOST:$KAFKA_PORT (logs: $dir/logs)"
+  log "starting Kafka $KAFKA_VERSION on $KAFKA_HOST:$KAFKA_PORT (SASL_SSL on $sasl_port; logs: $dir/logs)"
   nohup "${java[@]}" kafka.Kafka "$dir/server.properties" >"$dir/logs/stdout.log" 2>&1 &
   echo $! >"$RUN/kafka.pid"
   wait_until "Kafka" 120 "$LEAP" check kafka ||
@@ -136,6 +139,20 @@ let_postgres_reach() {
   done
 }
 
+# TLS as a university's server would have it (clients choose: LEAP_DATABASE_SSLMODE); the key
+# must belong to the server's user and be private, so it is copied into the data folder.
+pg_tls() {
+  local dir=$1 owner=()
+  "$ROOT/deploy/local/tls.sh" "$STATE_DIR/tls"
+  [[ $(id -u) -eq 0 ]] && owner=(-o postgres -g postgres)
+  install "${owner[@]}" -m 600 "$STATE_DIR/tls/server.key" "$dir/server.key"
+  install "${owner[@]}" -m 644 "$STATE_DIR/tls/server.pem" "$dir/server.crt"
+}
+
+pg_options() {
+  echo "-c listen_addresses=$POSTGRES_HOST -p $POSTGRES_PORT -k $1 -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key"
+}
+
 postgres_up() {
   if port_open "$POSTGRES_HOST" "$POSTGRES_PORT"; then
     log "PostgreSQL already reachable at $POSTGRES_HOST:$POSTGRES_PORT"
@@ -166,9 +183,10 @@ postgres_up() {
       --auth-host=scram-sha-256 --auth-local=peer -E UTF8 --locale=C.UTF-8 >"$STATE_DIR/postgres-initdb.log"
     rm -f "$pwfile"
   fi
-  log "starting PostgreSQL on $POSTGRES_HOST:$POSTGRES_PORT (data: $dir)"
+  pg_tls "$dir"
+  log "starting PostgreSQL on $POSTGRES_HOST:$POSTGRES_PORT (TLS on; data: $dir)"
   "${as[@]}" "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 \
-    -o "-c listen_addresses=$POSTGRES_HOST -p $POSTGRES_PORT -k $dir" start >/dev/null ||
+    -o "$(pg_options "$dir")" start >/dev/null ||
     die "PostgreSQL did not start; see $dir/server.log"
   head -n 1 "$dir/postmaster.pid" >"$RUN/postgres.pid"
   wait_until "PostgreSQL" 60 "$bin/pg_isready" -h "$POSTGRES_HOST" -p "$POSTGRES_PORT" ||
@@ -233,8 +251,9 @@ case ${1:-} in
     as=()
     [[ $(id -u) -eq 0 ]] && as=(runuser -u postgres --)
     log "restarting PostgreSQL"
+    pg_tls "$STATE_DIR/postgres"
     "${as[@]}" "$(pg_bin)/pg_ctl" -D "$STATE_DIR/postgres" -m fast -w -t 60 restart \
-      -o "-c listen_addresses=$POSTGRES_HOST -p $POSTGRES_PORT -k $STATE_DIR/postgres" >/dev/null ||
+      -o "$(pg_options "$STATE_DIR/postgres")" >/dev/null ||
       die "PostgreSQL did not restart; see $STATE_DIR/postgres/server.log"
     head -n 1 "$STATE_DIR/postgres/postmaster.pid" >"$RUN/postgres.pid"
     ;;

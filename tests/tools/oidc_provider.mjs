@@ -70,12 +70,16 @@ const clients = readJsonList(args.clients, 'clients').map((client, i) => {
   for (const key of ['client_id', 'client_secret']) {
     if (typeof client[key] !== 'string' || !client[key]) fail(`client #${i} in ${args.clients} has no "${key}"`);
   }
-  if (!Array.isArray(client.redirect_uris) || client.redirect_uris.length === 0) {
+  // A machine client (grant_types ["client_credentials"], as a Kafka client using OAUTHBEARER)
+  // signs nobody in, so it needs no redirect URI.
+  const machine = Array.isArray(client.grant_types) && client.grant_types.length === 1 && client.grant_types[0] === 'client_credentials';
+  if (!machine && (!Array.isArray(client.redirect_uris) || client.redirect_uris.length === 0)) {
     fail(`client "${client.client_id}" has no redirect_uris`);
   }
   return {
     grant_types: ['authorization_code', 'refresh_token'],
-    response_types: ['code'],
+    response_types: machine ? [] : ['code'],
+    redirect_uris: [],
     token_endpoint_auth_method: 'client_secret_basic',
     post_logout_redirect_uris: [],
     ...client,
@@ -116,12 +120,13 @@ const provider = new Provider(issuer, {
   features: {
     devInteractions: { enabled: false }, // it would accept any username and password
     rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
+    clientCredentials: { enabled: true },
   },
   renderError,
   // Explicit lifetimes (hours for a test run) also silence the library's "set these" warnings.
   ttl: {
     AccessToken: 3600, AuthorizationCode: 60, IdToken: 3600, Interaction: 600,
-    Grant: 86400, Session: 86400, RefreshToken: 86400,
+    Grant: 86400, Session: 86400, RefreshToken: 86400, ClientCredentials: 3600,
   },
 });
 

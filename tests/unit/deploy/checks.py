@@ -20,12 +20,12 @@ try:  # typer 0.29 carries its own copy of click: leap's commands are that copy'
 except ImportError:  # pragma: no cover - a typer built on the click package
     import click  # type: ignore[no-redef]
 
-from leap.settings import Settings
+from leap.settings import SECRETS, Settings
 
 REPO = Path(__file__).resolve().parents[3]
 DEPLOY = REPO / "deploy"
 
-SETTINGS = frozenset("LEAP_" + name.upper() for name in Settings.model_fields)
+SETTINGS = frozenset("LEAP_" + name.upper() for name in Settings.model_fields) | {f"LEAP_{name.upper()}_FILE" for name in SECRETS}
 
 
 def _policy_variables(table: dict) -> set[str]:
