@@ -4,10 +4,11 @@ One run, printed as a table and a JSON line:
 1. events/s through one worker: a simulated university's events are published, one
    `leap worker` consumes them (Kafka in, state updated, band changes out); the rate is
    read from the worker's own Prometheus counter between its first and last event;
-2. events/s of a bare confluent-kafka consume-and-decode loop over the same topic (the
-   ceiling any Python consumer of this topic has), and the ratio of the two; and events/s
-   that faust-streaming alone delivers to an agent that does nothing (the ceiling of any
-   faust agent), with the worker's share of it;
+2. measured first, before the worker starts, so nothing else of the bench runs: events/s
+   of a bare confluent-kafka consume-and-decode loop over the same topic (the ceiling any
+   Python consumer of this topic has), and events/s that faust-streaming alone delivers to
+   an agent that does nothing (the ceiling of any faust agent), reading as stock faust does
+   and as the worker does (streams.drain on uvloop), with the worker's share of the latter;
 3. how long the engine takes to settle after the backlog (the cohort baselines it implies
    are frozen, broadcast and every student re-scored), then p50/p99 event-to-band-change
    latency at a fixed input rate on the settled engine: one event each for existing
@@ -107,11 +108,13 @@ def bare_consume(settings: Settings, topic: str, expected: int) -> float:
     return seen / elapsed
 
 
-def faust_alone(settings: Settings, expected: int, work: Path) -> float:
-    """events/s faust-streaming delivers to an empty agent over the activity topic (own process)."""
-    out = work / "faust-ceiling.txt"
+def faust_alone(settings: Settings, expected: int, work: Path, reader: str) -> float:
+    """events/s faust-streaming delivers to an empty agent over the activity topic (own process),
+    reading as faust does (``stock``) or as the worker does (``draining``)."""
+    out = work / f"faust-ceiling-{reader}.txt"
+    app_id = f"{settings.topic_prefix}-faust-ceiling-{reader}"
     subprocess.run(
-        [sys.executable, "-m", "benchmarks.faust_ceiling", settings.kafka_bootstrap, settings.topic("activity"), str(expected), str(out), str(_free_port())],
+        [sys.executable, "-m", "benchmarks.faust_ceiling", settings.kafka_bootstrap, settings.topic("activity"), str(expected), str(out), str(_free_port()), app_id, reader],
         check=True,
         capture_output=True,
         timeout=1800,
@@ -161,14 +164,21 @@ def main(
         counts = simulate(work, students=students, days=days, seed=5, end=datetime.now(settings.tz), tz=settings.tz, holiday_week=False)
         console.print("idle workers, one per store")
         idle_kib = {kind: _idle_rss(env, work, kind) for kind in STORES}
-        worker, port = _start_worker(env, work, "worker", store, work / "worker")
-        _wait(lambda: _safe(lambda: _metrics(port)), 120, "the worker's metrics endpoint")
-        rss_idle = _rss_kib(worker.pid)  # running, holding no student yet
         subprocess.run([LEAP, "roster", "load", str(work / "roster.csv"), "--json"], env=env, check=True, capture_output=True)
-
         console.print(f"publishing {counts.events:,} events")
         subprocess.run([LEAP, "produce", "events", str(work / "events.jsonl"), "--json"], env=env, check=True, capture_output=True)
         total = counts.events
+
+        # The ceilings first, with nothing else of the bench running (no worker yet).
+        console.print("bare consume-and-decode loop")
+        ceiling = bare_consume(settings, settings.topic("activity"), total)
+        faust_ceilings = {}
+        for reader in READERS:
+            console.print(f"faust alone, an agent that does nothing, reading as {reader}")
+            faust_ceilings[reader] = faust_alone(settings, total, work, reader)
+
+        worker, port = _start_worker(env, work, "worker", store, work / "worker")
+        rss_idle = idle_kib[store]  # a worker of this store, running, holding no student
 
         def processed() -> float:
             text = _metrics(port)
@@ -184,11 +194,6 @@ def main(
 
         console.print("settling: baselines frozen, broadcast and every student re-scored")
         settle_seconds = settle(settings, time.perf_counter())
-
-        console.print("bare consume-and-decode loop")
-        ceiling = bare_consume(settings, settings.topic("activity"), total)
-        console.print("faust alone, an agent that does nothing")
-        faust_ceiling = faust_alone(settings, total, work)
 
         console.print(f"latency at {latency_rate} events/s for {latency_seconds} s")
         # One event each for existing students: each is re-scored in the batch that applies it,
@@ -228,8 +233,9 @@ def main(
             "worker_events_per_s": round(worker_rate),
             "bare_consume_decode_events_per_s": round(ceiling),
             "worker_to_ceiling_ratio": round(worker_rate / ceiling, 3),
-            "faust_empty_agent_events_per_s": round(faust_ceiling),
-            "worker_to_faust_ratio": round(worker_rate / faust_ceiling, 3),
+            **{f"faust_empty_agent_{reader}_events_per_s": round(rate) for reader, rate in faust_ceilings.items()},
+            "faust_draining_to_stock_ratio": round(faust_ceilings["draining"] / faust_ceilings["stock"], 2),
+            "worker_to_faust_draining_ratio": round(worker_rate / faust_ceilings["draining"], 3),
             "settle_after_backlog_s": round(settle_seconds, 1),
             "latency_rate_events_per_s": latency_rate,
             "latency_p50_ms": round(p50, 1),
@@ -263,6 +269,8 @@ def main(
 
 
 STORES = ("memory", "rocksdb")
+# How the faust ceiling reads: as faust does, and as the worker does (streams.drain, uvloop).
+READERS = ("stock", "draining")
 
 
 def _start_worker(env: dict[str, str], work: Path, name: str, store: str, datadir: Path) -> tuple[subprocess.Popen, int]:

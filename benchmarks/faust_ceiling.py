@@ -3,7 +3,8 @@
 Run by ``benchmarks.engine_bench`` in its own process (a faust worker owns its event loop):
 the agent takes batches exactly as the engine's agent does (same buffer and commit
 settings) and writes the measured events/s to a file once it has seen every message.
-This is the ceiling of any faust agent over this topic on this machine.
+This is the ceiling of any faust agent over this topic on this machine, for faust's stock
+reading (``stock``) and for LEAP's (``draining``: streams.drain, on uvloop, as the worker runs).
 """
 
 from __future__ import annotations
@@ -12,16 +13,19 @@ import logging
 import os
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import faust
 
 
-def main(bootstrap: str, topic: str, expected: int, out: Path, web_port: int) -> None:
+def main(bootstrap: str, topic: str, expected: int, out: Path, web_port: int, app_id: str, reader: str) -> None:
     """Consume ``expected`` messages of ``topic`` with an empty agent; write events/s to ``out``."""
+    if reader == "draining":
+        import mode.loop
+
+        mode.loop.use("uvloop")
     app = faust.App(
-        f"bench-faust-ceiling-{uuid.uuid4().hex[:8]}",
+        app_id,  # under the bench's topic prefix, so its internal topics are removed with the rest
         broker=f"kafka://{bootstrap}",
         store="memory://",
         consumer_auto_offset_reset="earliest",
@@ -33,6 +37,10 @@ def main(bootstrap: str, topic: str, expected: int, out: Path, web_port: int) ->
         datadir=str(out.parent / "faust-ceiling-data"),
         logging_config=None,
     )
+    if reader == "draining":
+        from streams.drain import use_draining_consumer
+
+        use_draining_consumer(app)
     source = app.topic(topic, key_serializer="raw", value_serializer="raw")
     seen = 0
     started: float | None = None
@@ -58,4 +66,4 @@ def main(bootstrap: str, topic: str, expected: int, out: Path, web_port: int) ->
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4]), int(sys.argv[5]))
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4]), int(sys.argv[5]), sys.argv[6], sys.argv[7])

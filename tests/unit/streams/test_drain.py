@@ -1,0 +1,181 @@
+"""streams.drain: delivering a message without faust's per-message task race, same outcomes.
+
+Each test runs real asyncio and a real mode Service (whose ``wait_first`` faust's drain uses)
+and compares :func:`deliver` with what faust's line does on the same callback.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import hashlib
+import inspect
+import textwrap
+
+import pytest
+from faust.transport.consumer import Consumer as FaustConsumer
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from mode import Service
+
+from streams.drain import FAUST_DRAIN_SHA256, DrainingConsumer, Resumed, deliver
+
+
+class Conductor:
+    """The part of faust's conductor that matters here: put each message on a bounded queue,
+    waiting for room (as a full stream buffer makes faust's on_message wait)."""
+
+    def __init__(self, room: int) -> None:
+        self.queue: asyncio.Queue = asyncio.Queue(maxsize=room)
+        self.finished: list[int] = []
+        self.cancelled: list[int] = []
+
+    async def on_message(self, message: int) -> None:
+        try:
+            await self.queue.put(message)
+            self.finished.append(message)
+        except asyncio.CancelledError:
+            self.cancelled.append(message)
+            raise
+
+
+async def faust_line(consumer: Service, callback, message, suspended: asyncio.Event) -> None:
+    """What faust-streaming 0.15.3 does for every message."""
+    await consumer.wait_first(callback(message), suspended.wait())
+
+
+def run(reader, room: int, messages: int, drained_after: int | None, suspend_at: int | None):
+    """Deliver ``messages`` with ``reader``; a consumer of the queue takes everything after
+    ``drained_after`` deliveries' worth of time, and the flow is suspended at ``suspend_at``."""
+
+    async def scenario():
+        consumer, conductor, suspended = Service(), Conductor(room), asyncio.Event()
+        outcomes = []
+        for message in range(messages):
+            if message == suspend_at:
+                # a rebalance: flow suspended while the delivery waits for room
+                asyncio.get_running_loop().call_soon(suspended.set)
+            if drained_after is not None and message == drained_after:
+                asyncio.get_running_loop().call_soon(lambda: [conductor.queue.get_nowait() for _ in range(conductor.queue.qsize())])
+            try:
+                # A delivery that cannot finish never does (one thread, nothing else to run); 0.1 s tells.
+                await asyncio.wait_for(reader(consumer, conductor.on_message, message, suspended), 0.1)
+                outcomes.append(("returned", message))
+            except asyncio.TimeoutError:
+                outcomes.append(("waiting", message))
+                break
+            if suspended.is_set():
+                break
+        await asyncio.sleep(0)
+        return outcomes, conductor.finished, conductor.cancelled, list(conductor.queue._queue)
+
+    return asyncio.run(scenario())
+
+
+def test_a_delivery_with_room_finishes_without_waiting_or_any_task():
+    async def scenario():
+        consumer, conductor, suspended = Service(), Conductor(10), asyncio.Event()
+        tasks_before = len(asyncio.all_tasks())
+        await deliver(consumer, conductor.on_message, 1, suspended)
+        return tasks_before, len(asyncio.all_tasks()), conductor.finished
+
+    before, after, finished = asyncio.run(scenario())
+    assert finished == [1] and before == after
+
+
+def test_a_delivery_that_waits_for_room_resumes_where_it_stopped():
+    outcomes, finished, cancelled, queued = run(deliver, room=3, messages=5, drained_after=3, suspend_at=None)
+    assert outcomes == [("returned", m) for m in range(5)]
+    assert finished == [0, 1, 2, 3, 4] and cancelled == [] and queued == [3, 4]
+
+
+def test_a_rebalance_abandons_a_blocked_delivery_as_faust_does():
+    ours = run(deliver, room=2, messages=5, drained_after=None, suspend_at=2)
+    stock = run(faust_line, room=2, messages=5, drained_after=None, suspend_at=2)
+    assert ours == stock
+    outcomes, finished, cancelled, queued = ours
+    assert outcomes[-1] == ("returned", 2) and finished == [0, 1] and cancelled == [2] and queued == [0, 1]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    room=st.integers(1, 4),
+    messages=st.integers(1, 8),
+    drained_after=st.one_of(st.none(), st.integers(0, 8)),
+    suspend_at=st.one_of(st.none(), st.integers(0, 8)),
+)
+def test_every_outcome_equals_faust_s(room, messages, drained_after, suspend_at):
+    assert run(deliver, room, messages, drained_after, suspend_at) == run(faust_line, room, messages, drained_after, suspend_at)
+
+
+@pytest.mark.parametrize("wait_first", [False, True])
+def test_an_error_in_the_callback_reaches_the_drain_before_or_after_waiting(wait_first):
+    async def callback(message):
+        if wait_first:
+            await asyncio.sleep(0)
+        raise ValueError(f"bad {message}")
+
+    async def scenario():
+        await deliver(Service(), callback, 7, asyncio.Event())
+
+    with pytest.raises(ValueError, match="bad 7"):
+        asyncio.run(scenario())
+
+
+def test_a_cancelled_resumed_coroutine_gets_the_cancellation_and_runs_its_cleanup():
+    cleaned = []
+
+    async def slow():
+        try:
+            await asyncio.sleep(10)
+        finally:
+            cleaned.append(True)
+
+    async def scenario():
+        coro = slow()
+        pending = coro.send(None)
+        task = asyncio.ensure_future(Resumed(coro, pending))
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
+    assert cleaned == [True]
+
+
+def _shape(method) -> str:
+    """The method's syntax tree without annotations, with its delivery statement a placeholder."""
+
+    class Strip(ast.NodeTransformer):
+        def visit_Await(self, node):  # noqa: N802 - the ast API's name
+            call = node.value
+            name = getattr(call.func, "attr", getattr(call.func, "id", "")) if isinstance(call, ast.Call) else ""
+            return ast.Constant("DELIVER") if name in ("wait_first", "deliver") else self.generic_visit(node)
+
+        def visit_arg(self, node):  # noqa: N802
+            node.annotation = None
+            return node
+
+    function = ast.parse(textwrap.dedent(inspect.getsource(method))).body[0]
+    function.returns = None
+    return ast.dump(Strip().visit(function))
+
+
+def test_the_copied_drain_is_pinned_to_faust_s_and_changes_only_the_delivery_line():
+    source = inspect.getsource(FaustConsumer._drain_messages)
+    assert hashlib.sha256(source.encode()).hexdigest() == FAUST_DRAIN_SHA256, (
+        "faust's Consumer._drain_messages changed: compare it with streams/drain.py's copy, then update FAUST_DRAIN_SHA256"
+    )
+    assert "callback(message), self.suspend_flow.wait()" in source
+    assert "await deliver(self, callback, message, self.suspend_flow)" in inspect.getsource(DrainingConsumer._drain_messages)
+    assert _shape(DrainingConsumer._drain_messages) == _shape(FaustConsumer._drain_messages)
+
+
+def test_the_shape_comparison_notices_a_changed_statement():
+    class Changed(DrainingConsumer):
+        async def _drain_messages(self, fetcher):
+            yield_every = 200  # noqa: F841 - differs from faust's 100
+            await deliver(self, None, None, None)
+
+    assert _shape(Changed._drain_messages) != _shape(FaustConsumer._drain_messages)
