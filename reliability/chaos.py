@@ -240,8 +240,13 @@ def main(
         run.processes.stop_all()
         if not keep:
             delete_run(run)
+        failed = not all(c.held for c in checks) if "checks" in locals() else True
+        if failed:
+            # The processes' logs are what a post-mortem of a failed run starts from.
+            console.print(f"[red]the run failed[/]: its processes' logs are kept in {work}")
+        elif not keep:
             shutil.rmtree(work, ignore_errors=True)
-    if not all(c.held for c in checks):
+    if failed:
         raise typer.Exit(1)
 
 
