@@ -27,7 +27,7 @@ import psycopg
 import redis
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from consumers import core, store
+from consumers import core, db, store
 from consumers.metrics import (
     ALERTS, DEAD_LETTERS, EVENTS, HEALTHY, LAG, LAST_EVENT, MESSAGES, OUTAGE, PARTITIONS, QUIET, QUIET_LIMIT, RETRIES,
     WRITE_SECONDS, events_by_source, reason_label, start_series,
@@ -39,7 +39,6 @@ from consumers.delivery import Deliveries
 from consumers.live import Live
 from consumers.protection import markers
 from leap.dead_letter import DeadLetters
-from leap.connections import database_conninfo
 from leap.health import Health
 from leap.kafka import Publisher, client_config
 from leap.log import get_logger
@@ -74,7 +73,7 @@ class AlertConsumer:
         self.rules = rules_
         self.calendar = calendar
         self.codec = default_codec()
-        self.live = live or Live.connect(settings, settings.topic_prefix)
+        self.live = live or Live.connect(settings)
         self.topics = {settings.topic(name): schema for name, schema in TOPICS.items()}
         self.health = Health(HEALTHY)
         # What the outage guard needs across batches (loaded from PostgreSQL on connecting).
@@ -105,7 +104,7 @@ class AlertConsumer:
     def conn(self) -> psycopg.Connection:
         """The PostgreSQL connection, reconnecting when it was lost."""
         if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = psycopg.connect(database_conninfo(self.settings), row_factory=psycopg.rows.dict_row, connect_timeout=5)
+            self._conn = db.connect(self.settings)
             first = date.today() - timedelta(weeks=self.rules.outage_guard.lookback_weeks + 2)
             with self._conn.transaction():
                 self.volumes = store.volumes_since(self._conn, first)

@@ -40,9 +40,9 @@ class Live:
         self._publish_once = client.register_script(_PUBLISH_ONCE)
 
     @classmethod
-    def connect(cls, settings: Settings, prefix: str) -> Live:
-        """Connect (lazily) to the settings' Redis, with their password and TLS."""
-        return cls(redis_client(settings, decode_responses=True, socket_timeout=5, socket_connect_timeout=5), prefix)
+    def connect(cls, settings: Settings) -> Live:
+        """Connect (lazily) to the settings' Redis, with their password and TLS, under their topic prefix."""
+        return cls(redis_client(settings, decode_responses=True, socket_timeout=5, socket_connect_timeout=5), settings.topic_prefix)
 
     def student_key(self, student_id: str) -> str:
         """The hash holding a student's current state."""

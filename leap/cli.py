@@ -162,7 +162,7 @@ def reset(
         topics = delete_topics(settings)
         create_topics(settings)
     tables = empty(settings)
-    keys = Live.connect(settings, settings.topic_prefix).clear()
+    keys = Live.connect(settings).clear()
     engine_dir = settings.state_dir / "engine"
     shutil.rmtree(engine_dir, ignore_errors=True)
     log.info("reset", topics=len(topics), tables=len(tables), redis_keys=keys)

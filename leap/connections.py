@@ -33,9 +33,8 @@ def redis_client(settings: Settings, **options: Any) -> redis.Redis:
     return redis.Redis.from_url(settings.redis_url, **{**redis_options(settings), **options})
 
 
-def database_conninfo(settings: Settings, database_url: str | None = None) -> str:
-    """libpq connection string: the settings' database URL (or ``database_url``) with the
-    password, sslmode and CA file of the settings."""
+def database_conninfo(settings: Settings) -> str:
+    """libpq connection string: the settings' database URL with their password, sslmode and CA file."""
     extra: dict[str, Any] = {}
     if settings.database_password:
         extra["password"] = settings.database_password.get_secret_value()
@@ -43,4 +42,4 @@ def database_conninfo(settings: Settings, database_url: str | None = None) -> st
         extra["sslmode"] = settings.database_sslmode
     if settings.database_ca_file:
         extra["sslrootcert"] = str(settings.database_ca_file)
-    return make_conninfo(database_url or settings.database_url, **extra)
+    return make_conninfo(settings.database_url, **extra)

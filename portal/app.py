@@ -161,7 +161,7 @@ def create_app(settings: Settings | None = None, policy: Policy | None = None) -
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         pool = ConnectionPool(database_conninfo(settings), min_size=1, max_size=8, open=False, kwargs={"autocommit": True, "row_factory": dict_row})
         pool.open(wait=False)
-        live = Live.connect(settings, settings.topic_prefix)
+        live = Live.connect(settings)
         parts = Parts(settings, policy, pool, live, Sessions(live), _templates())
         if settings.oidc_issuer:
             from authlib.integrations.starlette_client import OAuth

@@ -227,12 +227,14 @@ def main(
         run = Run(work, seed, students, days)
         expected, by_source = run.expected()
     console.print(f"chaos run {run.prefix}: {len(run.events):,} events, {students} students x {days} days; work folder {work}")
+    failed = True  # until the checks say otherwise (an exception leaves it so)
     try:
         run.start()
         schedule = run.drive(chunks, plan.SHORT if short else plan.FULL)
         with console.status("waiting for the engine and the consumer to settle"):
             settled = converged(run, expected, converge_minutes * 60)
         checks = collect(run, expected, by_source, settled)
+        failed = not all(c.held for c in checks)
         result = report(run, schedule, checks, time.monotonic() - started)
         if out is not None:
             out.write_text(json.dumps(result, indent=2) + "\n")
@@ -240,7 +242,6 @@ def main(
         run.processes.stop_all()
         if not keep:
             delete_run(run)
-        failed = not all(c.held for c in checks) if "checks" in locals() else True
         if failed:
             # The processes' logs are what a post-mortem of a failed run starts from.
             console.print(f"[red]the run failed[/]: its processes' logs are kept in {work}")

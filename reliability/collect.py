@@ -78,7 +78,7 @@ def collect(run: Run, expected: Mapping, by_source: Counter, settled: bool) -> l
     stored = [r[0] for r in _rows(run, "SELECT change_id::text FROM band_changes")]
     checks.append(invariants.band_changes_once(published_changes(run), stored))
     alerts = _rows(run, "SELECT alert_id::text, student_id, kind, episode, status FROM alerts")
-    live = Live.connect(run.settings, run.prefix)
+    live = Live.connect(run.settings)
     entries = [fields["alert_id"] for stream in live.alert_streams() for _, fields in live.client.xrange(stream)]
     checks.append(invariants.one_alert_per_episode([(a[1], a[2], a[3]) for a in alerts], entries, {a[0]: a[4] for a in alerts}))
     sent = {source: len(ids) for source, ids in run.sent_ids.items()}
@@ -101,6 +101,6 @@ def delete_run(run: Run) -> None:
             pass
     with psycopg.connect(get_settings().database_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{run.database}" WITH (FORCE)')
-    live = Live.connect(run.settings, run.prefix)
+    live = Live.connect(run.settings)
     for key in live.client.scan_iter(f"{run.prefix}:*"):
         live.client.delete(key)

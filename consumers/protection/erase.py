@@ -106,7 +106,7 @@ def erase_student(
     left = erasure_rules.not_removed(topics, {n: settings.topic(n) for n in erasure_rules.KEPT_ON_TOPICS}, at, engine_days)
     erasure_id, counts, alert_ids = erase_postgres(conn, actor, decision.role or "admin", decision.purpose, student_id, name, reason, left)
     try:
-        live = live or Live.connect(settings, settings.topic_prefix)
+        live = live or Live.connect(settings)
         stream_alerts = {e["fields"].get("alert_id", "") for e in live.entries_about(student_id)}
         redis = live.forget(student_id, sorted({*alert_ids, *stream_alerts} - {""}))
         kafka = tombstones(settings, COMPACTED, student_id)

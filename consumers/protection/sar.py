@@ -70,7 +70,7 @@ def export_sar(
     decision = allow(conn, actor, "export_sar", student_id, record_type=RECORD_TYPE)
     at = now or datetime.now(settings.tz)
     postgres = gather_postgres(conn, student_id)
-    live = live or Live.connect(settings, settings.topic_prefix)
+    live = live or Live.connect(settings)
     redis_state, redis_alerts = live.state(student_id), live.entries_about(student_id)
     kafka, notes = gather_kafka(settings, student_id, progress)
     contents = archive.Contents(

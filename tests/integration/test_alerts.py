@@ -114,7 +114,7 @@ def deployment(tmp_path, term):
     deployment.with_database(term["policy"])
     yield deployment
     deployment.close()
-    client = Live.connect(deployment.settings, deployment.prefix).client
+    client = Live.connect(deployment.settings).client
     for key in client.scan_iter(f"{deployment.prefix}:*"):
         client.delete(key)
 
@@ -205,7 +205,7 @@ def test_a_term_raises_the_right_alerts_once_through_a_consumer_crash_and_storag
     assert ("exempt", "exemption") in suppressed and ("withdrawn", "status withdrawn") in suppressed
     assert {s for s, _ in suppressed} <= {"exempt", "withdrawn", "holiday-rester"}
 
-    live = Live.connect(settings, deployment.prefix)
+    live = Live.connect(settings)
     tutor_stream = live.alerts_for("tutor-a")
     assert sorted((a["student_id"], a["kind"]) for a in tutor_stream) == sorted(k for k in raised if k[0] != "no-tutor")
     assert [a["student_id"] for a in live.alerts_for("history-office")] == ["no-tutor"]
@@ -223,7 +223,7 @@ def test_a_term_raises_the_right_alerts_once_through_a_consumer_crash_and_storag
 
 
 def test_an_alert_goes_on_its_recipients_stream_once_however_often_it_is_published():
-    live = Live.connect(Settings(), f"leap-it-{uuid.uuid4().hex[:8]}")
+    live = Live.connect(Settings(topic_prefix=f"leap-it-{uuid.uuid4().hex[:8]}"))
     alert = {"alert_id": str(uuid.uuid4()), "student_id": "s1", "kind": "drop", "recipient": "tutor-z", "day": date.today(), "reason": "band fell"}
     try:
         assert live.publish_alert(alert) is True

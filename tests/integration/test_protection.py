@@ -178,7 +178,7 @@ def seed(deployment: Deployment, tmp_path) -> dict:
         referral = leap(deployment, "referrals", "add", s, "--service", "counselling", "--reason", "stress", "--as", "tutor-a")["referral_id"]
         leap(deployment, "referrals", "consent", str(referral), "--yes", "--as", s)
         leap(deployment, "queries", "raise", s, "The card reader failed", "--record-type", "attendance", "--record-id", today.isoformat(), "--as", s)
-    live = Live.connect(deployment.settings, deployment.settings.topic_prefix)
+    live = Live.connect(deployment.settings)
     wait_until(lambda: {e["student_id"] for e in live.alerts_for("tutor-a")} == {GONE, KEPT}
                and query(deployment, "SELECT count(*) AS n FROM alerts WHERE live_published")[0]["n"] == 2, 60, "both alerts on the tutor's Redis stream")
     return made
@@ -187,7 +187,7 @@ def seed(deployment: Deployment, tmp_path) -> dict:
 def test_a_student_exports_their_data_is_erased_and_stays_erased_and_nobody_else_is_touched(deployment, tmp_path):
     deployment.start_consumer()
     seed(deployment, tmp_path)
-    live = Live.connect(deployment.settings, deployment.settings.topic_prefix)
+    live = Live.connect(deployment.settings)
 
     # The student exports everything held about them: every kind of data, only theirs.
     archive_path = tmp_path / "mine.zip"
@@ -358,7 +358,7 @@ def test_retention_deletes_exactly_the_rows_past_their_cut_off_and_a_second_run_
 def test_an_erasure_cut_short_by_redis_says_so_and_running_it_again_finishes_it(deployment):
     from tests.integration.workers import free_port
 
-    live = Live.connect(deployment.settings, deployment.settings.topic_prefix)
+    live = Live.connect(deployment.settings)
     query(deployment, "INSERT INTO students (student_id, programme, year_of_study, mode_of_study, status) VALUES (%s, 'BA', 1, 'full_time', 'completed') RETURNING 1", GONE)
     live.put_states([{"student_id": GONE, "band": "good", "score": 70.0, "days_since_last_activity": 0, "day": date.today(), "cohort": "BA/Y1",
                       "explanation": {}, "updated_at": datetime.now()}])  # fmt: skip

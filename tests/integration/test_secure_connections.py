@@ -189,8 +189,8 @@ def test_redis_with_auth_and_tls_takes_live_state_and_alerts_and_refuses_a_wrong
     env, password = tls_redis
     (tmp_path / "redis-password").write_text(password)
     base = dict(os.environ)
-    settings = Settings(redis_url=env["LEAP_REDIS_URL"], redis_ca_file=env["LEAP_REDIS_CA_FILE"], redis_password=password)
-    live = Live.connect(settings, f"leap-it-{uuid.uuid4().hex[:8]}")
+    settings = Settings(topic_prefix=f"leap-it-{uuid.uuid4().hex[:8]}", redis_url=env["LEAP_REDIS_URL"], redis_ca_file=env["LEAP_REDIS_CA_FILE"], redis_password=password)
+    live = Live.connect(settings)
     wait_until(lambda: _pings(live), 10, "the TLS Redis to answer")
     alert = {"alert_id": str(uuid.uuid4()), "student_id": "s1", "kind": "drop", "recipient": "tutor-a", "day": "2026-12-05", "reason": "band fell", "band": "low"}
     assert live.publish_alert(alert) and not live.publish_alert(alert)
