@@ -50,6 +50,7 @@ from leap.kafka import Publisher, client_config
 from leap.settings import Settings
 from leap.topics import create_topics
 from producers.simulate import simulate
+from reliability.processes import die_with_parent
 from schemas.codec import default_codec
 
 LEAP = str(Path(sys.executable).with_name("leap"))
@@ -282,6 +283,7 @@ def _start_worker(env: dict[str, str], work: Path, name: str, store: str, datadi
         env={**env, "LEAP_ENGINE_STORE": store},
         stdout=log,
         stderr=subprocess.STDOUT,
+        preexec_fn=die_with_parent,
     )
     return process, port
 

@@ -7,6 +7,7 @@ redelivered) is started again, and counted.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -23,6 +24,22 @@ log = get_logger("leap.chaos")
 
 LEAP = str(Path(sys.executable).with_name("leap"))
 SERVICES = PROJECT_ROOT / "deploy" / "local" / "services.sh"
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` for a child process: the kernel SIGKILLs it when its parent dies.
+
+    A harness killed from outside (a test's timeout SIGKILLs it) never runs its clean-up; its
+    workers would go on consuming from the shared services, slowing and disturbing whatever
+    runs next. Linux only; elsewhere a no-op.
+    """
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
 
 
 def free_port() -> int:
@@ -76,7 +93,9 @@ class Processes:
         """Start (or start again) a process; its output is appended to its log."""
         with process.log_path.open("a") as out:
             out.write(f"\n--- start {process.starts + 1} at {time.strftime('%H:%M:%S')} ---\n")
-        process.popen = subprocess.Popen(process.args, env=self.env, stdout=process.log_path.open("a"), stderr=subprocess.STDOUT)
+        process.popen = subprocess.Popen(
+            process.args, env=self.env, stdout=process.log_path.open("a"), stderr=subprocess.STDOUT, preexec_fn=die_with_parent
+        )
         process.starts += 1
         process.expected = True
 

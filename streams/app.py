@@ -44,7 +44,7 @@ import logging
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import MutableMapping
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -53,12 +53,14 @@ import faust
 from faust.serializers import codecs
 from prometheus_client import Counter, Gauge, Histogram
 
+from leap.dead_letter import dead_letter_record
 from leap.kafka import DeliveryError, Publisher
 from leap.log import get_logger
 from leap.settings import Settings
 from schemas.codec import default_codec
 from streams import state_codec
 from streams.table_store import ROCKSDB_OPTIONS, EngineTable, offsets_to_persist, own_runs, store_url
+from streams.tables import KeyPartitionedTable, Overlay, SourcePartitionedTable
 from streams.clock import tick_records
 from streams.credentials import faust_credentials
 from streams.cohorts import CohortCore
@@ -110,88 +112,6 @@ class _StudentStateType:
     @staticmethod
     def from_data(value: Any, preferred_type: Any = None) -> Any:
         return value
-
-
-class KeyPartitionedTable(faust.Table):
-    """A table whose changelog partition is the key's murmur2 partition, computed here.
-
-    Keys are student ids (or keys made to land on a partition), so a value is restored on the
-    worker that owns the matching input partition. faust's ``use_partitioner`` would ask the
-    producer's metadata for the partition count instead, and that can be missing right after
-    a rebalance (a TypeError that ended a worker in testing).
-    """
-
-    def partition_for_key(self, key: Any) -> int:
-        return partition_for(key, self.partitions)
-
-
-class Overlay(MutableMapping):
-    """A table seen through a batch's pending writes: nothing reaches the table until applied.
-
-    ``read(key)`` (default: the table's ``get``) looks a key up in the store; what it returns
-    is kept for the rest of the batch, so the engine changes one object per key even where
-    every read decodes a new one (RocksDB), as it does with the memory store's own objects.
-    """
-
-    _DELETED = object()
-    _ABSENT = object()
-
-    def __init__(self, table: MutableMapping, read: Callable[[Any], Any] | None = None) -> None:
-        self.table = table
-        self.read = read if read is not None else table.get
-        self.pending: dict = {}
-        self.seen: dict = {}
-
-    def __getitem__(self, key):  # type: ignore[no-untyped-def]
-        value = self.pending.get(key, None)
-        if value is self._DELETED:
-            raise KeyError(key)
-        if value is not None:
-            return value
-        value = self.seen.get(key, None)
-        if value is None:
-            value = self.read(key)
-            self.seen[key] = self._ABSENT if value is None else value
-        if value is None or value is self._ABSENT:
-            raise KeyError(key)
-        return value
-
-    def get(self, key, default=None):  # type: ignore[no-untyped-def]
-        try:
-            return self[key]
-        except KeyError:
-            return default
-
-    def __contains__(self, key) -> bool:  # type: ignore[no-untyped-def]
-        return self.get(key) is not None
-
-    def __setitem__(self, key, value) -> None:  # type: ignore[no-untyped-def]
-        self.pending[key] = value
-
-    def __delitem__(self, key) -> None:  # type: ignore[no-untyped-def]
-        self.pending[key] = self._DELETED
-
-    def __iter__(self) -> Iterator:
-        seen = set()
-        for key, value in self.pending.items():
-            seen.add(key)
-            if value is not self._DELETED:
-                yield key
-        for key in self.table.keys():
-            if key not in seen:
-                yield key
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
-
-    def apply(self) -> None:
-        """Write the pending changes to the table (each one a changelog record)."""
-        for key, value in self.pending.items():
-            if value is self._DELETED:
-                self.table.pop(key, None)
-            else:
-                self.table[key] = value
-        self.pending.clear()
 
 
 async def finish_despite_cancel(coro: Any) -> Any:
@@ -301,8 +221,12 @@ def create_app(
     clocks_store = EngineTable(clocks_table)
     # Written through faust while handling a message of the cohort's own partition (one at a
     # time), so faust's own write path records their persisted offsets; JSON values.
-    members = app.Table("cohort-members", key_type=bytes, partitions=settings.partitions, **table_options("cohort-members"))
-    frozen = app.Table("cohort-baselines", key_type=bytes, partitions=settings.partitions, **table_options("cohort-baselines"))
+    def source_partitioned(name: str) -> SourcePartitionedTable:
+        table = SourcePartitionedTable(app, name=name, beacon=app.tables.beacon, key_type=bytes, partitions=settings.partitions, **table_options(name))
+        return app.tables.add(table)
+
+    members = source_partitioned("cohort-members")
+    frozen = source_partitioned("cohort-baselines")
 
     engine = Engine(policy, settings.tz, settings.partitions, codec, names, calendar=calendar)
     cohorts = CohortCore(codec)
@@ -510,20 +434,30 @@ def create_app(
             if assignment_changed("cohorts"):
                 cohorts.reset_indexes()
             msg = event.message
-            frozen_view = Overlay(frozen)
             try:
-                out = cohorts.handle(Message(msg.topic, msg.partition, msg.offset, msg.key, msg.value, msg.timestamp), members, frozen_view)
+                await finish_despite_cancel(handle_cohort_message(Message(msg.topic, msg.partition, msg.offset, msg.key, msg.value, msg.timestamp)))
             except ValueError as exc:
-                log.error("unreadable cohort message", partition=msg.partition, offset=msg.offset, error=str(exc))
-                continue
-            sends = []
-            for record in out.broadcasts:
-                encoded = codec.encode("clock_message", record)
-                for p in range(settings.partitions):
-                    sends.append(await clock_topic.send(value=encoded, partition=p))
-            await deliver(sends)
-            frozen_view.apply()
-            BASELINES.inc(len(out.broadcasts))
+                log.error("unreadable cohort message; dead-lettered", partition=msg.partition, offset=msg.offset, error=str(exc))
+                position = f"{msg.partition}:{msg.offset}"
+                record = dead_letter_record(source="engine", location=msg.topic, position=position, reason=f"unreadable cohort message: {exc}", raw=msg.value or b"")
+                sink.send(names["dead-letter"], codec.encode("dead_letter", record), key=b"engine")
+                await flushed()
+            except Exception as exc:  # a bug or a failed write, not bad input: see _die
+                log.exception("cohort message failed", partition=msg.partition, offset=msg.offset)
+                _die(repr(exc))
+
+    async def handle_cohort_message(message: Message) -> None:
+        """Update the cohort tables from one message; broadcast any baseline frozen, then store it."""
+        frozen_view = Overlay(frozen)
+        out = cohorts.handle(message, members, frozen_view)
+        sends = []
+        for record in out.broadcasts:
+            encoded = codec.encode("clock_message", record)
+            for p in range(settings.partitions):
+                sends.append(await clock_topic.send(value=encoded, partition=p))
+        await deliver(sends)
+        frozen_view.apply()
+        BASELINES.inc(len(out.broadcasts))
 
     if tick_seconds > 0:
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import uuid
 from pathlib import Path
@@ -14,13 +13,8 @@ from confluent_kafka.admin import AdminClient
 from leap.kafka import client_config
 from leap.settings import Settings
 from leap.topics import TOPICS, create_topics
+from reliability.processes import die_with_parent, free_port
 from tests.integration.conftest import LEAP
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Deployment:
@@ -57,7 +51,7 @@ class Deployment:
         """Start `leap consume` with its own metrics port; its log goes to a file."""
         port = free_port()
         log = (self.tmp / f"consumer-{port}.log").open("w")
-        process = subprocess.Popen([LEAP, "consume", "--metrics-port", str(port)], env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen([LEAP, "consume", "--metrics-port", str(port)], env=self.env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
         process.port = port  # type: ignore[attr-defined]
         process.log_path = log.name  # type: ignore[attr-defined]
         self.consumers.append(process)
@@ -73,6 +67,7 @@ class Deployment:
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
         )
         process.port = port  # type: ignore[attr-defined]
         process.log_path = log.name  # type: ignore[attr-defined]

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streams import state_codec
-from streams.app import Overlay
+from streams.tables import Overlay
 from streams.model import StudentState
 from streams.table_store import offsets_to_persist, own_runs, store_url
 
