@@ -133,7 +133,10 @@ def worker(
     Its tables are kept in its data folder (LEAP_ENGINE_STORE=rocksdb, the default), so a restart reads only the changelog written since; delete the folder to make it restore everything from the changelogs.
     """
     import faust
+    import mode.loop
 
+    # Before faust makes its loop: uvloop's cheaper callbacks and futures (docs/performance.md).
+    mode.loop.use("uvloop")
     from streams.app import create_app
 
     settings = get_settings()
