@@ -30,12 +30,10 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -46,49 +44,16 @@ from confluent_kafka.admin import AdminClient
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks import engine_core, latency, scale_out
+from benchmarks.processes import LEAP, committed, counter, ends, metrics, ready, rss_kib, safe, start_worker, stop, wait_for
 from leap.kafka import Publisher, client_config
 from leap.settings import Settings
 from leap.topics import create_topics
 from producers.simulate import simulate
-from reliability.processes import die_with_parent
+from reliability.processes import free_port
 from schemas.codec import default_codec
 
-LEAP = str(Path(sys.executable).with_name("leap"))
 console = Console(stderr=True)
-
-
-def _metrics(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        return response.read().decode()
-
-
-def _counter(text: str, name: str) -> float:
-    return sum(float(m.group(1)) for m in re.finditer(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+]+)$", text, re.M))
-
-
-def _rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
-
-
-def _wait(predicate, seconds: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise RuntimeError(f"timed out waiting for {what}")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def bare_consume(settings: Settings, topic: str, expected: int) -> float:
@@ -115,7 +80,7 @@ def faust_alone(settings: Settings, expected: int, work: Path, reader: str) -> f
     out = work / f"faust-ceiling-{reader}.txt"
     app_id = f"{settings.topic_prefix}-faust-ceiling-{reader}"
     subprocess.run(
-        [sys.executable, "-m", "benchmarks.faust_ceiling", settings.kafka_bootstrap, settings.topic("activity"), str(expected), str(out), str(_free_port()), app_id, reader],
+        [sys.executable, "-m", "benchmarks.faust_ceiling", settings.kafka_bootstrap, settings.topic("activity"), str(expected), str(out), str(free_port()), app_id, reader],
         check=True,
         capture_output=True,
         timeout=1800,
@@ -123,34 +88,64 @@ def faust_alone(settings: Settings, expected: int, work: Path, reader: str) -> f
     return float(out.read_text())
 
 
-def settle(settings: Settings, started: float, quiet_seconds: float = 10.0) -> float:
-    """Seconds from ``started`` until the engine's outputs stop growing for ``quiet_seconds``.
+def settle(settings: Settings, port: int, started: float, quiet_seconds: float = 10.0) -> dict[str, float]:
+    """How long after ``started`` the engine's outputs stop growing (for ``quiet_seconds``), and
+    what it did meanwhile.
 
     After a backlog the engine is not done when the last event is applied: contributions
-    go to the cohort agent on the next ticks, medians are frozen and broadcast, and every
-    student is re-scored. Latency measured before that includes the cascade.
+    go to the cohort agent on the next ticks, medians are frozen and broadcast, and the
+    students they concern are re-scored. Latency measured before that includes the cascade.
+    The breakdown: when the cohort agent had read every contribution (its group's committed
+    offsets at the topic's end), and the baselines, evaluations, state records and band
+    changes of the settling.
     """
     # Ticks keep arriving (on leap.clock and leap.cohort-contributions) every second; quiet
     # means re-scoring no longer produces states or band changes.
     outputs = [settings.topic(name) for name in ("student-state", "band-changes")]
-    last = {t: _ends(settings, t) for t in outputs}
+    contributions = settings.topic("cohort-contributions")
+    group = f"{settings.topic_prefix}-engine"
+
+    def figures() -> tuple[float, float]:
+        text = metrics(port)
+        return counter(text, "leap_engine_baselines_total"), counter(text, "leap_engine_evaluations_total")
+
+    before = {t: ends(settings, t) for t in outputs}
+    baselines0, evaluations0 = figures()
+    last = before
+    cohorts_read_s = None
     quiet_since = time.perf_counter()
     while time.perf_counter() - quiet_since < quiet_seconds:
         time.sleep(1.0)
-        now = {t: _ends(settings, t) for t in outputs}
+        now = {t: ends(settings, t) for t in outputs}
         if now != last:
             quiet_since = time.perf_counter()
         last = now
+        if cohorts_read_s is None:
+            marks = ends(settings, contributions)
+            done = committed(settings, group, contributions, list(marks))
+            # Ticks are added every second: within a second's worth of the end is caught up.
+            if all(done.get(p, -1) >= e - 2 for p, e in marks.items()):
+                cohorts_read_s = time.perf_counter() - started
         if time.perf_counter() - started > 1800:
             raise RuntimeError("the engine did not settle within 30 minutes")
-    return quiet_since - started
+    baselines1, evaluations1 = figures()
+    added = {t: sum(last[t].values()) - sum(before[t].values()) for t in outputs}
+    return {
+        "s": round(quiet_since - started, 1),
+        "cohort_contributions_read_s": round(cohorts_read_s if cohorts_read_s is not None else float("nan"), 1),
+        "baselines_broadcast": int(baselines1 - baselines0),
+        "evaluations": int(evaluations1 - evaluations0),
+        "state_records": added[outputs[0]],
+        "band_changes": added[outputs[1]],
+    }
 
 
 def main(
     students: int = typer.Option(10_000, help="Students in the simulated university."),
     days: int = typer.Option(7, help="Days of simulated activity."),
-    latency_rate: int = typer.Option(200, help="Events per second for the latency measurement."),
+    latency_rate: int = typer.Option(1000, help="Events per second for the latency measurement."),
     latency_seconds: int = typer.Option(20, help="How long to send at that rate."),
+    workers: int = typer.Option(2, min=1, help="Workers of the scale-out phase (compared with one)."),
     store: str = typer.Option(Settings().engine_store, help="The store of the worker measured in phases 1-4 (rocksdb or memory); phase 5 measures both."),
 ) -> None:
     """Measure the engine and print the figures."""
@@ -178,54 +173,41 @@ def main(
             console.print(f"faust alone, an agent that does nothing, reading as {reader}")
             faust_ceilings[reader] = faust_alone(settings, total, work, reader)
 
-        worker, port = _start_worker(env, work, "worker", store, work / "worker")
+        worker, port = start_worker(env, work, "worker", store, work / "worker")
         rss_idle = idle_kib[store]  # a worker of this store, running, holding no student
 
         def processed() -> float:
-            text = _metrics(port)
-            return _counter(text, "leap_engine_events_total")
+            text = metrics(port)
+            return counter(text, "leap_engine_events_total")
 
-        first = _wait(lambda: _safe(lambda: processed() > 0 and time.perf_counter()), 120, "the first event")
+        first = wait_for(lambda: safe(lambda: processed() > 0 and time.perf_counter()), 120, "the first event")
         first_count = processed()
         console.print("worker processing")
-        last = _wait(lambda: _safe(lambda: processed() >= total and time.perf_counter()), 3600, "the worker to process everything")
+        last = wait_for(lambda: safe(lambda: processed() >= total and time.perf_counter()), 3600, "the worker to process everything")
         worker_rate = (total - first_count) / (last - first) if last > first else float("nan")
-        rss_loaded = _rss_kib(worker.pid)
+        rss_loaded = rss_kib(worker.pid)
         held = students
 
-        console.print("settling: baselines frozen, broadcast and every student re-scored")
-        settle_seconds = settle(settings, time.perf_counter())
+        console.print("settling: baselines frozen, broadcast and their students re-scored")
+        settled = settle(settings, port, last)
 
-        console.print(f"latency at {latency_rate} events/s for {latency_seconds} s")
-        # One event each for existing students: each is re-scored in the batch that applies it,
-        # and that same evaluation decides any band change and publishes the student's state.
-        codec = default_codec()
+        console.print(f"delivered latency at {latency_rate} events/s for {latency_seconds} s")
         roster_ids = [line.split(",", 1)[0] for line in (work / "roster.csv").read_text().splitlines()[1:]]
-        paced = roster_ids[: latency_rate * latency_seconds]
-        sent_at: dict[str, int] = {}
-        state_start = _ends(settings, settings.topic("student-state"))
-        with Publisher(settings, **{"linger.ms": 0}) as publisher:
-            start = time.perf_counter()
-            for i, student in enumerate(paced):
-                delay = start + i / latency_rate - time.perf_counter()
-                if delay > 0:
-                    time.sleep(delay)
-                now_ms = int(time.time() * 1000)
-                sent_at[student] = now_ms
-                record = {"event_id": f"lat-{uuid.uuid4().hex}", "student_id": student, "source": "vle", "action": "viewed", "event_time": now_ms, "course": None, "object_ref": None, "quantity": None, "attendance_status": None, "source_ref": "bench", "amends": None}
-                publisher.send(settings.topic("activity"), codec.encode("activity_event", record), key=student)
-        latencies = _wait(lambda: _latencies(settings, state_start, sent_at), 300, "state updates of the paced events")
-        latencies.sort()
-        p50 = latencies[len(latencies) // 2]
-        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-        _stop(worker)
+        lag = latency.measure(settings, roster_ids, latency_rate, latency_seconds)
+        stop(worker)
         worker = None
+
+        console.print("the engine core alone (no Kafka, no faust) over the same events")
+        core = engine_core.measure_files(work, settings)
+        console.print(f"{workers} workers over the same backlog, one SIGKILLed halfway")
+        scaled = scale_out.measure(f"{prefix}-x{workers}", workers, work, store)
 
         restarts = {}
         for kind in STORES:
             console.print(f"restart on the {kind} store: restore, stop, start again, first band change")
             restarts[kind] = restart(settings, env, work, kind, idle_kib[kind])
 
+        combined = 1 / (1 / faust_ceilings["draining"] + 1 / core.events_per_s)
         per_10k_mib = (rss_loaded - rss_idle) / 1024 / max(held, 1) * 10_000
         results = {
             "students": students,
@@ -237,17 +219,30 @@ def main(
             **{f"faust_empty_agent_{reader}_events_per_s": round(rate) for reader, rate in faust_ceilings.items()},
             "faust_draining_to_stock_ratio": round(faust_ceilings["draining"] / faust_ceilings["stock"], 2),
             "worker_to_faust_draining_ratio": round(worker_rate / faust_ceilings["draining"], 3),
-            "settle_after_backlog_s": round(settle_seconds, 1),
+            "engine_core_events_per_s": round(core.events_per_s),
+            **{f"engine_core_us_{part}": round(us, 1) for part, us in core.us_per_event.items()},
+            # What faust's reading and the core together allow one worker: their costs add up.
+            "worker_ceiling_events_per_s": round(combined),
+            "worker_to_ceiling_ratio_combined": round(worker_rate / combined, 3),
+            **{f"settle_{k}": v for k, v in settled.items()},
             "latency_rate_events_per_s": latency_rate,
-            "latency_p50_ms": round(p50, 1),
-            "latency_p99_ms": round(p99, 1),
+            "latency_delivered_probes": lag.probes,
+            "latency_delivered_p50_ms": lag.p50_ms,
+            "latency_delivered_p99_ms": lag.p99_ms,
+            "scale_out_workers": workers,
+            "scale_out_events_per_s": scaled.events_per_s,
+            "scale_out_to_one_worker_ratio": round(scaled.events_per_s / worker_rate, 2),
+            "scale_out_catch_up_after_sigkill_s": scaled.catch_up_after_kill_s,
+            "scale_out_sigkill_overhead_s": scaled.kill_overhead_s,
             "worker_rss_idle_mib": round(rss_idle / 1024, 1),
             "worker_rss_loaded_mib": round(rss_loaded / 1024, 1),
             "worker_mib_per_10k_students": round(per_10k_mib, 1),
             "store": store,
             **{f"restart_{k}_{kind}": v for kind, figures in restarts.items() for k, v in figures.items()},
             "restart_memory_to_rocksdb_ratio": round(restarts["memory"]["to_first_band_s"] / restarts["rocksdb"]["to_first_band_s"], 1),
-            "target_events_per_s": 20_000,
+            "target_events_per_s": 12_000,
+            "target_settle_s": 30,
+            "target_latency_p99_ms": 1000,
             "target_restart_ratio": 5,
         }
         table = Table("measure", "value", title="LEAP engine benchmark (one worker, this machine)")
@@ -274,64 +269,36 @@ STORES = ("memory", "rocksdb")
 READERS = ("stock", "draining")
 
 
-def _start_worker(env: dict[str, str], work: Path, name: str, store: str, datadir: Path) -> tuple[subprocess.Popen, int]:
-    """A `leap worker` on ``store`` with its own port and data folder; its log in ``work``."""
-    port = _free_port()
-    log = (work / f"{name}.log").open("w")
-    process = subprocess.Popen(
-        [LEAP, "worker", "--web-port", str(port), "--tick-seconds", "1", "--datadir", str(datadir)],
-        env={**env, "LEAP_ENGINE_STORE": store},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        preexec_fn=die_with_parent,
-    )
-    return process, port
-
-
-def _stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(120)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(30)
-
-
-def _ready(port: int) -> bool:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as response:
-        return response.status == 200
-
-
 def _idle_rss(env: dict[str, str], work: Path, store: str) -> int:
     """Resident memory (KiB) of a worker on ``store`` that is ready and holds no student."""
-    process, port = _start_worker(env, work, f"idle-{store}", store, work / f"idle-{store}")
+    process, port = start_worker(env, work, f"idle-{store}", store, work / f"idle-{store}")
     try:
-        _wait(lambda: _safe(lambda: _ready(port)), 180, f"an idle {store} worker ready")
-        return _rss_kib(process.pid)
+        wait_for(lambda: safe(lambda: ready(port)), 180, f"an idle {store} worker ready")
+        return rss_kib(process.pid)
     finally:
-        _stop(process)
+        stop(process)
 
 
 def restart(settings: Settings, env: dict[str, str], work: Path, store: str, idle_kib: int) -> dict[str, float]:
     """Restart-to-first-band, changelog records read and memory per 10,000 students of a restarted worker on ``store``."""
     datadir = work / f"restart-{store}"
     # Restore the loaded state into a new data folder (memory: into the process), then stop.
-    process, port = _start_worker(env, work, f"restore-{store}", store, datadir)
+    process, port = start_worker(env, work, f"restore-{store}", store, datadir)
     try:
-        _wait(lambda: _safe(lambda: _ready(port)), 1800, f"the {store} worker to restore the state")
+        wait_for(lambda: safe(lambda: ready(port)), 1800, f"the {store} worker to restore the state")
     finally:
-        _stop(process)
+        stop(process)
 
     student = f"bench-restart-{uuid.uuid4().hex[:8]}"
     topic = settings.topic("band-changes")
-    start = _ends(settings, topic)
+    start = ends(settings, topic)
     codec = default_codec()
     now_ms = int(time.time() * 1000)
     record = {"event_id": f"restart-{student}", "student_id": student, "source": "vle", "action": "viewed", "event_time": now_ms, "course": None, "object_ref": None, "quantity": None, "attendance_status": None, "source_ref": "bench", "amends": None}
     consumer = Consumer(client_config(settings, **{"group.id": f"bench-{uuid.uuid4().hex}", "enable.auto.commit": False}))
     consumer.assign([TopicPartition(topic, p, offset) for p, offset in start.items()])
     started = time.perf_counter()
-    process, port = _start_worker(env, work, f"restart-{store}", store, datadir)
+    process, port = start_worker(env, work, f"restart-{store}", store, datadir)
     try:
         # Published as the process starts: a new student's first evaluation is a band change
         # (none -> a band), decided in the worker's first batch once its state is restored.
@@ -345,12 +312,12 @@ def restart(settings: Settings, env: dict[str, str], work: Path, store: str, idl
                 if msg.error() is None and codec.decode(msg.value(), expect="band_change")["student_id"] == student:
                     first_band = time.perf_counter() - started
         # Its memory once it holds everyone: after a gauges pass has counted them.
-        held = _wait(lambda: _safe(lambda: _counter(_metrics(port), "leap_engine_students")), 120, f"the {store} worker's student count")
-        rss = _rss_kib(process.pid)
-        restored = _counter(_metrics(port), "leap_engine_changelog_restored_total")
+        held = wait_for(lambda: safe(lambda: counter(metrics(port), "leap_engine_students")), 120, f"the {store} worker's student count")
+        rss = rss_kib(process.pid)
+        restored = counter(metrics(port), "leap_engine_changelog_restored_total")
     finally:
         consumer.close()
-        _stop(process)
+        stop(process)
     return {
         "to_first_band_s": round(first_band, 2),
         "restored_records": int(restored),
@@ -358,45 +325,6 @@ def restart(settings: Settings, env: dict[str, str], work: Path, store: str, idl
         "rss_mib": round(rss / 1024, 1),
         "mib_per_10k_students": round((rss - idle_kib) / 1024 / max(held, 1) * 10_000, 1),
     }
-
-
-def _safe(fn):  # type: ignore[no-untyped-def]
-    try:
-        return fn()
-    except Exception:  # the worker's endpoint is not up yet
-        return None
-
-
-def _ends(settings: Settings, topic: str) -> dict[int, int]:
-    consumer = Consumer(client_config(settings, **{"group.id": f"bench-{uuid.uuid4().hex}"}))
-    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-    ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p))[1] for p in partitions}
-    consumer.close()
-    return ends
-
-
-def _latencies(settings: Settings, start: dict[int, int], sent_at: dict[str, int]) -> list[float] | None:
-    """Per paced student: their first state update after the event, minus when it was sent."""
-    codec = default_codec()
-    topic = settings.topic("student-state")
-    ends = _ends(settings, topic)
-    consumer = Consumer(client_config(settings, **{"group.id": f"bench-{uuid.uuid4().hex}", "enable.auto.commit": False}))
-    pending = {p for p in ends if ends[p] > start.get(p, 0)}
-    consumer.assign([TopicPartition(topic, p, start.get(p, 0)) for p in pending])
-    found: dict[str, float] = {}
-    while pending:
-        batch = consumer.consume(10_000, timeout=2.0)
-        if not batch:
-            break
-        for msg in batch:
-            if msg.offset() + 1 >= ends[msg.partition()]:
-                pending.discard(msg.partition())
-            record = codec.decode(msg.value())
-            sent = sent_at.get(record["student_id"])
-            if sent is not None and record["student_id"] not in found and record["updated_at"] >= sent:
-                found[record["student_id"]] = record["updated_at"] - sent
-    consumer.close()
-    return list(found.values()) if len(found) >= 0.99 * len(sent_at) else None
 
 
 if __name__ == "__main__":

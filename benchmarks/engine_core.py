@@ -103,9 +103,14 @@ def measure(students: int, days: int, settings: Settings | None = None) -> CoreF
     with tempfile.TemporaryDirectory(prefix="leap-core-") as tmp:
         work = Path(tmp)
         simulate(work, students=students, days=days, seed=5, end=datetime.now(settings.tz), tz=settings.tz, holiday_week=False)
-        roster, batches, highwaters = messages(work, settings)
-        policy = load_policy(settings.policy_file)
-        calendar = load_calendar(work / "calendar.toml")
+        return measure_files(work, settings)
+
+
+def measure_files(work: Path, settings: Settings) -> CoreFigures:
+    """Time the core over the roster.csv, events.jsonl and calendar.toml in ``work``."""
+    roster, batches, highwaters = messages(work, settings)
+    policy = load_policy(settings.policy_file)
+    calendar = load_calendar(work / "calendar.toml")
     codec = default_codec()
     names = {"activity": settings.topic("activity"), "roster": settings.topic("roster"), "clock": settings.topic("clock")}
     engine = Engine(policy.engagement, settings.tz, settings.partitions, codec, names, calendar=calendar)

@@ -44,7 +44,7 @@ import logging
 import os
 import time
 from collections import defaultdict
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any

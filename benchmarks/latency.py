@@ -1,0 +1,80 @@
+"""Latency from an activity event to its band change, delivered: on the band-changes topic,
+readable by the consumer that raises alerts (not the moment the engine decided it).
+
+Events go in at a steady rate for a while. Nine in ten are for existing students (the load);
+one in ten is a probe: the first event of a student nobody has seen, whose first evaluation
+is always a band change (none to a band). A consumer reads the band-changes topic while the
+events are sent; a probe's latency is when its change was read minus when its event was
+handed to the producer. Both clocks are this process's.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+
+from confluent_kafka import Consumer, TopicPartition
+
+from benchmarks.processes import ends
+from leap.kafka import Publisher, client_config
+from leap.settings import Settings
+from schemas.codec import default_codec
+
+PROBE_EVERY = 10
+
+
+@dataclass
+class Latency:
+    """Delivered event-to-band-change latency of the probes, in milliseconds."""
+
+    rate: int
+    probes: int
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+
+
+def _event(student: str, now_ms: int) -> dict:
+    return {"event_id": f"lat-{uuid.uuid4().hex}", "student_id": student, "source": "vle", "action": "viewed", "event_time": now_ms,
+            "course": None, "object_ref": None, "quantity": None, "attendance_status": None, "source_ref": "bench", "amends": None}  # fmt: skip
+
+
+def measure(settings: Settings, students: list[str], rate: int, seconds: int, timeout: float = 300.0) -> Latency:
+    """Send ``rate`` events/s for ``seconds`` (see the module docstring); the probes' latencies."""
+    codec = default_codec()
+    topic = settings.topic("band-changes")
+    consumer = Consumer(client_config(settings, **{"group.id": f"bench-{uuid.uuid4().hex}", "enable.auto.commit": False}))
+    consumer.assign([TopicPartition(topic, p, offset) for p, offset in ends(settings, topic).items()])
+    sent_at: dict[str, float] = {}
+    found: dict[str, float] = {}
+
+    def read(timeout: float) -> None:
+        for msg in consumer.consume(1000, timeout=max(timeout, 0.0)):
+            if msg.error() is None:
+                student = codec.decode(msg.value(), expect="band_change")["student_id"]
+                if student in sent_at and student not in found:
+                    found[student] = time.perf_counter() - sent_at[student]
+
+    run = uuid.uuid4().hex[:6]
+    try:
+        with Publisher(settings, **{"linger.ms": 0}) as publisher:
+            start = time.perf_counter()
+            for i in range(rate * seconds):
+                delay = start + i / rate - time.perf_counter()
+                if delay > 0:
+                    read(delay)  # wait by reading: a change is timed when it arrives
+                probe = i % PROBE_EVERY == 0
+                student = f"bench-probe-{run}-{i}" if probe else students[i % len(students)]
+                publisher.send(settings.topic("activity"), codec.encode("activity_event", _event(student, int(time.time() * 1000))), key=student)
+                if probe:
+                    sent_at[student] = time.perf_counter()
+            deadline = time.perf_counter() + timeout
+            while len(found) < len(sent_at) and time.perf_counter() < deadline:
+                read(0.05)
+    finally:
+        consumer.close()
+    if len(found) < 0.99 * len(sent_at):
+        raise RuntimeError(f"only {len(found)} of {len(sent_at)} probes' band changes arrived within {timeout:.0f} s")
+    values = sorted(v * 1000 for v in found.values())
+    return Latency(rate, len(values), round(values[len(values) // 2], 1), round(values[min(len(values) - 1, int(len(values) * 0.99))], 1), round(values[-1], 1))

@@ -1,0 +1,108 @@
+"""What every phase of `make bench` shares: workers as child processes, their metrics, topic ends."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+
+from leap.kafka import client_config
+from leap.settings import Settings
+from reliability.processes import die_with_parent, free_port
+
+LEAP = str(Path(sys.executable).with_name("leap"))
+
+
+def metrics(port: int) -> str:
+    """A worker's /metrics text."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        return response.read().decode()
+
+
+def counter(text: str, name: str) -> float:
+    """A metric's value in /metrics text, summed over its labels."""
+    return sum(float(m.group(1)) for m in re.finditer(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+]+)$", text, re.M))
+
+
+def rss_kib(pid: int) -> int:
+    """A process's resident memory, KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def wait_for(predicate: Callable[[], Any], seconds: float, what: str) -> Any:
+    """Poll ``predicate`` until it returns something true (returned); raise after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
+def safe(fn: Callable[[], Any]) -> Any:
+    """``fn()``, or None while what it asks (a worker's endpoint) is not up yet."""
+    try:
+        return fn()
+    except Exception:  # noqa: BLE001 - not up yet
+        return None
+
+
+def start_worker(env: dict[str, str], work: Path, name: str, store: str, datadir: Path) -> tuple[subprocess.Popen, int]:
+    """A `leap worker` on ``store`` with its own port and data folder; its log in ``work``."""
+    port = free_port()
+    log = (work / f"{name}.log").open("a")
+    process = subprocess.Popen(
+        [LEAP, "worker", "--web-port", str(port), "--tick-seconds", "1", "--datadir", str(datadir)],
+        env={**env, "LEAP_ENGINE_STORE": store},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        preexec_fn=die_with_parent,
+    )
+    return process, port
+
+
+def stop(process: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL if it has not stopped within two minutes."""
+    process.terminate()
+    try:
+        process.wait(120)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(30)
+
+
+def ready(port: int) -> bool:
+    """Whether a worker's /readyz says ready."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as response:
+        return response.status == 200
+
+
+def ends(settings: Settings, topic: str) -> dict[int, int]:
+    """Each partition's end offset."""
+    consumer = Consumer(client_config(settings, **{"group.id": f"bench-{uuid.uuid4().hex}"}))
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    marks = {p: consumer.get_watermark_offsets(TopicPartition(topic, p))[1] for p in partitions}
+    consumer.close()
+    return marks
+
+
+def committed(settings: Settings, group: str, topic: str, partitions: list[int]) -> dict[int, int]:
+    """A consumer group's committed offsets on ``topic`` (-1 where none), without joining the group."""
+    consumer = Consumer(client_config(settings, **{"group.id": group, "enable.auto.commit": False}))
+    try:
+        offsets = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
+    finally:
+        consumer.close()
+    return {tp.partition: tp.offset for tp in offsets}
