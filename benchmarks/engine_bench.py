@@ -45,7 +45,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks import engine_core, latency, scale_out
-from benchmarks.processes import LEAP, committed, counter, ends, metrics, ready, rss_kib, safe, start_worker, stop, wait_for
+from benchmarks.processes import LEAP, committed, counter, ends, events_read, metrics, ready, rss_kib, safe, start_worker, stop, wait_for
 from leap.kafka import Publisher, client_config
 from leap.settings import Settings
 from leap.topics import create_topics
@@ -177,8 +177,7 @@ def main(
         rss_idle = idle_kib[store]  # a worker of this store, running, holding no student
 
         def processed() -> float:
-            text = metrics(port)
-            return counter(text, "leap_engine_events_total")
+            return events_read(port)
 
         first = wait_for(lambda: safe(lambda: processed() > 0 and time.perf_counter()), 120, "the first event")
         first_count = processed()

@@ -32,6 +32,12 @@ def counter(text: str, name: str) -> float:
     return sum(float(m.group(1)) for m in re.finditer(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+]+)$", text, re.M))
 
 
+def events_read(port: int) -> float:
+    """Activity events a worker has read: applied, duplicate or rejected (``late`` is a kind of applied)."""
+    text = metrics(port)
+    return sum(float(m.group(2)) for m in re.finditer(r'^leap_engine_events_total\{outcome="(applied|duplicate|rejected)"\} ([0-9.e+]+)$', text, re.M))
+
+
 def rss_kib(pid: int) -> int:
     """A process's resident memory, KiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

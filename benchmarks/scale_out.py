@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.processes import LEAP, committed, counter, ends, metrics, safe, start_worker, stop, wait_for
+from benchmarks.processes import LEAP, committed, ends, events_read, safe, start_worker, stop, wait_for
 from leap.settings import Settings
 from leap.topics import create_topics
 
@@ -34,10 +34,7 @@ class ScaleOut:
 
 
 def _applied(ports: list[int]) -> float:
-    total = 0.0
-    for port in ports:
-        total += counter(metrics(port), "leap_engine_events_total")
-    return total
+    return sum(events_read(port) for port in ports)
 
 
 def measure(prefix: str, workers: int, work: Path, store: str) -> ScaleOut:

@@ -109,6 +109,14 @@ class Settings(BaseSettings):
         "worker's --datadir, so a restarted worker reads only the changelog written since it stopped (delete the folder "
         "to make it restore everything); memory: in the process, restored from the whole changelog at every start.",
     )
+    engine_session_timeout: float = Field(
+        20.0,
+        ge=6.0,
+        le=300.0,
+        description="Seconds without a heartbeat before Kafka gives a stream worker's partitions to the others. A worker "
+        "that dies (SIGKILL, lost machine) holds its partitions this long; lower catches up sooner but risks moving "
+        "partitions away from a worker busy with one long batch (a day rollover of a very large partition).",
+    )
     policy_file: Path = Field(
         PROJECT_ROOT / "deploy" / "institution.toml",
         description="The institution's policy: weights, caps, windows, bands, alert rules.",

@@ -176,6 +176,8 @@ def create_app(
         producer_acks=-1,
         stream_buffer_maxsize=20_000,
         broker_commit_every=20_000,
+        # faust's 60 s kept a killed worker's partitions unread for a minute (make bench).
+        broker_session_timeout=settings.engine_session_timeout,
         web_port=web_port,
         web_host=settings.metrics_host,
         web_bind=settings.metrics_host,
@@ -237,14 +239,24 @@ def create_app(
     cohorts = CohortCore(codec)
     clock_keys = {p: partition_key(p, settings.partitions) for p in range(settings.partitions)}
     clock_cache: dict[int, PartitionClock] = {}
-    assignment: dict[str, frozenset] = {"engine": frozenset(), "cohorts": frozenset()}
+    # Rebalances seen, and the count each agent last saw: asking the consumer for its
+    # assignment on every cohort message cost more than the message (py-spy, make bench).
+    rebalances = {"now": 0, "engine": -1, "cohorts": -1}
+
+    @app.on_partitions_revoked.connect
+    async def _revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        rebalances["now"] += 1
+
+    @app.on_partitions_assigned.connect
+    async def _assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        rebalances["now"] += 1
 
     def assignment_changed(name: str) -> bool:
-        current = frozenset(app.consumer.assignment())
-        if current != assignment[name]:
-            assignment[name] = current
-            return True
-        return False
+        """Whether partitions were revoked or assigned since agent ``name`` last asked."""
+        if rebalances[name] == rebalances["now"]:
+            return False
+        rebalances[name] = rebalances["now"]
+        return True
 
     class Clocks(MutableMapping):
         """Partition clocks, decoded once and cached until the assignment changes."""
@@ -297,7 +309,10 @@ def create_app(
                 # State updates are idempotent (event ids), so what was already applied is
                 # recognised and skipped.
                 reread_from[tp] = committed
-                await consumer.seek(tp, committed)
+                # In the consumer's thread: faust's consumer.seek calls aiokafka from this
+                # thread while the consumer thread fetches, and the race ended a worker with a
+                # KeyError in aiokafka's fetcher (make bench, two workers).
+                await consumer._thread.seek_wait({tp: committed})
                 log.warning("re-reading a partition from its committed offset after a rebalance", topic=tp.topic, partition=tp.partition, offset=committed)
             else:
                 continue
@@ -452,6 +467,8 @@ def create_app(
             except Exception as exc:  # a bug or a failed write, not bad input: see _die
                 log.exception("cohort message failed", partition=msg.partition, offset=msg.offset)
                 _die(repr(exc))
+            if msg.offset > processed_up_to.get(msg.tp, -1):
+                processed_up_to[msg.tp] = msg.offset
 
     async def handle_cohort_message(message: Message) -> None:
         """Update the cohort tables from one message; broadcast any baseline frozen, then store it."""
@@ -513,9 +530,6 @@ def create_app(
         for name in ("aiokafka", "faust", "mode"):
             logging.getLogger(name).setLevel(getattr(logging, loglevel.upper(), logging.WARNING))
 
-    from faust.sensors.prometheus import setup_prometheus_sensors
-
-    setup_prometheus_sensors(app)
     worker_metrics.show_bands(worker_metrics.band_counts(()))
     add_health_views(app)
     return app

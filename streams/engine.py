@@ -74,6 +74,9 @@ EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 # A tick moves a partition's clock only when at most this many of its activity messages are
 # still unread: within a backlog (a restart, a bulk import) the events' own times move it.
 TICK_BACKLOG = 1000
+# Members' contributions in one cohort message: about 60 bytes each, so a message stays far
+# below Kafka's 1 MB default however large the group.
+CONTRIBUTIONS_PER_MESSAGE = 2000
 
 
 def partition_key(partition: int, partitions: int) -> bytes:
@@ -482,7 +485,8 @@ class Engine:
     def _send_contributions(self, partition, clock, students, out) -> None:
         members = self._students_in(partition, students)
         dirty = self._dirty_contributions.pop(partition, set())
-        for key in dirty:
+        changed: dict[str, list[dict]] = {}
+        for key in sorted(dirty):
             state = students.get(key)
             if state is None or key not in members:
                 continue
@@ -497,11 +501,18 @@ class Engine:
             if current != state.contribution:
                 state.contribution = current
                 out.writes[key] = state
-                at, measures = self.wall_ms(), list(current[1])
+                entry = {"student_id": key.decode(), "day": clock.day, "measures": list(current[1])}
                 for group in state.groups:
-                    out.contributions.append(
-                        (group.encode(), {"kind": "contribution", "cohort": group, "student_id": key.decode(), "day": clock.day, "measures": measures, "at": at})
-                    )
+                    changed.setdefault(group, []).append(entry)
+        # One message per group (in chunks), not one per student and group: a day rollover
+        # makes every member's measures change at once.
+        at = self.wall_ms()
+        for group, entries in changed.items():
+            for start in range(0, len(entries), CONTRIBUTIONS_PER_MESSAGE):
+                chunk = entries[start : start + CONTRIBUTIONS_PER_MESSAGE]
+                out.contributions.append(
+                    (group.encode(), {"kind": "contribution", "cohort": group, "student_id": None, "day": 0, "measures": [], "at": at, "members": chunk})
+                )
 
     # ---------------------------------------------------------------- scoring
 

@@ -80,7 +80,8 @@ def test_round_trip_of_every_current_schema():
             "term_score": None, "term_active_days": None, "term_days": None,
         },  # fmt: skip
         "clock_message": {"kind": "baseline", "at": 1, "cohort": "P/Y1", "day": 739_000, "medians": [1.0, 0.5], "used": [True, False], "members": 12},
-        "cohort_message": {"kind": "contribution", "cohort": "P/Y1", "student_id": "s1", "day": 739_000, "measures": [1.0, 2.0], "at": 3},
+        "cohort_message": {"kind": "contribution", "cohort": "P/Y1", "student_id": None, "day": 0, "measures": [], "at": 3,
+                           "members": [{"student_id": "s1", "day": 739_000, "measures": [1.0, 2.0]}]},  # fmt: skip
         "identity": {"identity": "card_number:0412345", "student_id": "2300001", "loaded_from": "identities.csv:2"},
         "quarantined_event": {
             "identity": "panopto_user_id:0b6f", "source": "panopto", "location": "usage.csv", "position": "line 2",

@@ -237,6 +237,36 @@ def test_cohort_baseline_waits_for_every_member_to_report_the_day():
     assert core.handle(tick, members, frozen).broadcasts == []  # unchanged: not sent again
 
 
+def test_cohort_messages_of_one_member_written_before_v2_count_with_those_of_many():
+    core = CohortCore(CODEC)
+    members, frozen = {}, {}
+    old = {"kind": "contribution", "cohort": "C", "student_id": "x", "day": 10, "measures": [1.0, 0, 0, 0, 0], "at": 0}
+    new = {"kind": "contribution", "cohort": "C", "student_id": None, "day": 0, "measures": [], "at": 0,
+           "members": [{"student_id": "y", "day": 10, "measures": [3.0, 0, 0, 0, 0]}, {"student_id": "z", "day": 10, "measures": [5.0, 0, 0, 0, 0]}]}  # fmt: skip
+    core.handle(Message("k", 0, 0, b"C", CODEC.encode("cohort_message", old, version=1), 0), members, frozen)
+    core.handle(Message("k", 0, 1, b"C", CODEC.encode("cohort_message", new), 0), members, frozen)
+    assert set(members) == {b"C\x00x", b"C\x00y", b"C\x00z"}
+    tick = Message("k", 0, 2, None, CODEC.encode("cohort_message", tick_records(0)[1]), 0)
+    (broadcast,) = core.handle(tick, members, frozen).broadcasts
+    assert broadcast["members"] == 3 and broadcast["medians"][0] == 3.0
+
+
+def test_a_rollover_sends_one_contribution_message_per_group_not_per_student():
+    p = Pipeline()
+    p.tick(NOW_MS - 2 * 86_400_000)
+    p.run([p.event(vle(f"s{i}", NOW - timedelta(days=2), i)) for i in range(30)])
+    sent: list = []
+    original = p.cohort
+    p.cohort = lambda message: (sent.append(CODEC.decode(message.value)), original(message))  # type: ignore[method-assign]
+    p.tick(NOW_MS)
+    contributions = [m for m in sent if m["kind"] == "contribution"]
+    students = {e["student_id"] for m in contributions for e in m["members"]}
+    assert students == {f"s{i}" for i in range(30)}
+    # Two groups (the students' cohort and the institution), each at most once per partition.
+    assert len(contributions) <= 2 * N
+    assert all(m["student_id"] is None for m in contributions)
+
+
 # ---------------------------------------------------------------- roster
 
 
