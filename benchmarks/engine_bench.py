@@ -114,7 +114,8 @@ def settle(settings: Settings, port: int, started: float, quiet_seconds: float =
     last = before
     cohorts_read_s = None
     quiet_since = time.perf_counter()
-    while time.perf_counter() - quiet_since < quiet_seconds:
+    # Settled: the cohort agent has read every contribution, and no output since for a while.
+    while cohorts_read_s is None or time.perf_counter() - quiet_since < quiet_seconds:
         time.sleep(1.0)
         now = {t: ends(settings, t) for t in outputs}
         if now != last:
@@ -132,7 +133,7 @@ def settle(settings: Settings, port: int, started: float, quiet_seconds: float =
     added = {t: sum(last[t].values()) - sum(before[t].values()) for t in outputs}
     return {
         "s": round(quiet_since - started, 1),
-        "cohort_contributions_read_s": round(cohorts_read_s if cohorts_read_s is not None else float("nan"), 1),
+        "cohort_contributions_read_s": round(cohorts_read_s, 1),
         "baselines_broadcast": int(baselines1 - baselines0),
         "evaluations": int(evaluations1 - evaluations0),
         "state_records": added[outputs[0]],
