@@ -86,7 +86,6 @@ STUDENTS = Gauge("leap_engine_students", "Students held by this worker")
 UNASSIGNED = Gauge("leap_engine_students_unassigned", "Students with events but no roster entry, on this worker")
 BASELINES = Counter("leap_engine_baselines_total", "Cohort baselines frozen and broadcast")
 EVALUATIONS = Counter("leap_engine_evaluations_total", "Students scored (after their activity, at day rollovers, on new baselines)")
-DEFERRED = Gauge("leap_engine_evaluations_deferred", "Students whose scoring waits for their partition to catch up with its backlog")
 TICKS_DEFERRED = Counter("leap_engine_ticks_deferred_total", "Clock ticks not applied because the partition's activity backlog was long")
 STALLS = Counter("leap_engine_commit_gaps_total", "Commit gaps left by a faust rebalance, filled or re-read")
 RESTORED = Counter(
@@ -176,7 +175,6 @@ def create_app(
         producer_acks=-1,
         stream_buffer_maxsize=20_000,
         broker_commit_every=20_000,
-        # faust's 60 s kept a killed worker's partitions unread for a minute (make bench).
         broker_session_timeout=settings.engine_session_timeout,
         web_port=web_port,
         web_host=settings.metrics_host,
@@ -239,24 +237,14 @@ def create_app(
     cohorts = CohortCore(codec)
     clock_keys = {p: partition_key(p, settings.partitions) for p in range(settings.partitions)}
     clock_cache: dict[int, PartitionClock] = {}
-    # Rebalances seen, and the count each agent last saw: asking the consumer for its
-    # assignment on every cohort message cost more than the message (py-spy, make bench).
-    rebalances = {"now": 0, "engine": -1, "cohorts": -1}
-
-    @app.on_partitions_revoked.connect
-    async def _revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
-        rebalances["now"] += 1
-
-    @app.on_partitions_assigned.connect
-    async def _assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
-        rebalances["now"] += 1
+    assignment: dict[str, frozenset] = {"engine": frozenset(), "cohorts": frozenset()}
 
     def assignment_changed(name: str) -> bool:
-        """Whether partitions were revoked or assigned since agent ``name`` last asked."""
-        if rebalances[name] == rebalances["now"]:
-            return False
-        rebalances[name] = rebalances["now"]
-        return True
+        current = frozenset(app.consumer.assignment())
+        if current != assignment[name]:
+            assignment[name] = current
+            return True
+        return False
 
     class Clocks(MutableMapping):
         """Partition clocks, decoded once and cached until the assignment changes."""
@@ -442,7 +430,6 @@ def create_app(
             if out.counts[outcome]:
                 EVENTS.labels(outcome).inc(out.counts[outcome])
         EVALUATIONS.inc(out.counts["evaluated"])
-        DEFERRED.set(engine.deferred_count())
         if out.counts["ticks_deferred"]:
             TICKS_DEFERRED.inc(out.counts["ticks_deferred"])
         for (previous, new), n in out.transitions.items():
@@ -467,8 +454,6 @@ def create_app(
             except Exception as exc:  # a bug or a failed write, not bad input: see _die
                 log.exception("cohort message failed", partition=msg.partition, offset=msg.offset)
                 _die(repr(exc))
-            if msg.offset > processed_up_to.get(msg.tp, -1):
-                processed_up_to[msg.tp] = msg.offset
 
     async def handle_cohort_message(message: Message) -> None:
         """Update the cohort tables from one message; broadcast any baseline frozen, then store it."""

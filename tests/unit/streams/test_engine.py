@@ -317,7 +317,7 @@ def test_the_engine_converges_to_the_replay_on_a_simulated_university(tmp_path, 
             assert got["band"] == result.band, result.student_id
 
 
-def _backlogged_run(tmp_path, seed: int, restart_at: int | None = None) -> tuple[Pipeline, list, dict, int]:
+def _backlogged_run(tmp_path, seed: int) -> tuple[Pipeline, list, dict, int]:
     """The simulated university read as a backlog: every partition far behind until the end."""
     simulate(tmp_path, students=60, days=35, seed=seed, end=NOW, tz=LONDON)
     roster = load_roster_file(tmp_path / "roster.csv")
@@ -326,10 +326,7 @@ def _backlogged_run(tmp_path, seed: int, restart_at: int | None = None) -> tuple
     p.highwaters = {part: 10**9 for part in range(N)}
     p.run([p.roster({**entry}) for entry in roster.values()])
     states_in_backlog = 0
-    for i, start in enumerate(range(0, len(events), 500)):
-        if restart_at == i:
-            # A new process: what it held in memory (the deferred evaluations) is gone.
-            p.engine = Engine(POLICY, LONDON, N, CODEC, TOPICS, wall_ms=lambda: p.wall)
+    for start in range(0, len(events), 500):
         before = len(p.states)
         p.run([p.event(e) for e in events[start : start + 500]])
         p.tick(min(NOW_MS, events[min(start + 499, len(events) - 1)]["event_time"]))
@@ -347,32 +344,9 @@ def _assert_equals_replay(p: Pipeline, events: list, roster: dict) -> None:
             assert got["band"] == result.band, result.student_id
 
 
-def test_a_backlog_defers_evaluations_to_day_rollovers_and_still_converges_to_the_replay(tmp_path):
+def test_a_university_read_as_a_backlog_converges_to_the_replay(tmp_path):
     p, events, roster, _ = _backlogged_run(tmp_path, seed=3)
     p.highwaters = None  # caught up
-    p.tick(NOW_MS)
-    p.tick(NOW_MS + 1)
-    _assert_equals_replay(p, events, roster)
-
-
-def test_a_backlog_costs_fewer_evaluations_than_reading_caught_up(tmp_path):
-    deferred, _, _, _ = _backlogged_run(tmp_path / "deferred", seed=4)
-    simulate(tmp_path / "live", students=60, days=35, seed=4, end=NOW, tz=LONDON)
-    events = [e for e in read_events([tmp_path / "live" / "events.jsonl"]) if e is not None]
-    live = Pipeline()
-    live.run([live.roster({**entry}) for entry in load_roster_file(tmp_path / "live" / "roster.csv").values()])
-    for start in range(0, len(events), 500):
-        live.run([live.event(e) for e in events[start : start + 500]])
-        live.tick(min(NOW_MS, events[min(start + 499, len(events) - 1)]["event_time"]))
-    # Students are evaluated at day ends, not after every batch that touched them.
-    assert deferred.counts["evaluated"] < live.counts["evaluated"] / 2
-
-
-def test_evaluations_deferred_by_a_process_that_died_are_done_by_the_next_once_caught_up(tmp_path):
-    p, events, roster, _ = _backlogged_run(tmp_path, seed=3, restart_at=40)
-    # And again just before catching up, on the day of the last events (no rollover follows).
-    p.engine = Engine(POLICY, LONDON, N, CODEC, TOPICS, wall_ms=lambda: p.wall)
-    p.highwaters = None
     p.tick(NOW_MS)
     p.tick(NOW_MS + 1)
     _assert_equals_replay(p, events, roster)
