@@ -119,8 +119,9 @@ def measure_files(work: Path, settings: Settings) -> CoreFigures:
     engine.handle(roster, state, clocks)
     handle = encode = 0.0
     events = 0
-    # Read as a backlog (the consumer sees the topic's end far ahead), then one batch of ticks
-    # once caught up, when every evaluation deferred meanwhile is done.
+    # Read as a backlog, as the worker reads it (the consumer sees the topic's end far ahead,
+    # so ticks wait and the events' own times move the clocks), then one batch of ticks once
+    # caught up.
     codec_tick = codec.encode("clock_message", tick_records(batches[-1][-1].timestamp + 1)[0])
     caught_up = [Message(names["clock"], p, 1, None, codec_tick, 0) for p in range(settings.partitions)]
     for batch, marks in [*((b, highwaters) for b in batches), (caught_up, None)]:
