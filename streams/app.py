@@ -271,7 +271,13 @@ def create_app(
 
     clocks = Clocks()
 
-    processed_up_to: dict = {}  # TP -> highest offset this process has processed and acked
+    processed_up_to: dict = {}  # TP -> highest offset this process has processed, every agent's
+
+    def note_processed(message: Any) -> None:
+        """Record a message as done by this process: unstick_commits may then fill a commit gap
+        up to it instead of re-reading the partition (for any topic it finds a gap in)."""
+        if message.offset > processed_up_to.get(message.tp, -1):
+            processed_up_to[message.tp] = message.offset
 
     reread_from: dict = {}  # TP -> committed offset this process last re-read a partition from
 
@@ -331,9 +337,7 @@ def create_app(
                 log.exception("engine batch failed")
                 _die(repr(exc))
             for e in events:
-                tp = e.message.tp
-                if e.message.offset > processed_up_to.get(tp, -1):
-                    processed_up_to[tp] = e.message.offset
+                note_processed(e.message)
             await unstick_commits()
             BATCH_SECONDS.observe(time.perf_counter() - started)
 
@@ -454,6 +458,7 @@ def create_app(
             except Exception as exc:  # a bug or a failed write, not bad input: see _die
                 log.exception("cohort message failed", partition=msg.partition, offset=msg.offset)
                 _die(repr(exc))
+            note_processed(msg)
 
     async def handle_cohort_message(message: Message) -> None:
         """Update the cohort tables from one message; broadcast any baseline frozen, then store it."""
