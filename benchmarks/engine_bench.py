@@ -45,7 +45,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks import engine_core, latency, scale_out
-from benchmarks.processes import LEAP, committed, counter, ends, events_read, metrics, ready, rss_kib, safe, start_worker, stop, wait_for
+from benchmarks.processes import committed, counter, ends, events_read, load_university, metrics, ready, rss_kib, safe, start_worker, stop, viewed, wait_for
 from leap.kafka import Publisher, client_config
 from leap.settings import Settings
 from leap.topics import create_topics
@@ -161,9 +161,8 @@ def main(
         counts = simulate(work, students=students, days=days, seed=5, end=datetime.now(settings.tz), tz=settings.tz, holiday_week=False)
         console.print("idle workers, one per store")
         idle_kib = {kind: _idle_rss(env, work, kind) for kind in STORES}
-        subprocess.run([LEAP, "roster", "load", str(work / "roster.csv"), "--json"], env=env, check=True, capture_output=True)
-        console.print(f"publishing {counts.events:,} events")
-        subprocess.run([LEAP, "produce", "events", str(work / "events.jsonl"), "--json"], env=env, check=True, capture_output=True)
+        console.print(f"loading the roster and publishing {counts.events:,} events")
+        load_university(env, work)
         total = counts.events
 
         # The ceilings first, with nothing else of the bench running (no worker yet).
@@ -257,11 +256,7 @@ def main(
         print(json.dumps(results))
     finally:
         if worker is not None:
-            worker.terminate()
-            try:
-                worker.wait(60)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+            stop(worker)
         admin = AdminClient(client_config(settings))
         topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
         if topics:
@@ -298,8 +293,7 @@ def restart(settings: Settings, env: dict[str, str], work: Path, store: str, idl
     topic = settings.topic("band-changes")
     start = ends(settings, topic)
     codec = default_codec()
-    now_ms = int(time.time() * 1000)
-    record = {"event_id": f"restart-{student}", "student_id": student, "source": "vle", "action": "viewed", "event_time": now_ms, "course": None, "object_ref": None, "quantity": None, "attendance_status": None, "source_ref": "bench", "amends": None}
+    record = viewed(student, f"restart-{student}")
     consumer = Consumer(client_config(settings, **{"group.id": f"bench-{uuid.uuid4().hex}", "enable.auto.commit": False}))
     consumer.assign([TopicPartition(topic, p, offset) for p, offset in start.items()])
     started = time.perf_counter()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, TopicPartition
 
-from benchmarks.processes import ends
+from benchmarks.processes import ends, viewed
 from leap.kafka import Publisher, client_config
 from leap.settings import Settings
 from schemas.codec import default_codec
@@ -33,11 +33,6 @@ class Latency:
     p50_ms: float
     p99_ms: float
     max_ms: float
-
-
-def _event(student: str, now_ms: int) -> dict:
-    return {"event_id": f"lat-{uuid.uuid4().hex}", "student_id": student, "source": "vle", "action": "viewed", "event_time": now_ms,
-            "course": None, "object_ref": None, "quantity": None, "attendance_status": None, "source_ref": "bench", "amends": None}  # fmt: skip
 
 
 def measure(settings: Settings, students: list[str], rate: int, seconds: int, timeout: float = 300.0) -> Latency:
@@ -66,7 +61,7 @@ def measure(settings: Settings, students: list[str], rate: int, seconds: int, ti
                     read(delay)  # wait by reading: a change is timed when it arrives
                 probe = i % PROBE_EVERY == 0
                 student = f"bench-probe-{run}-{i}" if probe else students[i % len(students)]
-                publisher.send(settings.topic("activity"), codec.encode("activity_event", _event(student, int(time.time() * 1000))), key=student)
+                publisher.send(settings.topic("activity"), codec.encode("activity_event", viewed(student, f"lat-{uuid.uuid4().hex}")), key=student)
                 if probe:
                     sent_at[student] = time.perf_counter()
             deadline = time.perf_counter() + timeout

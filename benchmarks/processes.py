@@ -21,6 +21,18 @@ from reliability.processes import die_with_parent, free_port
 LEAP = str(Path(sys.executable).with_name("leap"))
 
 
+def load_university(env: dict[str, str], work: Path) -> None:
+    """Load the simulated university in ``work`` (roster.csv, events.jsonl) into the deployment of ``env``."""
+    subprocess.run([LEAP, "roster", "load", str(work / "roster.csv"), "--json"], env=env, check=True, capture_output=True)
+    subprocess.run([LEAP, "produce", "events", str(work / "events.jsonl"), "--json"], env=env, check=True, capture_output=True)
+
+
+def viewed(student: str, event_id: str) -> dict:
+    """A VLE page view by ``student`` now: the bench's own probe events."""
+    return {"event_id": event_id, "student_id": student, "source": "vle", "action": "viewed", "event_time": int(time.time() * 1000),
+            "course": None, "object_ref": None, "quantity": None, "attendance_status": None, "source_ref": "bench", "amends": None}  # fmt: skip
+
+
 def metrics(port: int) -> str:
     """A worker's /metrics text."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:

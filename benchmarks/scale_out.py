@@ -12,12 +12,11 @@ minus the time the rest would have taken at the rate before the kill.
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.processes import LEAP, committed, ends, events_read, safe, start_worker, stop, wait_for
+from benchmarks.processes import committed, ends, events_read, load_university, safe, start_worker, stop, wait_for
 from leap.settings import Settings
 from leap.topics import create_topics
 
@@ -42,8 +41,7 @@ def measure(prefix: str, workers: int, work: Path, store: str) -> ScaleOut:
     settings = Settings(topic_prefix=prefix)
     env = {**os.environ, "LEAP_TOPIC_PREFIX": prefix, "LEAP_LOG_FORMAT": "json", "LEAP_ENGINE_STORE": store}
     create_topics(settings)
-    subprocess.run([LEAP, "roster", "load", str(work / "roster.csv"), "--json"], env=env, check=True, capture_output=True)
-    subprocess.run([LEAP, "produce", "events", str(work / "events.jsonl"), "--json"], env=env, check=True, capture_output=True)
+    load_university(env, work)
     activity = settings.topic("activity")
     end = ends(settings, activity)
     total = sum(end.values())
