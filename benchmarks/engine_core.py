@@ -85,12 +85,7 @@ def messages(work: Path, settings: Settings) -> tuple[list[Message], list[list[M
 
 def encode_outputs(codec, out) -> int:  # type: ignore[no-untyped-def]
     """Encode a batch's outputs and state values as the worker does before sending; the count."""
-    encode = codec.encode
-    n = 0
-    for kind, records in (("band_change", out.band_changes), ("student_state", out.states), ("daily_summary", out.summaries), ("cohort_message", out.contributions)):
-        for _, record in records:
-            encode(kind, record)
-            n += 1
+    n = sum(1 for _ in out.encoded(codec))
     for state in out.writes.values():
         state_codec.dumps(state)
         n += 1

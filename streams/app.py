@@ -393,17 +393,9 @@ def create_app(
         partitions = settings.partitions
         view = Overlay(students, read=lambda key: students_store.get(key, partition_for(key, partitions)))
         out = engine.handle(batch, view, clocks, activity_highwaters())
-        encode, send = codec.encode, sink.send
-        for key, record in out.band_changes:
-            send(names["band-changes"], encode("band_change", record), key=key)
-        for key, record in out.states:
-            send(names["student-state"], encode("student_state", record), key=key)
-        for key, record in out.summaries:
-            send(names["daily-summaries"], encode("daily_summary", record), key=key)
-        for key, record in out.contributions:
-            send(names["contributions"], encode("cohort_message", record), key=key)
-        for record in out.dead_letters:
-            send(names["dead-letter"], encode("dead_letter", record), key=b"engine")
+        send = sink.send
+        for topic, key, value in out.encoded(codec):
+            send(names[topic], value, key=key)
         # Outputs first: state that says a band change happened must never outlive a lost change.
         await flushed()
         # Where Kafka put each changelog record: the persisted offsets come from it (RocksDB).

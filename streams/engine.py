@@ -30,7 +30,7 @@ import json
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import date
 from zoneinfo import ZoneInfo
@@ -138,6 +138,20 @@ class Outbox:
     counts: Counter[str] = field(default_factory=Counter)
     transitions: Counter[tuple[str, str]] = field(default_factory=Counter)
     latencies_ms: list[float] = field(default_factory=list)
+
+    def encoded(self, codec: Codec) -> Iterator[tuple[str, bytes, bytes]]:
+        """Every record to send, encoded: ``(topic short name, key, value)``, in the order to send."""
+        encode = codec.encode
+        for topic, schema, records in (
+            ("band-changes", "band_change", self.band_changes),
+            ("student-state", "student_state", self.states),
+            ("daily-summaries", "daily_summary", self.summaries),
+            ("contributions", "cohort_message", self.contributions),
+        ):
+            for key, record in records:
+                yield topic, key, encode(schema, record)
+        for record in self.dead_letters:
+            yield "dead-letter", b"engine", encode("dead_letter", record)
 
 
 @dataclass(slots=True)

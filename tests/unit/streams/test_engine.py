@@ -390,3 +390,21 @@ def test_states_and_band_changes_carry_how_far_into_the_activity_partition_the_e
     assert p.band_changes[-1]["input_offset"] == other.offset
     part = partition_for(b"s1", N)
     assert p.clocks[part].input_offset == other.offset
+
+
+def test_a_batch_s_outputs_are_encoded_for_their_topics_in_sending_order():
+    p = Pipeline()
+    p.tick(NOW_MS - 86_400_000)
+    out = p.engine.handle([p.event(vle("s1", NOW - timedelta(days=1))), p.msg("a", 0, b"s1", b"not avro")], p.students, p.clocks)
+    sent = list(out.encoded(CODEC))
+    topics = [topic for topic, _, _ in sent]
+    assert topics == sorted(topics, key=["band-changes", "student-state", "daily-summaries", "contributions", "dead-letter"].index)
+    assert {"band-changes", "student-state", "dead-letter"} <= set(topics)
+    schemas = {"band-changes": "band_change", "student-state": "student_state", "daily-summaries": "daily_summary", "contributions": "cohort_message", "dead-letter": "dead_letter"}
+    for topic, key, value in sent:
+        record = CODEC.decode(value, expect=schemas[topic])
+        if topic == "dead-letter":
+            assert key == b"engine"
+        elif topic in ("band-changes", "student-state"):
+            assert key == record["student_id"].encode()
+    assert len(sent) == len(out.band_changes) + len(out.states) + len(out.summaries) + len(out.contributions) + len(out.dead_letters)
