@@ -53,7 +53,6 @@ import faust
 from faust.serializers import codecs
 from prometheus_client import Counter, Gauge, Histogram
 
-from leap.dead_letter import dead_letter_record
 from leap.kafka import DeliveryError, Publisher
 from leap.log import get_logger
 from leap.settings import Settings
@@ -68,7 +67,7 @@ from streams.drain import use_draining_consumer
 from streams import metrics as worker_metrics
 from streams.web import add_health_views
 from leap.vocabulary import partition_for
-from streams.engine import Engine, Message, PartitionClock, partition_key
+from streams.engine import Engine, Message, PartitionClock, partition_key, rejected
 from leap.calendar import load_calendar
 from leap.policy import cached_policy
 
@@ -439,12 +438,12 @@ def create_app(
             if assignment_changed("cohorts"):
                 cohorts.reset_indexes()
             msg = event.message
+            message = Message(msg.topic, msg.partition, msg.offset, msg.key, msg.value, msg.timestamp)
             try:
-                await finish_despite_cancel(handle_cohort_message(Message(msg.topic, msg.partition, msg.offset, msg.key, msg.value, msg.timestamp)))
+                await finish_despite_cancel(handle_cohort_message(message))
             except ValueError as exc:
                 log.error("unreadable cohort message; dead-lettered", partition=msg.partition, offset=msg.offset, error=str(exc))
-                position = f"{msg.partition}:{msg.offset}"
-                record = dead_letter_record(source="engine", location=msg.topic, position=position, reason=f"unreadable cohort message: {exc}", raw=msg.value or b"")
+                record = rejected(message, f"unreadable cohort message: {exc}")
                 sink.send(names["dead-letter"], codec.encode("dead_letter", record), key=b"engine")
                 await flushed()
             except Exception as exc:  # a bug or a failed write, not bad input: see _die

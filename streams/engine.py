@@ -70,6 +70,12 @@ TICK_BACKLOG = 1000
 CONTRIBUTIONS_PER_MESSAGE = 2000
 
 
+def rejected(msg: Message, reason: str, at_ms: int | None = None) -> dict:
+    """The dead-letter record of a message the worker could not use: its topic, ``partition:offset`` and bytes."""
+    return dead_letter_record(source="engine", location=msg.topic, position=f"{msg.partition}:{msg.offset}", reason=reason,
+                              raw=msg.value or b"", rejected_at=at_ms)  # fmt: skip
+
+
 def partition_key(partition: int, partitions: int) -> bytes:
     """A table key that the murmur2 partitioner sends to ``partition`` (for per-partition state)."""
     i = 0
@@ -266,10 +272,7 @@ class Engine:
 
     def _reject(self, msg: Message, reason: str, out: Outbox) -> None:
         out.counts["rejected"] += 1
-        out.dead_letters.append(
-            dead_letter_record(source="engine", location=msg.topic, position=f"{msg.partition}:{msg.offset}", reason=reason,
-                               raw=msg.value or b"", rejected_at=self.wall_ms())  # fmt: skip
-        )
+        out.dead_letters.append(rejected(msg, reason, self.wall_ms()))
 
     def _clock_for(self, partition: int, clocks: MutableMapping[int, PartitionClock]) -> PartitionClock:
         clock = clocks.get(partition)
