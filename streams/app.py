@@ -63,6 +63,7 @@ from streams.tables import KeyPartitionedTable, Overlay, SourcePartitionedTable
 from streams.clock import tick_records
 from streams.credentials import faust_credentials
 from streams.cohorts import CohortCore
+from streams.assignment import AssignmentWatch
 from streams.drain import use_draining_consumer
 from streams import metrics as worker_metrics
 from streams.web import add_health_views
@@ -236,14 +237,10 @@ def create_app(
     cohorts = CohortCore(codec)
     clock_keys = {p: partition_key(p, settings.partitions) for p in range(settings.partitions)}
     clock_cache: dict[int, PartitionClock] = {}
-    assignment: dict[str, frozenset] = {"engine": frozenset(), "cohorts": frozenset()}
+    watch = AssignmentWatch()
 
     def assignment_changed(name: str) -> bool:
-        current = frozenset(app.consumer.assignment())
-        if current != assignment[name]:
-            assignment[name] = current
-            return True
-        return False
+        return watch.changed(name, app.consumer_generation_id, app.consumer.assignment())
 
     class Clocks(MutableMapping):
         """Partition clocks, decoded once and cached until the assignment changes."""
