@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -74,7 +75,12 @@ def dead_by_source(run: Run) -> Counter[str]:
 def collect(run: Run, expected: Mapping, by_source: Counter, settled: bool) -> list[invariants.Check]:
     """Every invariant of the run (see ``reliability.invariants``)."""
     checks = [invariants.Check("engine and consumer settled", settled, "converged before the deadline" if settled else "did not converge in time")]
-    checks.append(invariants.states_equal_replay(latest_states(run.settings), expected, run.policy))
+    states = latest_states(run.settings)
+    checks.append(invariants.states_equal_replay(states, expected, run.policy))
+    if not checks[-1].held:
+        # Kept with the processes' logs: where the engine and the replay part ways.
+        differences = invariants.explanation_differences(states, expected)
+        (run.work / "state-differences.json").write_text(json.dumps(differences, indent=2, default=str) + "\n")
     stored = [r[0] for r in _rows(run, "SELECT change_id::text FROM band_changes")]
     checks.append(invariants.band_changes_once(published_changes(run), stored))
     alerts = _rows(run, "SELECT alert_id::text, student_id, kind, episode, status FROM alerts")

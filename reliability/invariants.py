@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -21,6 +22,26 @@ class Check:
 
 def _examples(problems: list[str]) -> str:
     return "; ".join(problems[:3]) + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else "")
+
+
+def explanation_differences(states: Mapping[str, Mapping], expected: Mapping[str, object], limit: int = 5) -> dict[str, dict]:
+    """For a post-mortem: the explanation fields in which students' streamed states differ from
+    the replay (what each said), for up to ``limit`` students whose score differs."""
+    found: dict[str, dict] = {}
+    for student, want in sorted(expected.items()):
+        got = states.get(student)
+        if got is None or got["score"] == want.score:
+            continue
+        mine = got["explanation"]
+        mine = json.loads(mine) if isinstance(mine, str) else (mine or {})
+        theirs = want.explanation or {}
+        found[student] = {
+            "engine": {"score": got["score"], "day": got.get("day"), **{k: mine.get(k) for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)}},
+            "replay": {"score": want.score, **{k: theirs.get(k) for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)}},
+        }
+        if len(found) == limit:
+            break
+    return found
 
 
 def states_equal_replay(states: Mapping[str, Mapping], expected: Mapping[str, object], policy: Engagement) -> Check:

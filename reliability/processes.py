@@ -77,7 +77,8 @@ class Processes:
     def add_worker(self, name: str, tick_seconds: float = 1.0) -> Process:
         """A worker slot: its data folder is kept across restarts (its local state)."""
         port = free_port()
-        args = [LEAP, "worker", "--web-port", str(port), "--tick-seconds", str(tick_seconds), "--datadir", str(self.folder / name)]
+        # faust's info log records each rebalance's assignment: what a post-mortem needs first.
+        args = [LEAP, "worker", "--web-port", str(port), "--tick-seconds", str(tick_seconds), "--datadir", str(self.folder / name), "--loglevel", "info"]
         return self._add(Process(name, args, self.folder / f"{name}.log", port))
 
     def add_consumer(self) -> Process:

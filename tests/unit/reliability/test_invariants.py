@@ -3,7 +3,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from leap.policy import Engagement
-from reliability.invariants import band_changes_once, no_event_lost, one_alert_per_episode, states_equal_replay
+from reliability.invariants import band_changes_once, explanation_differences, no_event_lost, one_alert_per_episode, states_equal_replay
 
 POLICY = Engagement()
 
@@ -47,3 +47,16 @@ def test_every_event_sent_is_applied_or_dead_lettered():
     assert no_event_lost({"vle": 10, "poison": 3}, {"vle": 8}, {"vle": 2, "poison": 3}).held
     check = no_event_lost({"vle": 10}, {"vle": 8}, {"vle": 1})
     assert not check.held and "vle: sent 10 != applied 8 + dead-lettered 1" in check.detail
+
+
+def test_a_post_mortem_lists_only_the_explanation_fields_that_differ_for_students_whose_score_does():
+    expected = {
+        "a": SimpleNamespace(score=50.0, band="partial", explanation={"baseline_day": "2026-12-05", "window": 7, "sources": [1]}),
+        "b": SimpleNamespace(score=60.0, band="good", explanation={"window": 7}),
+    }
+    states = {
+        "a": {"score": 47.0, "day": 3, "explanation": '{"baseline_day": "2026-12-04", "window": 7, "sources": [1]}'},
+        "b": {"score": 60.0, "explanation": '{"window": 6}'},  # same score: not listed
+    }
+    found = explanation_differences(states, expected)
+    assert found == {"a": {"engine": {"score": 47.0, "day": 3, "baseline_day": "2026-12-04"}, "replay": {"score": 50.0, "baseline_day": "2026-12-05"}}}
