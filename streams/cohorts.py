@@ -34,7 +34,10 @@ class CohortCore:
     def __init__(self, codec: Codec, wall_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
         self.codec = codec
         self.wall_ms = wall_ms  # the only clock it reads: stamps broadcasts
-        self._index: dict[int, dict[str, set[str]]] = {}
+        # partition -> cohort -> student -> their stored contribution: the members' values kept
+        # in memory, so freezing a group reads no table. Rebuilt from the table whenever the
+        # worker's partitions change hands (reset_indexes, on every new group generation).
+        self._index: dict[int, dict[str, dict[str, list]]] = {}
         self._dirty: dict[int, set[str]] = defaultdict(set)
 
     def reset_indexes(self) -> None:
@@ -42,14 +45,14 @@ class CohortCore:
         self._index.clear()
         self._dirty.clear()
 
-    def _cohorts_in(self, partition: int, members: MutableMapping[bytes, list]) -> dict[str, set[str]]:
+    def _cohorts_in(self, partition: int, members: MutableMapping[bytes, list]) -> dict[str, dict[str, list]]:
         index = self._index.get(partition)
         if index is None:
-            index = self._index[partition] = defaultdict(set)
+            index = self._index[partition] = defaultdict(dict)
             for member_key, value in members.items():
                 if value is not None and value[0] == partition:
                     cohort, _, student = member_key.decode().partition("\x00")
-                    index[cohort].add(student)
+                    index[cohort][student] = value
             self._dirty[partition] |= set(index)
         return index
 
@@ -61,29 +64,29 @@ class CohortCore:
         if message["kind"] == "contribution":
             cohort = message["cohort"]
             # v2 carries many members; v1 (and v2 from one member) the one in its own fields.
+            known = index[cohort]
             for entry in message.get("members") or [message]:
                 member_key = f"{cohort}\x00{entry['student_id']}".encode()
                 value = [msg.partition, entry["day"], entry["measures"]]
                 members[member_key] = value
                 out.member_writes[member_key] = value
-                index[cohort].add(entry["student_id"])
+                known[entry["student_id"]] = value
             self._dirty[msg.partition].add(cohort)
         elif message["kind"] == "withdraw":
             member_key = f"{message['cohort']}\x00{message['student_id']}".encode()
             if member_key in members:
                 del members[member_key]
                 out.member_writes[member_key] = None
-            index[message["cohort"]].discard(message["student_id"])
+            index[message["cohort"]].pop(message["student_id"], None)
             self._dirty[msg.partition].add(message["cohort"])
         else:
-            self._freeze(msg.partition, index, members, frozen, out)
+            self._freeze(msg.partition, index, frozen, out)
         return out
 
-    def _freeze(self, partition, index, members, frozen, out: CohortOutbox) -> None:
+    def _freeze(self, partition, index, frozen, out: CohortOutbox) -> None:
         still_dirty = set()
         for cohort in self._dirty.pop(partition, set()):
-            values = [members.get(f"{cohort}\x00{s}".encode()) for s in index.get(cohort, ())]
-            values = [v for v in values if v is not None]
+            values = list(index.get(cohort, {}).values())
             if not values:
                 continue
             day = max(v[1] for v in values)

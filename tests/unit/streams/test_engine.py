@@ -237,6 +237,24 @@ def test_cohort_baseline_waits_for_every_member_to_report_the_day():
     assert core.handle(tick, members, frozen).broadcasts == []  # unchanged: not sent again
 
 
+def test_after_a_rebalance_the_cohort_core_freezes_from_the_table_not_its_memory():
+    # Members' values are kept in memory between rebalances; another worker that held the
+    # partition meanwhile wrote the table, so reset_indexes must make the core read it again.
+    core = CohortCore(CODEC)
+    members, frozen = {}, {}
+    record = {"kind": "contribution", "cohort": "C", "student_id": "x", "day": 10, "measures": [1.0, 0, 0, 0, 0], "at": 0}
+    core.handle(Message("k", 0, 0, b"C", CODEC.encode("cohort_message", record), 0), members, frozen)
+    tick = Message("k", 0, 1, None, CODEC.encode("cohort_message", tick_records(0)[1]), 0)
+    assert [b["medians"][0] for b in core.handle(tick, members, frozen).broadcasts] == [1.0]
+    # The other worker's writes: x's next day and a new member y.
+    members[b"C\x00x"] = [0, 11, [3.0, 0, 0, 0, 0]]
+    members[b"C\x00y"] = [0, 11, [5.0, 0, 0, 0, 0]]
+    assert core.handle(tick, members, frozen).broadcasts == []  # still its own view
+    core.reset_indexes()
+    (broadcast,) = core.handle(tick, members, frozen).broadcasts
+    assert (broadcast["day"], broadcast["members"], broadcast["medians"][0]) == (11, 2, 4.0)
+
+
 def test_cohort_messages_of_one_member_written_before_v2_count_with_those_of_many():
     core = CohortCore(CODEC)
     members, frozen = {}, {}
