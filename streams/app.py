@@ -13,9 +13,13 @@ a crash can redo a batch, never lose its output). Known faust-streaming faults i
 - after a rebalance faust can resume a partition past offsets it no longer counts as
   acknowledged, and then never commits that partition again (``_new_offset`` refuses a gap
   at the head of the acked offsets). Seen here with one worker at start-up and with two.
-  When this process has itself processed the gap, the gap is marked acknowledged;
-  otherwise the partition is read again from its committed offset (idempotent state makes
-  the re-read harmless).
+  When this process has itself processed every offset of the gap, the gap is marked
+  acknowledged; otherwise the partition is read again from its committed offset (idempotent
+  state makes the re-read harmless; ``streams.commit_gaps``);
+- faust acknowledges messages its stream skips in a rebalance (an older generation, or flow
+  control off) as if processed, and committed they are lost: the consumer records an
+  acknowledgement only for messages an agent processed (``streams.acks``), so a skipped one
+  leaves a gap that is read again.
 
 Where the state is kept (``LEAP_ENGINE_STORE``). ``rocksdb``, the default: on the worker's
 disk, under its ``--datadir`` (``<datadir>/v1/tables/<table>-<partition>.db``), one
@@ -64,6 +68,7 @@ from streams.clock import tick_records
 from streams.credentials import faust_credentials
 from streams.cohorts import CohortCore
 from streams.assignment import AssignmentWatch
+from streams.commit_gaps import ProcessedOffsets, gap_action
 from streams.drain import use_draining_consumer
 from streams import metrics as worker_metrics
 from streams.web import add_health_views
@@ -182,8 +187,6 @@ def create_app(
         datadir=str(datadir),
         logging_config=None,
     )
-    # faust's drain without four asyncio tasks per message; same guarantees (streams.drain).
-    use_draining_consumer(app)
     names = {
         "activity": settings.topic("activity"),
         "roster": settings.topic("roster"),
@@ -194,6 +197,15 @@ def create_app(
         "daily-summaries": settings.topic("daily-summaries"),
         "dead-letter": settings.topic("dead-letter"),
     }
+    offsets_done = ProcessedOffsets()  # every agent's: acks, unstick_commits and the lag gauges
+    agents_read = {names["activity"], names["roster"], names["clock"], names["contributions"]}
+
+    def was_processed(message: Any) -> bool:
+        return message.topic not in agents_read or offsets_done.covers(message.tp, message.offset, message.offset)
+
+    # faust's drain without four asyncio tasks per message; same guarantees (streams.drain);
+    # and no acknowledgement of a message no agent processed (streams.acks).
+    use_draining_consumer(app, processed=was_processed)
     inputs = app.topic(names["activity"], names["roster"], names["clock"], key_serializer="raw", value_serializer="raw")
     clock_topic = app.topic(names["clock"], key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
     contributions = app.topic(names["contributions"], key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
@@ -267,13 +279,10 @@ def create_app(
 
     clocks = Clocks()
 
-    processed_up_to: dict = {}  # TP -> highest offset this process has processed, every agent's
-
     def note_processed(message: Any) -> None:
         """Record a message as done by this process: unstick_commits may then fill a commit gap
-        up to it instead of re-reading the partition (for any topic it finds a gap in)."""
-        if message.offset > processed_up_to.get(message.tp, -1):
-            processed_up_to[message.tp] = message.offset
+        it covers instead of re-reading the partition (for any topic it finds a gap in)."""
+        offsets_done.add(message.tp, message.offset)
 
     reread_from: dict = {}  # TP -> committed offset this process last re-read a partition from
 
@@ -282,19 +291,18 @@ def create_app(
         consumer = app.consumer
         for tp, acked in list(consumer._acked.items()):
             committed = consumer._committed_offset.get(tp)
-            if not acked or committed is None or min(acked) - committed <= 1:
-                continue
-            head = min(acked)
-            if processed_up_to.get(tp, -1) >= head - 1:
-                # This process processed (and wrote) the gap itself before the rebalance:
-                # it is done work, so mark it acknowledged.
+            action = gap_action(committed, acked, offsets_done, tp)
+            if action == "fill":
+                # This process processed (and wrote) the whole gap itself before the
+                # rebalance: it is done work, so mark it acknowledged.
+                head = min(acked)
                 index = consumer._acked_index[tp]
                 missing = [o for o in range(committed, head) if o not in index]
                 acked.extend(missing)
                 index.update(missing)
                 acked.sort()
                 log.warning("filled a commit gap left by a rebalance", topic=tp.topic, partition=tp.partition, offsets=len(missing))
-            elif reread_from.get(tp) != committed:
+            elif action == "reread" and reread_from.get(tp) != committed:
                 # Nobody here can vouch for the gap: read it again from the committed offset.
                 # State updates are idempotent (event ids), so what was already applied is
                 # recognised and skipped.
@@ -495,7 +503,7 @@ def create_app(
     async def lag_gauges() -> None:
         nonlocal lag_shown
         held = [tp for tp in app.consumer.assignment() if tp.topic == names["activity"]]
-        processed = {tp.partition: processed_up_to[tp] for tp in held if tp in processed_up_to}
+        processed = {tp.partition: done for tp in held if (done := offsets_done.highest(tp)) is not None}
         committed = {tp.partition: app.consumer._committed_offset[tp] for tp in held if app.consumer._committed_offset.get(tp) is not None}
         highs = {p: h for p, h in activity_highwaters().items() if p in {tp.partition for tp in held}}
         lag_shown = worker_metrics.show_lag(worker_metrics.partition_lag(highs, processed, committed), lag_shown)

@@ -28,6 +28,8 @@ from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from mode import Service
 
+from streams.acks import ProcessedOnlyAcks
+
 # sha256 of inspect.getsource(faust.transport.consumer.Consumer._drain_messages), 0.15.3.
 FAUST_DRAIN_SHA256 = "44a2500309e83c630493f6828af50166ec8d96a0b3e4fb2bab735f704ae93417"
 
@@ -146,8 +148,15 @@ class DrainingConsumer(AIOKafkaConsumer):
             unset_flag(flag_consumer_fetching)
 
 
-def use_draining_consumer(app: Any) -> None:
-    """Make ``app`` read through :class:`DrainingConsumer` (before its consumer is made)."""
+def use_draining_consumer(app: Any, processed: Callable[[Any], bool] | None = None) -> None:
+    """Make ``app`` read through :class:`DrainingConsumer` (before its consumer is made).
+
+    ``processed``: if given, the consumer records an acknowledgement only for messages it
+    says were processed (``streams.acks``).
+    """
     if app.transport.Consumer is not AIOKafkaConsumer:
         raise RuntimeError(f"expected faust's aiokafka consumer, found {app.transport.Consumer!r}: is the broker URL kafka://?")
-    app.transport.Consumer = DrainingConsumer
+    if processed is None:
+        app.transport.Consumer = DrainingConsumer
+        return
+    app.transport.Consumer = type("WorkerConsumer", (ProcessedOnlyAcks, DrainingConsumer), {"processed": staticmethod(processed)})

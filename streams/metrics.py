@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge
 
 from leap.policy import BAND_ORDER
 
 LAG = Gauge("leap_engine_lag", "Activity messages not yet processed, by partition held by this worker", ["partition"])
 RECOVERY = Gauge("leap_engine_recovery_remaining", "Changelog records left to restore before this worker scores (0 when restored)")
 PARTITIONS = Gauge("leap_engine_partitions", "Activity partitions held by this worker")
+ACKS_REFUSED = Counter(
+    "leap_engine_acks_refused_total", "Messages faust skipped during a rebalance and would have acknowledged unprocessed (read again instead)"
+)
 BANDS = Gauge("leap_engine_students_by_band", "Students held by this worker in each band (none: not scored yet)", ["band"])
 
 NO_BAND = "none"
