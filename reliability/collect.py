@@ -19,6 +19,8 @@ from leap.settings import get_settings
 from leap.topics import group_lag
 from reliability import invariants
 from schemas.codec import CodecError
+from streams import state_codec
+from streams.model import event_day, id_hash
 from streams.outputs import latest_states
 
 if TYPE_CHECKING:
@@ -91,7 +93,27 @@ def collect(run: Run, expected: Mapping, by_source: Counter, settled: bool) -> l
     sent["poison"] = run.poison_sent
     applied = {source: n for (source, kind), n in by_source.items() if kind == "applied"}
     checks.append(invariants.no_event_lost(sent, applied, dead_by_source(run)))
+    checks.append(invariants.events_held(sent_event_ids(run), engine_event_ids(run)))
     return checks
+
+
+def engine_event_ids(run: Run) -> dict[str, set[int]]:
+    """Each student's event-id hashes in the engine's state (the latest record of the students' changelog)."""
+    latest: dict[bytes, bytes | None] = {}
+    for message in read_to_end(run.settings, f"{run.prefix}-engine-students-changelog"):
+        latest[message.key()] = message.value()
+    return {key.decode(): {h for day in state_codec.loads(value).days.values() for h in day.ids} for key, value in latest.items() if value}
+
+
+def sent_event_ids(run: Run) -> dict[str, set[int]]:
+    """Each student's event-id hashes that the engine must still hold: every event sent whose day
+    is within the retention as of the run's last day."""
+    first = run.now.date().toordinal() - run.policy.retention_days + 1
+    expected: dict[str, set[int]] = {}
+    for event in run.events:
+        if event_day(event["event_time"], run.settings.tz) >= first:
+            expected.setdefault(event["student_id"], set()).add(id_hash(event["event_id"]))
+    return expected
 
 
 def delete_run(run: Run) -> None:

@@ -107,3 +107,19 @@ def no_event_lost(sent: Mapping[str, int], applied: Mapping[str, int], dead: Map
         if s != a + d:
             problems.append(f"{source}: sent {s:,} != applied {a:,} + dead-lettered {d:,}")
     return Check("no event lost (sent = applied + dead-lettered, per source)", not problems, "; ".join(problems or rows))
+
+
+def events_held(expected: Mapping[str, set[int]], held: Mapping[str, set[int]]) -> Check:
+    """Every event sent (within the retention) is in its student's engine state: ``expected``
+    and ``held`` map each student to event-id hashes (``streams.model.id_hash``). The replay
+    counts in ``no_event_lost`` cannot see an event the engine dropped; this can."""
+    problems = []
+    total = 0
+    for student, ids in sorted(expected.items()):
+        total += len(ids)
+        missing = ids - held.get(student, set())
+        if missing:
+            problems.append(f"{student}: {len(missing)} of {len(ids)} events not in the engine's state")
+    lost = sum(int(p.split(":")[1].split()[0]) for p in problems)
+    detail = f"{total - lost:,} of {total:,} events sent within the retention are in their students' state"
+    return Check("every event sent is in its student's engine state", not problems, detail + (f": {_examples(problems)}" if problems else ""))

@@ -3,7 +3,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from leap.policy import Engagement
-from reliability.invariants import band_changes_once, explanation_differences, no_event_lost, one_alert_per_episode, states_equal_replay
+from reliability.invariants import band_changes_once, events_held, explanation_differences, no_event_lost, one_alert_per_episode, states_equal_replay
 
 POLICY = Engagement()
 
@@ -60,3 +60,11 @@ def test_a_post_mortem_lists_only_the_explanation_fields_that_differ_for_student
     }
     found = explanation_differences(states, expected)
     assert found == {"a": {"engine": {"score": 47.0, "day": 3, "baseline_day": "2026-12-04"}, "replay": {"score": 50.0, "baseline_day": "2026-12-05"}}}
+
+
+def test_an_event_missing_from_the_engine_s_state_is_lost_whatever_the_counts_say():
+    expected = {"a": {1, 2, 3}, "b": {4}}
+    assert events_held(expected, {"a": {1, 2, 3, 9}, "b": {4}}).held
+    check = events_held(expected, {"a": {1, 3}})
+    assert not check.held
+    assert check.detail.startswith("2 of 4 events") and "a: 1 of 3" in check.detail and "b: 1 of 1" in check.detail
