@@ -310,7 +310,9 @@ def create_app(
                 # In the consumer's thread: faust's consumer.seek calls aiokafka from this
                 # thread while the consumer thread fetches, and the race ended a worker with a
                 # KeyError in aiokafka's fetcher (make bench, two workers).
-                await consumer._thread.seek_wait({tp: committed})
+                # Through seek_in_thread, which also moves faust's read offset back: without it
+                # the drain dropped the re-fetched records as already read.
+                await consumer.seek_in_thread(tp, committed)
                 log.warning("re-reading a partition from its committed offset after a rebalance", topic=tp.topic, partition=tp.partition, offset=committed)
             else:
                 continue
