@@ -29,6 +29,7 @@ def test_the_short_seeded_chaos_run_holds_every_invariant(tmp_path):
         "every band change stored exactly once": True,
         "exactly one alert per (student, kind, episode)": True,
         "no event lost (sent = applied + dead-lettered, per source)": True,
+        "every event sent is in its student's engine state": True,
     }
     done = {f["fault"]: int(f["done"]) for f in result["faults"] if f["planned"] != "-"}
     assert all(n >= 1 for n in done.values()) and len(done) == 9, done
