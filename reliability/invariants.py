@@ -24,13 +24,17 @@ def _examples(problems: list[str]) -> str:
     return "; ".join(problems[:3]) + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else "")
 
 
+def _score_differs(got: float | None, want: float | None) -> bool:
+    return (got is None) != (want is None) or (want is not None and abs(got - want) > 1e-9)
+
+
 def explanation_differences(states: Mapping[str, Mapping], expected: Mapping[str, object], limit: int = 5) -> dict[str, dict]:
     """For a post-mortem: the explanation fields in which students' streamed states differ from
     the replay (what each said), for up to ``limit`` students whose score differs."""
     found: dict[str, dict] = {}
     for student, want in sorted(expected.items()):
         got = states.get(student)
-        if got is None or got["score"] == want.score:
+        if got is None or not _score_differs(got["score"], want.score):
             continue
         mine = got["explanation"]
         mine = json.loads(mine) if isinstance(mine, str) else (mine or {})
@@ -52,7 +56,7 @@ def states_equal_replay(states: Mapping[str, Mapping], expected: Mapping[str, ob
         got = states.get(student)
         if got is None:
             problems.append(f"{student}: no state")
-        elif (got["score"] is None) != (want.score is None) or (want.score is not None and abs(got["score"] - want.score) > 1e-9):
+        elif _score_differs(got["score"], want.score):
             problems.append(f"{student}: score {got['score']} != replay {want.score}")
         elif want.score is not None and not near_boundary(want.score, policy) and got["band"] != want.band:
             problems.append(f"{student}: band {got['band']} != replay {want.band}")
@@ -114,12 +118,11 @@ def events_held(expected: Mapping[str, set[int]], held: Mapping[str, set[int]]) 
     and ``held`` map each student to event-id hashes (``streams.model.id_hash``). The replay
     counts in ``no_event_lost`` cannot see an event the engine dropped; this can."""
     problems = []
-    total = 0
+    total = lost = 0
     for student, ids in sorted(expected.items()):
-        total += len(ids)
         missing = ids - held.get(student, set())
+        total, lost = total + len(ids), lost + len(missing)
         if missing:
             problems.append(f"{student}: {len(missing)} of {len(ids)} events not in the engine's state")
-    lost = sum(int(p.split(":")[1].split()[0]) for p in problems)
     detail = f"{total - lost:,} of {total:,} events sent within the retention are in their students' state"
     return Check("every event sent is in its student's engine state", not problems, detail + (f": {_examples(problems)}" if problems else ""))

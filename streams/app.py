@@ -291,11 +291,11 @@ def create_app(
         consumer = app.consumer
         for tp, acked in list(consumer._acked.items()):
             committed = consumer._committed_offset.get(tp)
-            action = gap_action(committed, acked, offsets_done, tp)
+            head = min(acked) if acked else None
+            action = gap_action(committed, head, offsets_done, tp)
             if action == "fill":
                 # This process processed (and wrote) the whole gap itself before the
                 # rebalance: it is done work, so mark it acknowledged.
-                head = min(acked)
                 index = consumer._acked_index[tp]
                 missing = [o for o in range(committed, head) if o not in index]
                 acked.extend(missing)

@@ -53,8 +53,9 @@ class ProcessedOffsets:
         return any(run[0] <= first and last <= run[1] for run in self._runs.get(tp, ()))
 
 
-def gap_action(committed: int | None, acked: list[int], processed: ProcessedOffsets, tp: Hashable) -> Literal["fill", "reread"] | None:
-    """``fill`` when this process processed the whole gap, ``reread`` when it did not, None when there is no gap."""
-    if not acked or committed is None or min(acked) - committed <= 1:
+def gap_action(committed: int | None, head: int | None, processed: ProcessedOffsets, tp: Hashable) -> Literal["fill", "reread"] | None:
+    """For the gap ``[committed, head)`` (``head``: the lowest acknowledged offset, None if none):
+    ``fill`` when this process processed all of it, ``reread`` when it did not, None when there is no gap."""
+    if head is None or committed is None or head - committed <= 1:
         return None
-    return "fill" if processed.covers(tp, committed, min(acked) - 1) else "reread"
+    return "fill" if processed.covers(tp, committed, head - 1) else "reread"

@@ -4,17 +4,17 @@ from streams.commit_gaps import ProcessedOffsets, gap_action
 
 
 def test_no_gap_when_the_acknowledged_offsets_follow_the_committed_one():
-    assert gap_action(10, [10, 11], ProcessedOffsets(), "p") is None
-    assert gap_action(10, [11], ProcessedOffsets(), "p") is None
-    assert gap_action(None, [50], ProcessedOffsets(), "p") is None
-    assert gap_action(10, [], ProcessedOffsets(), "p") is None
+    assert gap_action(10, 10, ProcessedOffsets(), "p") is None
+    assert gap_action(10, 11, ProcessedOffsets(), "p") is None
+    assert gap_action(None, 50, ProcessedOffsets(), "p") is None
+    assert gap_action(10, None, ProcessedOffsets(), "p") is None
 
 
 def test_a_gap_this_process_processed_itself_is_filled():
     done = ProcessedOffsets()
     for offset in range(0, 60):
         done.add("p", offset)
-    assert gap_action(10, [50, 51], done, "p") == "fill"
+    assert gap_action(10, 50, done, "p") == "fill"
 
 
 def test_skipped_messages_below_a_later_batch_are_read_again_not_filled():
@@ -22,14 +22,14 @@ def test_skipped_messages_below_a_later_batch_are_read_again_not_filled():
     done = ProcessedOffsets()
     for offset in [*range(400, 501), *range(521, 701)]:
         done.add("p", offset)
-    assert gap_action(501, [521, 522], done, "p") == "reread"
+    assert gap_action(501, 521, done, "p") == "reread"
 
 
 def test_another_partition_s_offsets_do_not_cover_a_gap():
     done = ProcessedOffsets()
     for offset in range(0, 100):
         done.add("q", offset)
-    assert gap_action(10, [50], done, "p") == "reread"
+    assert gap_action(10, 50, done, "p") == "reread"
 
 
 @given(st.lists(st.integers(min_value=0, max_value=200), max_size=300), st.integers(0, 200), st.integers(0, 200))
