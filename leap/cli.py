@@ -284,9 +284,9 @@ def _engine_caught_up(settings) -> bool:  # type: ignore[no-untyped-def]
     at most the latest tick per partition (ticks keep coming; a baseline broadcast not yet
     applied is one message per partition per group, more than that).
     """
-    from leap.topics import group_lag
+    from leap.topics import engine_group, group_lag
 
-    group = f"{settings.topic_prefix}-engine"
+    group = engine_group(settings.topic_prefix)
     try:
         inputs = group_lag(settings, group, [settings.topic("activity"), settings.topic("roster"), settings.topic("cohort-contributions")])
         return inputs == 0 and group_lag(settings, group, [settings.topic("clock")]) <= 2 * settings.partitions

@@ -267,3 +267,13 @@ def group_lag(settings: Settings, group: str, topics: list[str], timeout: float 
     finally:
         consumer.close()
     return lag
+
+
+def engine_group(prefix: str) -> str:
+    """The stream workers' consumer group, and faust's app id (its tables' changelogs start with it)."""
+    return f"{prefix}-engine"
+
+
+def engine_changelog(prefix: str, table: str) -> str:
+    """The changelog topic of one of the engine's tables (faust names it after the app id)."""
+    return f"{engine_group(prefix)}-{table}-changelog"

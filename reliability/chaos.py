@@ -35,7 +35,7 @@ from leap.kafka import Publisher
 from leap.log import get_logger
 from leap.policy import load_policy
 from leap.settings import PROJECT_ROOT, Settings, get_settings
-from leap.topics import create_topics, group_lag
+from leap.topics import create_topics, engine_group, group_lag
 from producers.exports import read_events
 from producers.roster import load_roster_file
 from producers.simulate import simulate
@@ -123,7 +123,7 @@ class Run:
         while time.monotonic() < deadline:
             self.processes.supervise()
             try:
-                if group_lag(self.settings, f"{self.prefix}-engine", topics, timeout=10) < chunk_size:
+                if group_lag(self.settings, engine_group(self.prefix), topics, timeout=10) < chunk_size:
                     return
             except Exception as exc:  # the broker restarting: ask again
                 log.info("lag not known yet", error=str(exc)[:200])

@@ -16,7 +16,7 @@ from leap.dead_letter import read_dead_letters
 from leap.kafka import client_config, read_to_end
 from leap.log import get_logger
 from leap.settings import get_settings
-from leap.topics import group_lag
+from leap.topics import engine_changelog, engine_group, group_lag
 from reliability import invariants
 from schemas.codec import CodecError
 from streams import state_codec
@@ -100,7 +100,7 @@ def collect(run: Run, expected: Mapping, by_source: Counter, settled: bool) -> l
 def engine_event_ids(run: Run) -> dict[str, set[int]]:
     """Each student's event-id hashes in the engine's state (the latest record of the students' changelog)."""
     latest: dict[bytes, bytes | None] = {}
-    for message in read_to_end(run.settings, f"{run.prefix}-engine-students-changelog"):
+    for message in read_to_end(run.settings, engine_changelog(run.prefix, "students")):
         latest[message.key()] = message.value()
     return {key.decode(): {h for day in state_codec.loads(value).days.values() for h in day.ids} for key, value in latest.items() if value}
 
@@ -122,7 +122,7 @@ def delete_run(run: Run) -> None:
     topics = [t for t in admin.list_topics(timeout=30).topics if t.startswith(run.prefix)]
     for future in admin.delete_topics(topics).values() if topics else ():
         future.result()
-    for future in admin.delete_consumer_groups([f"{run.prefix}-engine", f"{run.prefix}-consumer"]).values():
+    for future in admin.delete_consumer_groups([engine_group(run.prefix), f"{run.prefix}-consumer"]).values():
         try:
             future.result()
         except Exception:  # a group that never committed: nothing to delete

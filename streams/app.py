@@ -60,6 +60,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from leap.kafka import DeliveryError, Publisher
 from leap.log import get_logger
 from leap.settings import Settings
+from leap.topics import engine_group
 from schemas.codec import default_codec
 from streams import state_codec
 from streams.table_store import ROCKSDB_OPTIONS, EngineTable, offsets_to_persist, own_runs, store_url
@@ -168,7 +169,7 @@ def create_app(
     datadir = datadir or settings.state_dir / "engine" / f"worker-{web_port}"
     datadir.parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(
-        f"{settings.topic_prefix}-engine",
+        engine_group(settings.topic_prefix),
         broker=f"kafka://{settings.kafka_bootstrap}",
         broker_credentials=faust_credentials(settings),
         store=store_url(settings.engine_store),

@@ -6,7 +6,7 @@ import time
 
 from leap.settings import Settings
 from schemas.codec import default_codec
-from leap.topics import group_lag  # noqa: F401 - re-exported for the tests
+from leap.topics import engine_changelog, group_lag  # noqa: F401 - re-exported for the tests
 from streams.outputs import latest_states  # noqa: F401 - re-exported for the tests
 from tests.integration.kafka_helpers import end_offsets, read_range
 
@@ -60,4 +60,4 @@ def worker_readiness(port: int) -> dict | None:
 
 def changelog_records(settings: Settings, table: str) -> int:
     """Records ever written to one of the engine's table changelogs (the sum of its partitions' end offsets)."""
-    return sum(end_offsets(settings, f"{settings.topic_prefix}-engine-{table}-changelog").values())
+    return sum(end_offsets(settings, engine_changelog(settings.topic_prefix, table)).values())

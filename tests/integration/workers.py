@@ -12,7 +12,7 @@ from confluent_kafka.admin import AdminClient
 
 from leap.kafka import client_config
 from leap.settings import Settings
-from leap.topics import TOPICS, create_topics
+from leap.topics import TOPICS, create_topics, engine_group
 from reliability.processes import die_with_parent, free_port
 from tests.integration.conftest import LEAP
 
@@ -106,7 +106,7 @@ class Deployment:
 
             with psycopg.connect(Settings().database_url, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
-        groups = [f"{self.prefix}-engine", f"{self.prefix}-consumer"]
+        groups = [engine_group(self.prefix), f"{self.prefix}-consumer"]
         for future in admin.delete_consumer_groups(groups).values():
             try:
                 future.result()
@@ -118,7 +118,7 @@ class Deployment:
         from leap.topics import group_lag
 
         names = ["activity", "roster"]
-        return group_lag(self.settings, f"{self.prefix}-engine", [self.settings.topic(n) for n in names])
+        return group_lag(self.settings, engine_group(self.prefix), [self.settings.topic(n) for n in names])
 
 
 __all__ = ["Deployment", "TOPICS", "free_port"]
