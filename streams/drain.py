@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Generator
-from typing import Any, AsyncIterator, cast
+from typing import Any, AsyncIterator, Literal, cast
 
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from mode import Service
 
 from streams.acks import ProcessedOnlyAcks
+from streams.metrics import READ_JUMPS
 
 # sha256 of inspect.getsource(faust.transport.consumer.Consumer._drain_messages), 0.15.3.
 FAUST_DRAIN_SHA256 = "44a2500309e83c630493f6828af50166ec8d96a0b3e4fb2bab735f704ae93417"
@@ -77,44 +78,105 @@ async def deliver(consumer: Service, callback: Callable[[Any], Coroutine[Any, An
     await consumer.wait_first(Resumed(coro, pending), suspended.wait())
 
 
+Placement = Literal["deliver", "drop", "reread", "gap"]
+
+
+def place(offset: int, expected: int | None, confirmed: tuple[int, int] | None, fresh: bool) -> Placement:
+    """Where a record of an agent's partition goes, given the offset the partition should
+    deliver next (``expected``; None: not known, take anything).
+
+    - ``deliver``: the expected record (or nothing expected yet).
+    - ``drop``: below it: already delivered (a re-fetch after a seek back).
+    - ``reread``: above it: records in between were never delivered. They were fetched and
+      thrown away (a fetch from before a seek, a fetch cut short by a rebalance), so the
+      partition is read again from ``expected``; nothing above it in this fetch is taken.
+    - ``gap``: the same jump again (``confirmed``) as the first record of the partition in a
+      fetch made after that re-read (``fresh``): the offsets really are missing (deleted by
+      retention before they were read), so it is accepted. A jump in a fetch from before a
+      seek proves nothing and is read again.
+    """
+    if expected is None or offset == expected:
+        return "deliver"
+    if offset < expected:
+        return "drop"
+    return "gap" if fresh and confirmed == (expected, offset) else "reread"
+
+
 class DrainingConsumer(AIOKafkaConsumer):
-    """faust's aiokafka consumer whose drain delivers through :func:`deliver`, and does not
-    take a record fetched before a seek of its partition for a gap (see ``seek``)."""
+    """faust's aiokafka consumer whose drain delivers through :func:`deliver` and reads the
+    partitions its agents consume strictly in order (:func:`place`).
+
+    faust took any jump in offsets for a gap: it acknowledged the missing offsets and then
+    dropped them as already read when they came. Jumps happen when a fetch made before a seek
+    (the seek of every partition to its committed offset after a rebalance) is delivered after
+    it; the full chaos run lost the events of one SIGKILL's second that way.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.seeks: dict[Any, int] = {}  # partition -> seeks so far
+        # Partitions whose read offset was set by a seek: it is the next offset to deliver
+        # (after a delivery faust's read offset is the offset delivered).
+        self.sought: set[Any] = set()
+        self.confirmed: dict[Any, tuple[int, int]] = {}  # partition -> the jump re-read once
+        self.seeks: dict[Any, int] = {}  # partition -> seeks so far (a fetch older than a seek is stale)
 
-    # Counted once the seek is done and faust's read offset moved (no await between the two),
-    # so the drain never sees the new read offset with the old count.
+    def sought_now(self, partitions: Any) -> None:
+        """Note a seek: the read offset is the next to deliver, and fetches made before are stale."""
+        for tp in partitions:
+            self.sought.add(tp)
+            self.seeks[tp] = self.seeks.get(tp, 0) + 1
+
+    def expected(self, tp: Any) -> int | None:
+        """The next offset ``tp`` should deliver (None: not known)."""
+        read = self._read_offset.get(tp)
+        if read is None:
+            return None
+        return read if tp in self.sought else read + 1
+
     async def seek(self, partition: Any, offset: int) -> None:
-        """faust's seek (fetch position and read offset), counted per partition."""
+        """faust's seek (fetch position and read offset)."""
         await super().seek(partition, offset)
-        self.seeks[partition] = self.seeks.get(partition, 0) + 1
+        self.sought_now([partition])
 
     async def perform_seek(self) -> None:
-        """faust's seek of every partition to its committed offset (after a rebalance), counted."""
+        """faust's seek of every partition to its committed offset (after a rebalance)."""
         await super().perform_seek()
-        for tp in self.assignment():
-            self.seeks[tp] = self.seeks.get(tp, 0) + 1
+        self.sought_now(self.assignment())
 
     async def seek_in_thread(self, partition: Any, offset: int) -> None:
         """Seek from outside the consumer's thread: aiokafka's position set in its own thread
-        (faust's seek from another raced aiokafka's fetcher), then faust's read offset, counted."""
+        (faust's seek from another raced aiokafka's fetcher), then faust's read offset."""
         await self._thread.seek_wait({partition: offset})
         self._read_offset[partition] = offset if offset else None
-        self.seeks[partition] = self.seeks.get(partition, 0) + 1
+        self.sought_now([partition])
+
+    def delivered(self, tp: Any, offset: int) -> None:
+        """faust's read offset after a delivery, unless a seek moved it during the delivery."""
+        if tp not in self.sought:
+            self._read_offset[tp] = offset
+
+    async def misplaced(self, tp: Any, offset: int, placement: Placement) -> None:
+        """Act on a record that is not delivered: count it, and read again where needed."""
+        if placement == "drop":
+            return
+        expected = self.expected(tp)
+        self.confirmed[tp] = (cast(int, expected), offset)
+        READ_JUMPS.labels("reread").inc()
+        try:
+            await self.seek_in_thread(tp, cast(int, expected))
+        except Exception as exc:  # noqa: BLE001 - e.g. the partition was revoked meanwhile: its next owner reads it
+            self.log.warning("could not re-read %r from %r: %r", tp, expected, exc)
 
     async def _drain_messages(self, fetcher: Service) -> None:  # pragma: no cover - run by every worker test
-        # Copied from faust-streaming 0.15.3 (faust/transport/consumer.py); only the marked
-        # line differs. Keep it in step with FAUST_DRAIN_SHA256.
+        # Copied from faust-streaming 0.15.3 (faust/transport/consumer.py); only the lines
+        # marked LEAP differ. Keep it in step with FAUST_DRAIN_SHA256.
         callback = self.callback
         getmany = self.getmany
         consumer_should_stop = cast(Service, self)._stopped.is_set
         fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
 
         get_read_offset = self._read_offset.__getitem__
-        set_read_offset = self._read_offset.__setitem__
+        set_read_offset = self.delivered  # LEAP: was self._read_offset.__setitem__
         flag_consumer_fetching = CONSUMER_FETCHING
         set_flag = self.diag.set_flag
         unset_flag = self.diag.unset_flag
@@ -128,11 +190,14 @@ class DrainingConsumer(AIOKafkaConsumer):
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 set_flag(flag_consumer_fetching)
-                # LEAP: the partitions' seek counts before this fetch (see seek and below).
-                seeks_before = dict(self.seeks)
                 ait = cast(AsyncIterator, getmany(timeout=1.0))
                 await self.sleep(0)
                 if not self.should_stop:
+                    # LEAP: seeks before this fetch, partitions seen in it, and those re-read
+                    # (the rest of the fetch is not taken for them).
+                    seeks_before = dict(self.seeks)
+                    seen = set()
+                    skipped = set()
                     async for tp, message in ait:
                         num_since_yield += 1
                         if num_since_yield > yield_every:
@@ -141,18 +206,25 @@ class DrainingConsumer(AIOKafkaConsumer):
 
                         offset = message.offset
                         r_offset = get_read_offset(tp)
+                        if acks_enabled_for(message.topic):
+                            # LEAP: an agent's partition is delivered in order (place()).
+                            if tp in skipped:
+                                continue
+                            fresh = tp not in seen and self.seeks.get(tp, 0) == seeks_before.get(tp, 0)
+                            seen.add(tp)
+                            placement = place(offset, self.expected(tp), self.confirmed.get(tp), fresh)
+                            if placement in ("drop", "reread"):
+                                if placement == "reread":
+                                    skipped.add(tp)
+                                await self.misplaced(tp, offset, placement)
+                                continue
+                            if placement == "gap":
+                                READ_JUMPS.labels("gap").inc()
+                                await self._add_gap(tp, cast(int, self.expected(tp)), offset)
+                                r_offset = None  # the gap is added: faust's check below must not add its own
+                            self.sought.discard(tp)
                         if r_offset is None or offset >= r_offset:
                             gap = offset - (r_offset or 0)
-                            if gap > 1 and r_offset and self.seeks.get(tp, 0) != seeks_before.get(tp, 0):
-                                # LEAP: a record fetched before its partition was sought back
-                                # (faust's recovery seeks kept partitions to their committed
-                                # offsets): faust took the jump for a gap (done, for commits)
-                                # and then dropped the re-fetched records below it as already
-                                # read, losing them. Read the partition from the sought offset
-                                # again instead.
-                                await self.seek_in_thread(tp, r_offset)
-                                seeks_before[tp] = self.seeks[tp]
-                                continue
                             if gap > 1 and r_offset:
                                 acks_enabled = acks_enabled_for(message.topic)
                                 if acks_enabled:

@@ -19,6 +19,11 @@ PARTITIONS = Gauge("leap_engine_partitions", "Activity partitions held by this w
 ACKS_REFUSED = Counter(
     "leap_engine_acks_refused_total", "Messages faust skipped during a rebalance and would have acknowledged unprocessed (read again instead)"
 )
+READ_JUMPS = Counter(
+    "leap_engine_read_jumps_total",
+    "Jumps in an agent's partition offsets: reread (records fetched and thrown away, read again) or gap (offsets really missing, accepted)",
+    ["outcome"],
+)
 BANDS = Gauge("leap_engine_students_by_band", "Students held by this worker in each band (none: not scored yet)", ["band"])
 
 NO_BAND = "none"

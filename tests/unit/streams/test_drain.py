@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mode import Service
 
-from streams.drain import FAUST_DRAIN_SHA256, DrainingConsumer, Resumed, deliver
+from streams.drain import FAUST_DRAIN_SHA256, DrainingConsumer, Resumed, deliver, place
 
 
 class Conductor:
@@ -157,21 +157,23 @@ def _shape(method) -> str:
             node.annotation = None
             return node
 
-        # LEAP's additions besides the delivery line: the seek count taken before each fetch
-        # and the check of a jump against it (streams.drain). Anything else must match faust.
-        def visit_Assign(self, node):  # noqa: N802
-            return None if any(getattr(t, "id", "") == "seeks_before" for t in node.targets) else self.generic_visit(node)
+        # LEAP's additions besides the delivery line: the per-fetch seek counts and sets,
+        # the read-offset setter, and one block for agents' partitions (streams.drain.place).
+        # Anything else must match faust.
+        def visit_Assign(self, node):  # noqa: N802 - the ast API's name
+            return None if any(getattr(t, "id", "") in ("seeks_before", "seen", "skipped", "set_read_offset") for t in node.targets) else self.generic_visit(node)
 
         def visit_If(self, node):  # noqa: N802
-            mentions = {getattr(n, "attr", None) for n in ast.walk(node.test)}
-            return None if "seeks" in mentions else self.generic_visit(node)
+            test = node.test
+            leap = isinstance(test, ast.Call) and getattr(test.func, "id", "") == "acks_enabled_for"
+            return None if leap else self.generic_visit(node)
 
     function = ast.parse(textwrap.dedent(inspect.getsource(method))).body[0]
     function.returns = None
     return ast.dump(Strip().visit(function))
 
 
-def test_the_copied_drain_is_pinned_to_faust_s_and_changes_only_the_delivery_line_and_the_seek_check():
+def test_the_copied_drain_is_pinned_to_faust_s_and_changes_only_the_delivery_line_and_the_order_check():
     source = inspect.getsource(FaustConsumer._drain_messages)
     assert hashlib.sha256(source.encode()).hexdigest() == FAUST_DRAIN_SHA256, (
         "faust's Consumer._drain_messages changed: compare it with streams/drain.py's copy, then update FAUST_DRAIN_SHA256"
@@ -188,3 +190,129 @@ def test_the_shape_comparison_notices_a_changed_statement():
             await deliver(self, None, None, None)
 
     assert _shape(Changed._drain_messages) != _shape(FaustConsumer._drain_messages)
+
+
+def test_place_delivers_the_expected_record_and_drops_what_was_delivered():
+    assert place(10, None, None, True) == "deliver"
+    assert place(10, 10, None, False) == "deliver"
+    assert place(9, 10, None, True) == "drop"
+    assert place(12, 10, None, True) == "reread"
+    assert place(12, 10, (10, 12), True) == "gap"
+    assert place(12, 10, (10, 12), False) == "reread"  # the same jump in a stale fetch proves nothing
+    assert place(13, 10, (10, 12), True) == "reread"  # a different jump: read again
+
+
+class Partition:
+    """One partition as faust's drain meets it: aiokafka's fetch position over a log whose
+    first ``start`` offsets retention deleted, and the drain's bookkeeping (read offset,
+    sought, confirmed jump), following streams.drain.DrainingConsumer step for step.
+    ``faust=True`` follows faust's own check instead (any jump is a gap, acknowledged)."""
+
+    def __init__(self, end: int, start: int, faust: bool = False) -> None:
+        self.end, self.start, self.faust = end, start, faust
+        self.position = 0  # aiokafka's next fetch offset
+        self.read: int | None = 0  # faust's read offset
+        self.sought = True  # a seek set it (the group starts at its committed offset, 0)
+        self.confirmed: tuple[int, int] | None = None
+        self.since_rebalance: list[int] = []  # delivered since the last rebalance's seek
+        self.gapped: set[int] = set()  # offsets acknowledged as a gap, never delivered
+        self.floor = 0  # the last rebalance's committed offset
+        self.seeks = 0
+        self.fetched_at = 0  # seeks before the fetch in hand
+
+    def expected(self) -> int | None:
+        return None if self.read is None else self.read if self.sought else self.read + 1
+
+    def seek(self, offset: int) -> None:
+        self.position, self.read, self.sought = offset, offset, True
+        self.seeks += 1
+
+    def rebalance(self, committed: int) -> None:
+        """faust's seek of the partition to its committed offset: what was delivered and not
+        committed may have been abandoned, so it must be delivered again."""
+        self.seek(committed)
+        self.floor = committed
+        self.since_rebalance = []
+
+    def committable(self) -> int:
+        """The highest offset a commit may have reached: the first not delivered in order since
+        the last rebalance (what was below its committed offset was committed before)."""
+        done = set(self.since_rebalance) | self.gapped | set(range(self.start))
+        head = self.floor
+        while head in done:
+            head += 1
+        return head
+
+    def fetch(self, size: int) -> list[int]:
+        first = max(self.position, self.start)  # out of range: aiokafka resets to the earliest
+        records = list(range(first, min(first + size, self.end)))
+        self.position = first + len(records)
+        self.fetched_at = self.seeks
+        return records
+
+    def take(self, offset: int) -> None:
+        self.sought = False
+        self.since_rebalance.append(offset)
+        self.read = offset
+
+    def drain(self, records: list[int], rebalance_at: int | None = None, committed: int = 0) -> None:
+        """Deliver a fetch's records; a rebalance seeks to ``committed`` before record ``rebalance_at``."""
+        for i, offset in enumerate(records):
+            if i == rebalance_at:
+                self.rebalance(min(committed, self.committable()))
+            if self.faust:
+                read = self.read
+                if read is None or offset >= read:
+                    if read is not None and offset - read > 1:
+                        self.gapped.update(range(read + 1, offset))
+                    self.take(offset)
+                continue
+            where = place(offset, self.expected(), self.confirmed, fresh=i == 0 and self.seeks == self.fetched_at)
+            if where == "drop":
+                continue
+            if where == "reread":
+                self.confirmed = (self.expected(), offset)
+                self.seek(self.expected())
+                return  # the rest of this fetch is not taken
+            if where == "gap":
+                self.gapped.update(range(self.expected(), offset))
+            self.take(offset)
+
+
+steps = st.lists(st.tuples(st.integers(1, 9), st.one_of(st.none(), st.integers(0, 9)), st.integers(0, 60), st.booleans()), max_size=12)
+
+
+def play(part: Partition, script) -> Partition:
+    """Fetches, rebalances in the middle of one, fetches cut short (faust stops iterating when
+    the generation changes; the rebalance then seeks), then quiet fetches to the end."""
+    for size, rebalance_at, committed, cut in script:
+        records = part.fetch(size)
+        if cut:
+            part.drain(records[: (rebalance_at or 0)])
+            part.rebalance(min(committed, part.committable()))
+        else:
+            part.drain(records, rebalance_at, committed)
+    for _ in range(2 * part.end + 4):
+        part.drain(part.fetch(9))
+    return part
+
+
+@settings(max_examples=400, deadline=None)
+@given(end=st.integers(1, 60), deleted=st.integers(0, 20), script=steps)
+def test_after_every_rebalance_every_record_from_the_committed_offset_is_delivered_again(end, deleted, script):
+    start = min(deleted, end)
+    part = play(Partition(end, start), script)
+    last_seek = part.since_rebalance
+    assert part.gapped <= set(range(0, start))  # only what retention really deleted is skipped
+    assert last_seek == sorted(last_seek)  # in order
+    if last_seek:
+        assert last_seek == list(range(last_seek[0], end))  # and without a hole, to the end
+
+
+def test_faust_s_own_check_skips_records_fetched_before_a_seek():
+    """The loss the rule prevents, in the same model: 0..9 fetched, a rebalance seeks back to
+    the committed 2 while 5..9 are still in hand; faust takes 5 for a jump over 3..4."""
+    stock = play(Partition(20, 0, faust=True), [(10, 5, 2, False)])
+    ours = play(Partition(20, 0), [(10, 5, 2, False)])
+    assert stock.gapped == {3, 4} and 3 not in stock.since_rebalance
+    assert ours.gapped == set() and ours.since_rebalance == list(range(2, 20))
