@@ -162,6 +162,7 @@ class DrainingConsumer(AIOKafkaConsumer):
         expected = self.expected(tp)
         self.confirmed[tp] = (cast(int, expected), offset)
         READ_JUMPS.labels("reread").inc()
+        self.log.info("offset %r of %r came where %r was expected: reading it again from %r", offset, tp, expected, expected)
         try:
             await self.seek_in_thread(tp, cast(int, expected))
         except Exception as exc:  # noqa: BLE001 - e.g. the partition was revoked meanwhile: its next owner reads it
