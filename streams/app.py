@@ -92,6 +92,7 @@ STUDENTS = Gauge("leap_engine_students", "Students held by this worker")
 UNASSIGNED = Gauge("leap_engine_students_unassigned", "Students with events but no roster entry, on this worker")
 BASELINES = Counter("leap_engine_baselines_total", "Cohort baselines frozen and broadcast")
 EVALUATIONS = Counter("leap_engine_evaluations_total", "Students scored (after their activity, at day rollovers, on new baselines)")
+DEFERRED = Gauge("leap_engine_evaluations_deferred", "Students whose scoring waits for their partition to catch up with its backlog")
 TICKS_DEFERRED = Counter("leap_engine_ticks_deferred_total", "Clock ticks not applied because the partition's activity backlog was long")
 STALLS = Counter("leap_engine_commit_gaps_total", "Commit gaps left by a faust rebalance, filled or re-read")
 RESTORED = Counter(
@@ -433,6 +434,7 @@ def create_app(
             if out.counts[outcome]:
                 EVENTS.labels(outcome).inc(out.counts[outcome])
         EVALUATIONS.inc(out.counts["evaluated"])
+        DEFERRED.set(engine.deferred_count())
         if out.counts["ticks_deferred"]:
             TICKS_DEFERRED.inc(out.counts["ticks_deferred"])
         for (previous, new), n in out.transitions.items():

@@ -314,18 +314,26 @@ def test_roster_change_moves_a_student_between_cohort_baselines():
 # ---------------------------------------------------------------- same answer as the replay
 
 
-def _read_university(tmp_path, seed: int, highwaters: dict[int, int] | None = None) -> tuple[Pipeline, list, dict]:
+def _read_university(
+    tmp_path, seed: int, highwaters: dict[int, int] | None = None, restarts: tuple[int, ...] = ()
+) -> tuple[Pipeline, list, dict]:
     """A simulated university through the pipeline in batches of 500, then caught up; with
-    ``highwaters``, read as a backlog (every partition far behind) until then."""
+    ``highwaters``, read as a backlog (every partition far behind) until then. ``restarts``:
+    the batches before which the engine is replaced by a new one (a new process: whatever it
+    held in memory is gone; -1: just before catching up)."""
     simulate(tmp_path, students=60, days=35, seed=seed, end=NOW, tz=LONDON)
     roster = load_roster_file(tmp_path / "roster.csv")
     events = [e for e in read_events([tmp_path / "events.jsonl"]) if e is not None]
     p = Pipeline()
     p.highwaters = highwaters
     p.run([p.roster({**entry}) for entry in roster.values()])
-    for start in range(0, len(events), 500):
+    for i, start in enumerate(range(0, len(events), 500)):
+        if i in restarts:
+            p.engine = Engine(POLICY, LONDON, N, CODEC, TOPICS, wall_ms=lambda: p.wall)
         p.run([p.event(e) for e in events[start : start + 500]])
         p.tick(min(NOW_MS, events[min(start + 499, len(events) - 1)]["event_time"]))
+    if -1 in restarts:
+        p.engine = Engine(POLICY, LONDON, N, CODEC, TOPICS, wall_ms=lambda: p.wall)
     p.highwaters = None  # caught up
     p.tick(NOW_MS)
     p.tick(NOW_MS + 1)
@@ -347,8 +355,23 @@ def test_the_engine_converges_to_the_replay_on_a_simulated_university(tmp_path, 
     _assert_equals_replay(*_read_university(tmp_path, seed))
 
 
-def test_a_university_read_as_a_backlog_converges_to_the_replay(tmp_path):
-    _assert_equals_replay(*_read_university(tmp_path, 3, highwaters={part: 10**9 for part in range(N)}))
+BACKLOG = {part: 10**9 for part in range(N)}
+
+
+def test_a_backlog_defers_evaluations_to_day_rollovers_and_still_converges_to_the_replay(tmp_path):
+    _assert_equals_replay(*_read_university(tmp_path, 3, highwaters=BACKLOG))
+
+
+def test_a_backlog_costs_fewer_evaluations_than_reading_caught_up(tmp_path):
+    backlog, _, _ = _read_university(tmp_path / "backlog", 4, highwaters=BACKLOG)
+    live, _, _ = _read_university(tmp_path / "live", 4)
+    # Students are evaluated at day ends, not after every batch that touched them.
+    assert backlog.counts["evaluated"] < live.counts["evaluated"] / 2
+
+
+def test_evaluations_deferred_by_a_process_that_died_are_done_by_the_next_once_caught_up(tmp_path):
+    # Replaced mid-backlog, and again just before catching up (no day rollover follows).
+    _assert_equals_replay(*_read_university(tmp_path, 3, highwaters=BACKLOG, restarts=(40, -1)))
 
 
 # ---------------------------------------------------------------- state codec and partition keys
