@@ -81,7 +81,7 @@ async def deliver(consumer: Service, callback: Callable[[Any], Coroutine[Any, An
 Placement = Literal["deliver", "drop", "reread", "gap"]
 
 
-def place(offset: int, expected: int | None, confirmed: tuple[int, int] | None, fresh: bool) -> Placement:
+def place(offset: int, expected: int | None, confirmed: tuple[int, int] | None, fresh: bool, continued: bool = False) -> Placement:
     """Where a record of an agent's partition goes, given the offset the partition should
     deliver next (``expected``; None: not known, take anything).
 
@@ -90,16 +90,19 @@ def place(offset: int, expected: int | None, confirmed: tuple[int, int] | None, 
     - ``reread``: above it: records in between were never delivered. They were fetched and
       thrown away (a fetch from before a seek, a fetch cut short by a rebalance), so the
       partition is read again from ``expected``; nothing above it in this fetch is taken.
-    - ``gap``: the same jump again (``confirmed``) as the first record of the partition in a
-      fetch made after that re-read (``fresh``): the offsets really are missing (deleted by
-      retention before they were read), so it is accepted. A jump in a fetch from before a
-      seek proves nothing and is read again.
+    - ``gap``: the offsets really are missing from the log, so the jump is accepted. Either
+      the record follows one of the same fetch with no seek since (``continued``: a fetch is
+      one contiguous stretch of the log, so the jump is a hole in it: a transaction marker,
+      a compacted record), or it is the same jump again (``confirmed``) as the partition's
+      first record in a fetch made after that re-read (``fresh``): the offsets were deleted
+      by retention before they were read. A jump in a fetch from before a seek proves
+      nothing and is read again.
     """
     if expected is None or offset == expected:
         return "deliver"
     if offset < expected:
         return "drop"
-    return "gap" if fresh and confirmed == (expected, offset) else "reread"
+    return "gap" if continued or (fresh and confirmed == (expected, offset)) else "reread"
 
 
 class DrainingConsumer(AIOKafkaConsumer):
@@ -211,9 +214,10 @@ class DrainingConsumer(AIOKafkaConsumer):
                             # LEAP: an agent's partition is delivered in order (place()).
                             if tp in skipped:
                                 continue
-                            fresh = tp not in seen and self.seeks.get(tp, 0) == seeks_before.get(tp, 0)
+                            unsought = self.seeks.get(tp, 0) == seeks_before.get(tp, 0)
+                            first = tp not in seen
                             seen.add(tp)
-                            placement = place(offset, self.expected(tp), self.confirmed.get(tp), fresh)
+                            placement = place(offset, self.expected(tp), self.confirmed.get(tp), unsought and first, unsought and not first)
                             if placement in ("drop", "reread"):
                                 if placement == "reread":
                                     skipped.add(tp)
@@ -221,7 +225,10 @@ class DrainingConsumer(AIOKafkaConsumer):
                                 continue
                             if placement == "gap":
                                 READ_JUMPS.labels("gap").inc()
-                                await self._add_gap(tp, cast(int, self.expected(tp)), offset)
+                                # faust's gap is inclusive of its end: ending at the record
+                                # itself (as faust's own check does) lists it twice among the
+                                # acknowledged, and a commit stops at every such duplicate.
+                                await self._add_gap(tp, cast(int, self.expected(tp)), offset - 1)
                                 r_offset = None  # the gap is added: faust's check below must not add its own
                             self.sought.discard(tp)
                         if r_offset is None or offset >= r_offset:
