@@ -203,6 +203,9 @@ class Engine:
         self._partition_cache: dict[bytes, int] = {}
         # In-memory indexes, rebuilt from the tables whenever the assignment changes.
         self._members: dict[int, set[bytes]] = {}
+        # Partition -> student -> reference groups (their state's ``groups``), so a baseline
+        # finds the students compared with its group without reading every student's state.
+        self._groups: dict[int, dict[bytes, tuple[str, ...]]] = defaultdict(dict)
         self._dirty_contributions: dict[int, set[bytes]] = defaultdict(set)
         self._deferred: dict[int, dict[bytes, _Touch]] = defaultdict(dict)  # partition -> evaluations held during its backlog
         self._settled: set[int] = set()  # partitions whose every student was evaluated since the last reset
@@ -228,6 +231,7 @@ class Engine:
     def reset_indexes(self) -> None:
         """Forget derived indexes (after a rebalance: partitions and their state changed hands)."""
         self._members.clear()
+        self._groups.clear()
         self._dirty_contributions.clear()
         self._deferred.clear()
         self._settled.clear()
@@ -350,6 +354,7 @@ class Engine:
             state = StudentState()
             students[key] = state
             self._students_in(msg.partition, students).add(key)
+            self._groups[msg.partition][key] = state.groups
         if apply_event(state, day, event["event_id"], code, amount, event.get("amends")) != APPLIED:
             out.counts["duplicate"] += 1
             return
@@ -383,6 +388,7 @@ class Engine:
             self._students_in(msg.partition, students).add(key)
         old_groups, was_eligible = state.groups, state.active
         apply_roster(state, entry)
+        self._groups[msg.partition][key] = state.groups
         if (old_groups != state.groups or was_eligible != state.active) and state.contribution is not None:
             self._withdraw(old_groups, key, out)
             state.contribution = None
@@ -414,13 +420,19 @@ class Engine:
         out.clock_writes.add(msg.partition)
         if old != new:
             size = self.policy.min_cohort_size
+            known = self._groups[msg.partition]
             for key in self._students_in(msg.partition, students):
-                state = students.get(key)
-                if state is None or new.cohort not in state.groups:
+                groups = known.get(key)
+                if groups is None:
+                    state = students.get(key)
+                    if state is None:
+                        continue
+                    groups = known[key] = state.groups
+                if new.cohort not in groups:
                     continue
                 # Only students compared with this group, or with a wider one it may now replace.
-                chosen = reference_baseline(state.groups, clock.baselines, size)
-                if chosen is None or state.groups.index(new.cohort) <= state.groups.index(chosen.cohort):
+                chosen = reference_baseline(groups, clock.baselines, size)
+                if chosen is None or groups.index(new.cohort) <= groups.index(chosen.cohort):
                     self._touch(touched, key, _Touch("cohort_baseline"))
 
     def _backlog(self, partition: int, clock: PartitionClock) -> int:
@@ -469,6 +481,7 @@ class Engine:
                 if state.contribution is not None:
                     self._withdraw(state.groups, key, out)
                 members.discard(key)
+                self._groups[partition].pop(key, None)
                 del students[key]
                 out.deletes.add(key)
                 out.writes.pop(key, None)

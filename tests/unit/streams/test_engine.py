@@ -20,7 +20,7 @@ from leap.vocabulary import partition_for
 from streams.engine import EPOCH_ORDINAL, TICK_BACKLOG, Engine, Message, PartitionClock, partition_key
 from streams.model import StudentState, apply_event, effect_of
 from streams.scoring import near_boundary
-from leap.policy import Engagement
+from leap.policy import RELATIVE_SOURCES, Engagement
 from producers.exports import read_events
 from producers.roster import load_roster_file
 from streams.replay import replay
@@ -309,6 +309,45 @@ def test_roster_change_moves_a_student_between_cohort_baselines():
     p.run([p.msg("r", partition_for(b"s1", N), b"s1", None)])
     p.tick(NOW_MS + 3000)
     assert set(p.members) == {b"cohort:unassigned\x00s1", b"institution\x00s1"}
+
+
+class CountingReads(dict):
+    """The students table, counting reads of single states."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.reads = 0
+
+    def get(self, key, default=None):  # type: ignore[no-untyped-def]
+        self.reads += 1
+        return super().get(key, default)
+
+
+def test_a_baseline_re_scores_the_students_of_its_group_and_reads_no_other_state():
+    p = Pipeline()
+    p.students = CountingReads()
+    p.tick(NOW_MS)
+    entry = {"programme": "BSC-CS", "year_of_study": 2, "mode_of_study": "full_time", "personal_tutor_id": None, "department": "CSEE", "status": "active"}
+    keys = [f"s{i}" for i in range(40)]
+    p.run([p.roster({**entry, "student_id": k}) for k in keys[:20]])  # in the cohort; the rest not on the roster
+    p.run([p.event(vle(k, NOW - timedelta(days=1))) for k in keys])
+    cohort = "cohort:BSC-CS/Y2:full_time"
+
+    def baseline(day_offset: int) -> list[Message]:
+        record = {"kind": "baseline", "at": NOW_MS, "cohort": cohort, "day": NOW.date().toordinal() - 1 + day_offset,
+                  "medians": [5.0] * len(RELATIVE_SOURCES), "used": [True] * len(RELATIVE_SOURCES), "members": 20}  # fmt: skip
+        return [p.msg("c", part, None, CODEC.encode("clock_message", record)) for part in range(N)]
+
+    p.run(baseline(0))  # the first after a start reads each state once, to learn its groups
+    before, evaluated = p.students.reads, p.counts["evaluated"]
+    p.run(baseline(1))
+    assert p.counts["evaluated"] - evaluated == 20  # the cohort's members, no one else
+    assert p.students.reads - before == 20  # and only their states were read (to score them)
+    # s20 joins the cohort: the next baseline re-scores it too.
+    p.run([p.roster({**entry, "student_id": "s20"})])
+    evaluated = p.counts["evaluated"]
+    p.run(baseline(2))
+    assert p.counts["evaluated"] - evaluated == 21
 
 
 # ---------------------------------------------------------------- same answer as the replay
