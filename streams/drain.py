@@ -158,16 +158,13 @@ class DrainingConsumer(AIOKafkaConsumer):
         if tp not in self.sought:
             self._read_offset[tp] = offset
 
-    async def misplaced(self, tp: Any, offset: int, placement: Placement) -> None:
-        """Act on a record that is not delivered: count it, and read again where needed."""
-        if placement == "drop":
-            return
-        expected = self.expected(tp)
-        self.confirmed[tp] = (cast(int, expected), offset)
+    async def reread(self, tp: Any, offset: int, expected: int) -> None:
+        """``offset`` came where ``expected`` was: note the jump, count it, read ``tp`` again from ``expected``."""
+        self.confirmed[tp] = (expected, offset)
         READ_JUMPS.labels("reread").inc()
         self.log.info("offset %r of %r came where %r was expected: reading it again from %r", offset, tp, expected, expected)
         try:
-            await self.seek_in_thread(tp, cast(int, expected))
+            await self.seek_in_thread(tp, expected)
         except Exception as exc:  # noqa: BLE001 - e.g. the partition was revoked meanwhile: its next owner reads it
             self.log.warning("could not re-read %r from %r: %r", tp, expected, exc)
 
@@ -217,18 +214,20 @@ class DrainingConsumer(AIOKafkaConsumer):
                             unsought = self.seeks.get(tp, 0) == seeks_before.get(tp, 0)
                             first = tp not in seen
                             seen.add(tp)
-                            placement = place(offset, self.expected(tp), self.confirmed.get(tp), unsought and first, unsought and not first)
-                            if placement in ("drop", "reread"):
-                                if placement == "reread":
-                                    skipped.add(tp)
-                                await self.misplaced(tp, offset, placement)
+                            expected = self.expected(tp)
+                            placement = place(offset, expected, self.confirmed.get(tp), unsought and first, unsought and not first)
+                            if placement == "drop":
+                                continue
+                            if placement == "reread":
+                                skipped.add(tp)
+                                await self.reread(tp, offset, cast(int, expected))
                                 continue
                             if placement == "gap":
                                 READ_JUMPS.labels("gap").inc()
                                 # faust's gap is inclusive of its end: ending at the record
                                 # itself (as faust's own check does) lists it twice among the
                                 # acknowledged, and a commit stops at every such duplicate.
-                                await self._add_gap(tp, cast(int, self.expected(tp)), offset - 1)
+                                await self._add_gap(tp, cast(int, expected), offset - 1)
                                 r_offset = None  # the gap is added: faust's check below must not add its own
                             self.sought.discard(tp)
                         if r_offset is None or offset >= r_offset:
