@@ -29,7 +29,7 @@ from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from mode import Service
 
 from streams.acks import ProcessedOnlyAcks
-from streams.metrics import READ_JUMPS
+from streams.metrics import FETCHES_LOST, READ_JUMPS
 
 # sha256 of inspect.getsource(faust.transport.consumer.Consumer._drain_messages), 0.15.3.
 FAUST_DRAIN_SHA256 = "44a2500309e83c630493f6828af50166ec8d96a0b3e4fb2bab735f704ae93417"
@@ -135,6 +135,21 @@ class DrainingConsumer(AIOKafkaConsumer):
         if read is None:
             return None
         return read if tp in self.sought else read + 1
+
+    # A fetch runs in the consumer's thread and answers within its timeout (1 s) unless the
+    # call is lost between the two event loops, which stalled a worker for good in CI (docs/
+    # reliability.md). Records of a fetch given up on are never delivered: the in-order rule
+    # reads them again from the expected offset.
+    fetch_deadline: float = 60.0
+
+    async def _getmany(self, active_partitions: Any, timeout: float) -> Any:
+        """faust's fetch through the consumer's thread, given up on after ``fetch_deadline`` seconds (nothing fetched)."""
+        try:
+            return await asyncio.wait_for(super()._getmany(active_partitions, timeout), self.fetch_deadline)
+        except asyncio.TimeoutError:
+            FETCHES_LOST.inc()
+            self.log.warning("a fetch from the consumer's thread did not answer within %.0f s: fetching again", self.fetch_deadline)
+            return {}
 
     async def seek(self, partition: Any, offset: int) -> None:
         """faust's seek (fetch position and read offset)."""

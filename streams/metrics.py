@@ -24,6 +24,9 @@ READ_JUMPS = Counter(
     "Jumps in an agent's partition offsets: reread (records fetched and thrown away, read again) or gap (offsets really missing, accepted)",
     ["outcome"],
 )
+FETCHES_LOST = Counter(
+    "leap_engine_fetches_lost_total", "Fetches from the consumer's thread given up on after LEAP's deadline (their records are read again)"
+)
 BANDS = Gauge("leap_engine_students_by_band", "Students held by this worker in each band (none: not scored yet)", ["band"])
 
 NO_BAND = "none"

@@ -332,3 +332,34 @@ def test_a_hole_inside_a_fetch_is_taken_without_reading_again():
     assert inside.seeks == 0 and inside.gapped == {5}
     at_start = play(Partition(20, 0, holes=frozenset({9})), [])  # the second fetch starts at 9
     assert at_start.seeks == 1 and at_start.gapped == {9}
+
+
+def _stub_consumer(answer):
+    """A DrainingConsumer with only what ``_getmany`` uses: a consumer thread answering with ``answer()``."""
+    from types import SimpleNamespace
+
+    consumer = object.__new__(DrainingConsumer)
+    consumer._thread = SimpleNamespace(getmany=lambda active, timeout: answer())
+    consumer.fetch_deadline = 0.05
+    consumer.log = SimpleNamespace(warning=lambda *args: consumer.warnings.append(args))
+    consumer.warnings = []
+    return consumer
+
+
+def test_a_fetch_the_consumer_thread_never_answers_is_given_up_on():
+    from streams.metrics import FETCHES_LOST
+
+    async def never():
+        await asyncio.Event().wait()
+
+    before = FETCHES_LOST._value.get()
+    consumer = _stub_consumer(never)
+    assert asyncio.run(consumer._getmany(None, 1.0)) == {}
+    assert FETCHES_LOST._value.get() == before + 1 and len(consumer.warnings) == 1
+
+
+def test_a_fetch_that_answers_is_returned_as_it_is():
+    async def records():
+        return {"tp": ["record"]}
+
+    assert asyncio.run(_stub_consumer(records)._getmany(None, 1.0)) == {"tp": ["record"]}
