@@ -24,6 +24,8 @@ READ_JUMPS = Counter(
     "Jumps in an agent's partition offsets: reread (records fetched and thrown away, read again) or gap (offsets really missing, accepted)",
     ["outcome"],
 )
+for _outcome in ("reread", "gap"):
+    READ_JUMPS.labels(_outcome)  # exported at 0 from start-up, so a rate has a series before the first jump
 FETCHES_LOST = Counter(
     "leap_engine_fetches_lost_total", "Fetches from the consumer's thread given up on after LEAP's deadline (their records are read again)"
 )
