@@ -36,7 +36,5 @@ def test_show_lag_drops_partitions_no_longer_held():
 
 
 def test_read_jumps_are_exported_for_both_outcomes_from_start_up():
-    import streams.metrics  # noqa: F401 - defines them
-
     for outcome in ("reread", "gap"):
         assert REGISTRY.get_sample_value("leap_engine_read_jumps_total", {"outcome": outcome}) is not None
