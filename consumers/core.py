@@ -57,7 +57,7 @@ class Snapshot:
     roster: Mapping[str, Student] = field(default_factory=dict)
     exemptions: Mapping[str, tuple[Exemption, ...]] = field(default_factory=dict)
     episodes: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (student, kind) -> open episode
-    postponed: Mapping[str, str] = field(default_factory=dict)  # student -> latest postponed drop's episode
+    postponed: Mapping[str, rules.Postponed] = field(default_factory=dict)  # student -> their latest postponed drop
     stored_changes: frozenset[str] = frozenset()  # the batch's change ids already stored
     volumes: Mapping[tuple[str, date], int] = field(default_factory=dict)
     last_arrivals: Mapping[str, float] = field(default_factory=dict)
@@ -246,7 +246,7 @@ class _Decider:
         elif decision.action == "suppress":
             metric = (kind, "suppressed", reason_label(decision.reason))
             if rules.postpones(decision):
-                self.postponed[student_id] = decision.episode
+                self.postponed[student_id] = rules.Postponed(decision.episode, day)
         elif decision.action == "resolve":
             self.postponed.pop(student_id, None)
             metric = (kind, "resolved", "superseded" if "is open" in decision.reason else "recovered")
@@ -297,7 +297,7 @@ def plan(batch: Batch, snap: Snapshot, setting: Setting) -> Plan:
         if pending is None:
             continue
         ctx = decider.context(student, rules.DROP, day, None)
-        facts = {"band": summary["band"], "score": summary["score"], "days_since_last_activity": summary["days_since_last_activity"], "explanation": None, "trigger_change_id": pending}
+        facts = {"band": summary["band"], "score": summary["score"], "days_since_last_activity": summary["days_since_last_activity"], "explanation": None, "trigger_change_id": pending.episode}
         decider.record(student, rules.on_summary(summary, day, pending, ctx, setting.rules), day, facts)
     out.alerts = decider.alerts
     return out

@@ -96,6 +96,14 @@ NEVER_ACTIVE = "never-active:"
 
 
 @dataclass(frozen=True)
+class Postponed:
+    """A drop suppressed in a break or an exemption, waiting for its revisit."""
+
+    episode: str
+    day: date  # the local day the suppressed change was as of
+
+
+@dataclass(frozen=True)
 class Route:
     """Who receives an alert and in which role."""
 
@@ -180,30 +188,33 @@ def postpones(decision: Decision) -> bool:
     return decision.action == "suppress" and decision.kind == DROP and decision.reason.startswith(POSTPONING)
 
 
-def on_summary(summary: Mapping, day: date, pending: str | None, ctx: Context, rules: Alerts) -> Decision:
-    """A postponed drop (episode ``pending``), revisited with the student's band at the end of ``day``.
+def on_summary(summary: Mapping, day: date, pending: Postponed | None, ctx: Context, rules: Alerts) -> Decision:
+    """A postponed drop (``pending``), revisited with the student's band at the end of ``day``.
 
     On the first day that is one to alert on (teaching, not exempt, student active) the
     drop is alerted if the student is still in a ``drop_into`` band and was not active that
     day, and resolved without an alert if they recovered meanwhile or came back that day. The end of the day, not its first state: the student
-    has the whole day back to show activity.
+    has the whole day back to show activity. A summary of a day before the drop's is not a
+    revisit: the engine sends the end of the day before with the change (a day's rollover
+    summarises it, then scores the new day), and the consumer reads the two topics in no
+    fixed order, so the band before the fall can arrive after the fall.
     """
-    if pending is None:
+    if pending is None or day < pending.day:
         return NOTHING
     if ctx.open_episode is not None:
-        return Decision("resolve", DROP, pending, f"another drop alert ({ctx.open_episode}) is open")
+        return Decision("resolve", DROP, pending.episode, f"another drop alert ({ctx.open_episode}) is open")
     if suppression(day, ctx) is not None:
         return NOTHING  # still not a day to alert on: keep waiting
     band = summary.get("band")
     if band not in rules.drop_into:
-        return Decision("resolve", DROP, pending, f"{band_name(band)} at the end of {day.isoformat()}, the first day back")
+        return Decision("resolve", DROP, pending.episode, f"{band_name(band)} at the end of {day.isoformat()}, the first day back")
     if summary.get("days_since_last_activity") == 0:
         # Back and active on the first day: the seven-day average still holds the break's
         # empty days, and a holiday is a normal low period, not an alarm. If they stop
         # again, the no-engagement rule sees it.
-        return Decision("resolve", DROP, pending, f"active on {day.isoformat()}, the first day back: the fall came from the break")
+        return Decision("resolve", DROP, pending.episode, f"active on {day.isoformat()}, the first day back: the fall came from the break")
     reason = f"Band fell to {band_name(band)} during a break or exemption, and is still {band_name(band)} at the end of {day.isoformat()}"
-    return _decide(DROP, pending, day, reason, None, ctx)
+    return _decide(DROP, pending.episode, day, reason, None, ctx)
 
 
 def never_active_since(day: date, ctx: Context) -> date | None:

@@ -21,7 +21,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from consumers.core import to_date
-from consumers.rules import DROP, Decision, Exemption, Route, Student, alert_id, postpones
+from consumers.rules import DROP, Decision, Exemption, Postponed, Route, Student, alert_id, postpones
 
 __all__ = ["to_date"]  # re-exported: the engine's day numbers as dates
 
@@ -214,14 +214,14 @@ def open_episodes(conn: psycopg.Connection, ids: Iterable[str]) -> dict[tuple[st
     return {(r["student_id"], r["kind"]): r["episode"] for r in rows}
 
 
-def postponed_drops(conn: psycopg.Connection, ids: Iterable[str]) -> dict[str, str]:
-    """Student -> the episode of their latest drop suppressed in a break or an exemption, not yet revisited."""
+def postponed_drops(conn: psycopg.Connection, ids: Iterable[str]) -> dict[str, Postponed]:
+    """Student -> their latest drop suppressed in a break or an exemption, not yet revisited."""
     rows = conn.execute(
-        """SELECT DISTINCT ON (student_id) student_id, episode FROM alert_suppressions
+        """SELECT DISTINCT ON (student_id) student_id, episode, day FROM alert_suppressions
            WHERE postponed AND kind = %s AND student_id = ANY(%s) ORDER BY student_id, day DESC, decided_at DESC""",
         (DROP, list(ids)),
     )
-    return {r["student_id"]: r["episode"] for r in rows}
+    return {r["student_id"]: Postponed(r["episode"], r["day"]) for r in rows}
 
 
 def _settle_postponed(conn: psycopg.Connection, student_id: str, how: str) -> None:

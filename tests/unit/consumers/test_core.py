@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from leap.calendar import Calendar, Period
 from consumers.core import Batch, Setting, Snapshot, current_outages, day_of, plan, review
-from consumers.rules import DROP, NO_ENGAGEMENT, Exemption, Student
+from consumers.rules import DROP, NO_ENGAGEMENT, Exemption, Postponed, Student
 from leap.policy import SOURCES, Alerts
 
 LONDON = ZoneInfo("Europe/London")
@@ -165,7 +165,7 @@ def test_a_drop_in_the_break_is_alerted_at_the_end_of_the_first_teaching_day_if_
     p = plan(Batch(changes=[change(saturday)]), snapshot(), setting(saturday))
     assert actions(p)[0][0] == "suppress" and "non-teaching" in p.alerts[0].decision.reason
     episode = change(saturday)["change_id"]
-    postponed = snapshot(postponed={"alice": episode})
+    postponed = snapshot(postponed={"alice": Postponed(episode, saturday)})
     # Still in the break: nothing; the first teaching day's end, still low: the suppressed change's episode.
     assert plan(Batch(summaries=[summary(date(2027, 1, 8), "low")]), postponed, setting(date(2027, 1, 9))).alerts == []
     p = plan(Batch(summaries=[summary(date(2027, 1, 11), "low")]), postponed, setting(date(2027, 1, 12)))
@@ -185,15 +185,28 @@ def test_a_drop_in_the_break_and_its_revisit_in_one_batch():
     assert [a[0] for a in actions(p)] == ["suppress", "raise"] and p.alerts[1].day == monday
 
 
+def test_the_end_of_the_day_before_a_postponed_drop_is_not_its_revisit():
+    # The engine summarises Friday and scores Saturday in one rollover; the consumer may read
+    # Friday's summary (still Partial) with or after Saturday's fall. Friday is a teaching
+    # day, but the fall had not happened yet: the drop waits for Monday's end.
+    friday, saturday, monday = date(2026, 11, 20), date(2026, 11, 21), date(2026, 11, 23)
+    p = plan(Batch(changes=[change(saturday, "partial")], summaries=[summary(friday, "partial")]), snapshot(), setting(saturday))
+    assert actions(p) == [("suppress", DROP, change(saturday)["change_id"])]
+    waiting = snapshot(postponed={"alice": Postponed(change(saturday)["change_id"], saturday)})
+    assert plan(Batch(summaries=[summary(friday, "partial")]), waiting, setting(monday)).alerts == []
+    p = plan(Batch(summaries=[summary(monday, "low")]), waiting, setting(monday + timedelta(days=1)))
+    assert actions(p) == [("raise", DROP, change(saturday)["change_id"])]
+
+
 def test_a_drop_postponed_by_an_exemption_is_alerted_when_it_has_ended():
-    exempt = snapshot(exemptions={"alice": (Exemption(date(2026, 11, 16), WED, "authorised_absence"),)}, postponed={"alice": "c-9"})
+    exempt = snapshot(exemptions={"alice": (Exemption(date(2026, 11, 16), WED, "authorised_absence"),)}, postponed={"alice": Postponed("c-9", date(2026, 11, 18))})
     assert plan(Batch(summaries=[summary(WED, "low")]), exempt, setting()).alerts == []
     thursday = WED + timedelta(days=1)
     assert actions(plan(Batch(summaries=[summary(thursday, "low")]), exempt, setting(thursday))) == [("raise", DROP, "c-9")]
 
 
 def test_a_postponed_drop_is_superseded_by_an_open_drop_alert():
-    p = plan(Batch(summaries=[summary(WED, "low")]), snapshot(postponed={"alice": "c-9"}, episodes={("alice", DROP): "c-1"}), setting())
+    p = plan(Batch(summaries=[summary(WED, "low")]), snapshot(postponed={"alice": Postponed("c-9", WED)}, episodes={("alice", DROP): "c-1"}), setting())
     assert actions(p) == [("resolve", DROP, "c-9")] and p.alerts[0].metric == (DROP, "resolved", "superseded")
 
 
