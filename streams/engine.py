@@ -12,7 +12,7 @@ partition. So each student's measures over complete days (their "contribution") 
 by each of their reference groups, to ``leap.cohort-contributions``; the cohort agent
 (``streams.cohorts``) freezes a group's medians for a day once every member has reported
 for that day, and sends them to every partition on ``leap.clock``, where the group's
-students are re-scored. Late events
+students are re-scored (unless only its member count moved: ``scoring.changes_scores``). Late events
 that change complete days change a contribution, and so the medians, the same way.
 Contributions go out on ticks, for the students whose measures changed since, so a burst of
 events costs one message per student, not one per event.
@@ -61,7 +61,7 @@ from streams.model import (
     prune,
     set_term,
 )
-from streams.scoring import Baseline, TermView, evaluate, next_band, reference_baseline, term_view
+from streams.scoring import Baseline, TermView, changes_scores, evaluate, next_band, reference_baseline, term_view
 from leap.calendar import Calendar
 from leap.dead_letter import dead_letter_record
 from leap.log import get_logger
@@ -418,8 +418,8 @@ class Engine:
             return  # an older day's baseline arriving late changes nothing
         clock.baselines[new.cohort] = new
         out.clock_writes.add(msg.partition)
-        if old != new:
-            size = self.policy.min_cohort_size
+        size = self.policy.min_cohort_size
+        if changes_scores(old, new, size):
             known = self._groups[msg.partition]
             for key in self._students_in(msg.partition, students):
                 groups = known.get(key)

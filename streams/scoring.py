@@ -70,6 +70,21 @@ def reference_baseline(groups: tuple[str, ...], baselines: Mapping[str, Baseline
     return None
 
 
+def changes_scores(old: Baseline | None, new: Baseline, min_size: int) -> bool:
+    """Whether students compared with ``new``'s group may score differently than with ``old``.
+
+    Only its day, medians, the sources used and which side of ``min_size`` it is on enter a
+    score; a new member count alone changes only the group size an explanation quotes, and
+    that is brought up to date at the student's next evaluation (their next event or day
+    rollover). A group whose every newcomer changes only its count (new students in the
+    institution-wide group, say) would otherwise have all its members re-scored each time.
+    """
+    if old is None:
+        return True
+    same = old.day == new.day and old.medians == new.medians and old.used == new.used
+    return not same or (old.members >= min_size) != (new.members >= min_size)
+
+
 @dataclass(frozen=True, slots=True)
 class SourceScore:
     """One source's part in a score: what a student is told about it."""

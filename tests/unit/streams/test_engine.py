@@ -333,9 +333,9 @@ def test_a_baseline_re_scores_the_students_of_its_group_and_reads_no_other_state
     p.run([p.event(vle(k, NOW - timedelta(days=1))) for k in keys])
     cohort = "cohort:BSC-CS/Y2:full_time"
 
-    def baseline(day_offset: int) -> list[Message]:
+    def baseline(day_offset: int, members: int = 20, median: float = 5.0) -> list[Message]:
         record = {"kind": "baseline", "at": NOW_MS, "cohort": cohort, "day": NOW.date().toordinal() - 1 + day_offset,
-                  "medians": [5.0] * len(RELATIVE_SOURCES), "used": [True] * len(RELATIVE_SOURCES), "members": 20}  # fmt: skip
+                  "medians": [median] * len(RELATIVE_SOURCES), "used": [True] * len(RELATIVE_SOURCES), "members": members}  # fmt: skip
         return [p.msg("c", part, None, CODEC.encode("clock_message", record)) for part in range(N)]
 
     p.run(baseline(0))  # the first after a start reads each state once, to learn its groups
@@ -347,6 +347,14 @@ def test_a_baseline_re_scores_the_students_of_its_group_and_reads_no_other_state
     p.run([p.roster({**entry, "student_id": "s20"})])
     evaluated = p.counts["evaluated"]
     p.run(baseline(2))
+    assert p.counts["evaluated"] - evaluated == 21
+    # A newcomer that changes only the member count changes no score: nobody is re-scored,
+    # but the count is kept for the next evaluation's explanation.
+    evaluated = p.counts["evaluated"]
+    p.run(baseline(2, members=21))
+    assert p.counts["evaluated"] == evaluated
+    assert p.clocks[partition_for(b"s0", N)].baselines[cohort].members == 21
+    p.run(baseline(2, members=21, median=6.0))
     assert p.counts["evaluated"] - evaluated == 21
 
 

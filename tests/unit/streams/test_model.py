@@ -21,7 +21,7 @@ from streams.model import (
     local_day,
     prune,
 )
-from streams.scoring import SOURCE_STATUSES, Baseline, band_of, baseline, evaluate, near_boundary, next_band
+from streams.scoring import SOURCE_STATUSES, Baseline, band_of, baseline, changes_scores, evaluate, near_boundary, next_band
 from leap.policy import BAND_ORDER, RELATIVE_SOURCES, Engagement
 
 POLICY = Engagement(min_cohort_size=1)  # tests of other rules use groups of a few students; the minimum has tests of its own
@@ -256,6 +256,35 @@ def test_empty_cohort_baseline_has_no_used_source():
     state = StudentState()
     add(state, TODAY, n=3)
     assert ev(state, empty).score is None
+
+
+_SOURCES = st.sampled_from(["vle", "logins", "lecture_capture", "library", "coursework"])
+_MEDIANS = st.lists(st.sampled_from([0.0, 0.5, 1.0, 3.0]), min_size=len(RELATIVE_SOURCES), max_size=len(RELATIVE_SOURCES)).map(tuple)
+_USED = st.lists(st.booleans(), min_size=len(RELATIVE_SOURCES), max_size=len(RELATIVE_SOURCES)).map(tuple)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 20), _SOURCES, st.integers(1, 4)), max_size=12),
+    st.tuples(st.integers(TODAY - 2, TODAY), _MEDIANS, _USED, st.integers(0, 12)),
+    st.tuples(st.integers(TODAY - 2, TODAY), _MEDIANS, _USED, st.integers(0, 12)),
+)
+def test_a_baseline_that_does_not_change_scores_changes_no_score(activity, old, new):
+    # What the engine relies on to skip re-scoring a group's students: whenever
+    # changes_scores says no, every student scores exactly as before, with their narrowest
+    # group's baseline or, below the minimum size, the wider one.
+    policy = Engagement(min_cohort_size=5)
+    before, after = Baseline("c", *old), Baseline("c", *new)
+    wider = Baseline("institution", TODAY - 1, (1.0,) * len(RELATIVE_SOURCES), (True,) * len(RELATIVE_SOURCES), 50)
+    state = StudentState()
+    state.groups = ("c", "institution")
+    for back, source, n in activity:
+        add(state, TODAY - back, source=source, n=n, quantity=30.0 if source == "lecture_capture" else None, prefix=f"{back}")
+    scores = [evaluate(state, TODAY, {"c": b, "institution": wider}, policy).score for b in (before, after)]
+    if not changes_scores(before, after, policy.min_cohort_size):
+        assert scores[0] == scores[1]
+    assert changes_scores(None, after, policy.min_cohort_size)
+    assert not changes_scores(before, before, policy.min_cohort_size)
 
 
 def test_baseline_is_the_median_of_contributions():
