@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install up down status topics run test unit integration test-tools bench chaos clean
+.PHONY: help install up down status topics run test unit integration test-tools bench bench-latency chaos clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -45,13 +45,16 @@ integration: topics test-tools ## Integration tests against the real services
 	$(BIN)/pytest -q -m integration tests/integration
 
 test: topics test-tools ## Everything: services up, then the whole suite against them
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q --durations=25 tests
 
 clean: down ## Stop services and delete their data, the jar cache, .venv and the test tools
 	rm -rf .state .cache $(VENV) tests/tools/node_modules
 
-chaos: topics ## Fault-injection run on the real services: kills, restarts, poison; checks every invariant (about 30 min)
+chaos: topics ## Fault-injection run on the real services: kills, restarts, poison; checks every invariant (about 15 min on 2 cores)
 	$(BIN)/python -m reliability.chaos --seed $${LEAP_CHAOS_SEED:-7} --out .state/chaos-last.json
 
 bench: topics ## Measure the engine: events/s per worker vs a bare consumer, latency, memory
 	$(BIN)/python -m benchmarks.engine_bench
+
+bench-latency: topics ## Latency alone, on a smaller backlog (a few minutes): for trying a change to it
+	$(BIN)/python -m benchmarks.latency

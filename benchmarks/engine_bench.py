@@ -10,11 +10,12 @@ One run, printed as a table and a JSON line:
    an agent that does nothing (the ceiling of any faust agent), reading as stock faust does
    and as the worker does (streams.drain on uvloop), with the worker's share of the latter;
 3. how long the engine takes to settle after the backlog (the cohort baselines it implies
-   are frozen, broadcast and every student re-scored), then p50/p99 event-to-band-change
-   latency at a fixed input rate on the settled engine: one event each for existing
-   students, sent at a steady rate; the evaluation that applies an event decides any band
-   change and publishes the student's state in the same batch, so latency = that state's
-   updated_at minus the time the event was sent;
+   are frozen, broadcast and every student re-scored), then p50/p99 latency from an event
+   to its band change delivered on the band-changes topic, at a fixed input rate on the
+   settled engine (``benchmarks.latency``: existing students' events, and one in ten the
+   first event of a new student, whose first evaluation is always a band change), beside
+   the events/s the engine core allows when every event is a different student's
+   (``benchmarks.engine_core``, live);
 4. worker memory per 10,000 students: resident memory after loading minus before, scaled;
 5. restart, for each store (LEAP_ENGINE_STORE memory and rocksdb): a worker restores the
    loaded state into a new data folder and is stopped (SIGTERM); it is started again on the
@@ -40,12 +41,12 @@ from pathlib import Path
 
 import typer
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient
 from rich.console import Console
 from rich.table import Table
 
 from benchmarks import engine_core, latency, scale_out
-from benchmarks.processes import committed, counter, ends, events_read, load_university, metrics, ready, rss_kib, safe, start_worker, stop, viewed, wait_for
+from benchmarks.settle import settle
+from benchmarks.processes import counter, delete_topics, ends, events_read, load_university, metrics, ready, roster_ids, rss_kib, safe, start_worker, stop, viewed, wait_for
 from leap.kafka import Publisher, client_config
 from leap.settings import Settings
 from leap.topics import create_topics
@@ -86,59 +87,6 @@ def faust_alone(settings: Settings, expected: int, work: Path, reader: str) -> f
         timeout=1800,
     )
     return float(out.read_text())
-
-
-def settle(settings: Settings, port: int, started: float, quiet_seconds: float = 10.0) -> dict[str, float]:
-    """How long after ``started`` the engine's outputs stop growing (for ``quiet_seconds``), and
-    what it did meanwhile.
-
-    After a backlog the engine is not done when the last event is applied: contributions
-    go to the cohort agent on the next ticks, medians are frozen and broadcast, and the
-    students they concern are re-scored. Latency measured before that includes the cascade.
-    The breakdown: when the cohort agent had read every contribution (its group's committed
-    offsets at the topic's end), and the baselines, evaluations, state records and band
-    changes of the settling.
-    """
-    # Ticks keep arriving (on leap.clock and leap.cohort-contributions) every second; quiet
-    # means re-scoring no longer produces states or band changes.
-    outputs = [settings.topic(name) for name in ("student-state", "band-changes")]
-    contributions = settings.topic("cohort-contributions")
-    group = f"{settings.topic_prefix}-engine"
-
-    def figures() -> tuple[float, float]:
-        text = metrics(port)
-        return counter(text, "leap_engine_baselines_total"), counter(text, "leap_engine_evaluations_total")
-
-    before = {t: ends(settings, t) for t in outputs}
-    baselines0, evaluations0 = figures()
-    last = before
-    cohorts_read_s = None
-    quiet_since = time.perf_counter()
-    # Settled: the cohort agent has read every contribution, and no output since for a while.
-    while cohorts_read_s is None or time.perf_counter() - quiet_since < quiet_seconds:
-        time.sleep(1.0)
-        now = {t: ends(settings, t) for t in outputs}
-        if now != last:
-            quiet_since = time.perf_counter()
-        last = now
-        if cohorts_read_s is None:
-            marks = ends(settings, contributions)
-            done = committed(settings, group, contributions, list(marks))
-            # Ticks are added every second: within a second's worth of the end is caught up.
-            if all(done.get(p, -1) >= e - 2 for p, e in marks.items()):
-                cohorts_read_s = time.perf_counter() - started
-        if time.perf_counter() - started > 1800:
-            raise RuntimeError("the engine did not settle within 30 minutes")
-    baselines1, evaluations1 = figures()
-    added = {t: sum(last[t].values()) - sum(before[t].values()) for t in outputs}
-    return {
-        "s": round(quiet_since - started, 1),
-        "cohort_contributions_read_s": round(cohorts_read_s, 1),
-        "baselines_broadcast": int(baselines1 - baselines0),
-        "evaluations": int(evaluations1 - evaluations0),
-        "state_records": added[outputs[0]],
-        "band_changes": added[outputs[1]],
-    }
 
 
 def main(
@@ -195,8 +143,7 @@ def main(
         settled = settle(settings, port, last)
 
         console.print(f"delivered latency at {latency_rate} events/s for {latency_seconds} s")
-        roster_ids = [line.split(",", 1)[0] for line in (work / "roster.csv").read_text().splitlines()[1:]]
-        lag = latency.measure(settings, roster_ids, latency_rate, latency_seconds)
+        lag = latency.measure(settings, roster_ids(work), latency_rate, latency_seconds)
         stop(worker)
         worker = None
 
@@ -224,6 +171,9 @@ def main(
             "worker_to_faust_draining_ratio": round(worker_rate / faust_ceilings["draining"], 3),
             "engine_core_events_per_s": round(core.events_per_s),
             **{f"engine_core_us_{part}": round(us, 1) for part, us in core.us_per_event.items()},
+            # Once settled, each event its own student's evaluation: bounds the live rate.
+            "engine_core_live_events_per_s": round(core.live.events_per_s),
+            **{f"engine_core_live_us_{part}": round(us, 1) for part, us in core.live.us_per_event.items()},
             # What faust's reading and the core together allow one worker: their costs add up.
             "worker_ceiling_events_per_s": round(combined),
             "worker_to_ceiling_ratio_combined": round(worker_rate / combined, 3),
@@ -257,11 +207,7 @@ def main(
     finally:
         if worker is not None:
             stop(worker)
-        admin = AdminClient(client_config(settings))
-        topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
-        if topics:
-            for future in admin.delete_topics(topics).values():
-                future.result()
+        delete_topics(settings, prefix)
 
 
 STORES = ("memory", "rocksdb")

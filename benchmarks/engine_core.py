@@ -7,6 +7,12 @@ producers encode them and put on the partitions Kafka would give them; the roste
 then the events in batches as the worker takes them, each batch followed by a tick per
 partition at its last event time (as the elected leader's ticks do while a backlog is read).
 
+Live (``CoreFigures.live``), once the backlog is read: small batches in which every event is
+a different student's, as events arrive at a settled worker. Nothing coalesces then: each
+event costs its student's read from the store (decoding the stored value), an evaluation
+with its explanation, and the encoding of the outputs and the new state. The events a
+worker can apply per second this way bound the rate at which its latency stays low.
+
 Run alone (``python -m benchmarks.engine_core --students 10000``) it prints events/s and
 where the time went; run under ``py-spy record`` it is the engine's profile. ``make bench``
 uses :func:`measure` for the ceiling the engine core sets on a worker.
@@ -23,6 +29,7 @@ from pathlib import Path
 
 import typer
 
+from benchmarks.processes import viewed
 from leap.calendar import load_calendar
 from leap.policy import load_policy
 from leap.settings import Settings
@@ -34,8 +41,10 @@ from schemas.codec import default_codec
 from streams import state_codec
 from streams.clock import tick_records
 from streams.engine import Engine, Message, PartitionClock
+from streams.tables import Overlay
 
 BATCH = 10_000  # the worker's take_events batch
+LIVE_BATCH = 100  # a settled worker's batch at 1,000 events/s (0.1 s)
 
 
 @dataclass
@@ -45,6 +54,7 @@ class CoreFigures:
     events: int
     seconds_handle: float
     seconds_encode: float
+    live: CoreFigures | None = None  # one event per student per batch, once settled (module docstring)
 
     @property
     def events_per_s(self) -> float:
@@ -127,6 +137,39 @@ def measure_files(work: Path, settings: Settings) -> CoreFigures:
         encode += time.perf_counter() - middle
         handle += middle - started
         events += sum(1 for m in batch if m.topic == names["activity"])
+    figures = CoreFigures(events, handle, encode)
+    figures.live = _live(engine, state, clocks, batches[-1][-1].timestamp + 1, names["activity"], settings.partitions, codec)
+    return figures
+
+
+def _live(engine: Engine, state: dict, clocks: dict, at_ms: int, topic: str, partitions: int, codec) -> CoreFigures:  # type: ignore[no-untyped-def]
+    """Time events of distinct students in small batches on the settled engine (module docstring).
+
+    States are kept encoded, as RocksDB keeps them, and read through the worker's Overlay.
+    """
+    stored = {key: state_codec.dumps(value) for key, value in state.items()}
+    read = lambda key: None if (raw := stored.get(key)) is None else state_codec.loads(raw)  # noqa: E731
+    students = sorted(stored)
+    offsets = [10**9] * partitions  # past the backlog's offsets
+    handle = encode = 0.0
+    events = 0
+    for start in range(0, len(students), LIVE_BATCH):
+        batch = []
+        for i, key in enumerate(students[start : start + LIVE_BATCH]):
+            p = partition_for(key, partitions)
+            event = viewed(key.decode(), f"live-{start + i}", at_ms + start + i)
+            batch.append(Message(topic, p, offsets[p], key, codec.encode("activity_event", event), event["event_time"]))
+            offsets[p] += 1
+        started = time.perf_counter()
+        out = engine.handle(batch, Overlay(stored, read=read), clocks, dict(enumerate(offsets)))
+        middle = time.perf_counter()
+        for _ in out.encoded(codec):
+            pass
+        for key, value in out.writes.items():
+            stored[key] = state_codec.dumps(value)
+        encode += time.perf_counter() - middle
+        handle += middle - started
+        events += len(batch)
     return CoreFigures(events, handle, encode)
 
 
@@ -136,7 +179,18 @@ def main(
 ) -> None:
     """Time the engine core alone and print events/s and microseconds per event."""
     figures = measure(students, days)
-    print(json.dumps({"events": figures.events, "core_events_per_s": round(figures.events_per_s), **{f"us_{k}": round(v, 1) for k, v in figures.us_per_event.items()}}))
+    live = figures.live
+    print(
+        json.dumps(
+            {
+                "events": figures.events,
+                "core_events_per_s": round(figures.events_per_s),
+                **{f"us_{k}": round(v, 1) for k, v in figures.us_per_event.items()},
+                "live_events_per_s": round(live.events_per_s),
+                **{f"live_us_{k}": round(v, 1) for k, v in live.us_per_event.items()},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

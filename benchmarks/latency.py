@@ -6,19 +6,33 @@ one in ten is a probe: the first event of a student nobody has seen, whose first
 is always a band change (none to a band). A consumer reads the band-changes topic while the
 events are sent; a probe's latency is when its change was read minus when its event was
 handed to the producer. Both clocks are this process's.
+
+Run alone (``python -m benchmarks.latency``, a few minutes) it measures only this, on a
+worker of its own that has read a smaller backlog (10,000 students x 4 days by default) and
+settled: for trying a change to the worker's latency without the whole ``make bench``.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+import typer
 
 from confluent_kafka import Consumer, TopicPartition
 
-from benchmarks.processes import ends, viewed
+from benchmarks.processes import counter, delete_topics, ends, events_read, load_university, metrics, roster_ids, safe, start_worker, stop, viewed, wait_for
+from benchmarks.settle import settle
 from leap.kafka import Publisher, client_config
 from leap.settings import Settings
+from leap.topics import create_topics
+from producers.simulate import simulate
 from schemas.codec import default_codec
 
 PROBE_EVERY = 10
@@ -73,3 +87,40 @@ def measure(settings: Settings, students: list[str], rate: int, seconds: int, ti
         raise RuntimeError(f"only {len(found)} of {len(sent_at)} probes' band changes arrived within {timeout:.0f} s")
     values = sorted(v * 1000 for v in found.values())
     return Latency(rate, len(values), round(values[len(values) // 2], 1), round(values[min(len(values) - 1, int(len(values) * 0.99))], 1), round(values[-1], 1))
+
+
+def main(
+    students: int = typer.Option(10_000, help="Students in the simulated university."),
+    days: int = typer.Option(4, help="Days of simulated activity read as a backlog first."),
+    rate: int = typer.Option(1000, help="Events per second."),
+    seconds: int = typer.Option(20, help="How long to send at that rate, per round."),
+    rounds: int = typer.Option(2, min=1, help="Measurements, one after the other, on the same worker."),
+) -> None:
+    """Latency alone: a worker reads a backlog and settles, then events go in at ``rate``."""
+    prefix = f"bench-lat-{uuid.uuid4().hex[:6]}"
+    settings = Settings(topic_prefix=prefix)
+    env = {**os.environ, "LEAP_TOPIC_PREFIX": prefix, "LEAP_LOG_FORMAT": "json"}
+    create_topics(settings)
+    work = Path(tempfile.mkdtemp(prefix="leap-bench-lat-"))
+    worker = None
+    try:
+        counts = simulate(work, students=students, days=days, seed=5, end=datetime.now(settings.tz), tz=settings.tz, holiday_week=False)
+        load_university(env, work)
+        worker, port = start_worker(env, work, "worker", settings.engine_store, work / "worker")
+        last = wait_for(lambda: safe(lambda: events_read(port) >= counts.events and time.perf_counter()), 3600, "the backlog to be read")
+        settled = settle(settings, port, last)
+        roster = roster_ids(work)
+        for _ in range(rounds):
+            before = counter(metrics(port), "leap_engine_evaluations_total")
+            lag = measure(settings, roster, rate, seconds)
+            evaluations = counter(metrics(port), "leap_engine_evaluations_total") - before
+            print(json.dumps({"backlog_events": counts.events, "settle_s": settled["s"], **asdict(lag), "evaluations": int(evaluations),
+                              "batch_window_s": settings.engine_batch_window}), flush=True)  # fmt: skip
+    finally:
+        if worker is not None:
+            stop(worker)
+        delete_topics(settings, prefix)
+
+
+if __name__ == "__main__":
+    typer.run(main)

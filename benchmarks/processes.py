@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from leap.kafka import client_config
 from leap.settings import Settings
@@ -27,16 +29,29 @@ def load_university(env: dict[str, str], work: Path) -> None:
     subprocess.run([LEAP, "produce", "events", str(work / "events.jsonl"), "--json"], env=env, check=True, capture_output=True)
 
 
-def viewed(student: str, event_id: str) -> dict:
-    """A VLE page view by ``student`` now: the bench's own probe events."""
-    return {"event_id": event_id, "student_id": student, "source": "vle", "action": "viewed", "event_time": int(time.time() * 1000),
+def viewed(student: str, event_id: str, at_ms: int | None = None) -> dict:
+    """A VLE page view by ``student`` at ``at_ms`` (default now): the bench's own probe events."""
+    return {"event_id": event_id, "student_id": student, "source": "vle", "action": "viewed", "event_time": int(time.time() * 1000) if at_ms is None else at_ms,
             "course": None, "object_ref": None, "quantity": None, "attendance_status": None, "source_ref": "bench", "amends": None}  # fmt: skip
 
 
-def metrics(port: int) -> str:
-    """A worker's /metrics text."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        return response.read().decode()
+def metrics(port: int, patience: float = 120.0) -> str:
+    """A worker's /metrics text, asked again for up to ``patience`` seconds if it does not answer.
+
+    The endpoint shares the worker's event loop, which one large batch (a settling worker
+    re-scoring thousands of students on a slow machine) can hold for longer than one read's
+    timeout: that is a slow answer, not a dead worker.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+                return response.read().decode()
+        except (TimeoutError, urllib.error.URLError) as exc:
+            # Only a slow answer is asked again; a refused connection (not up yet) is the caller's.
+            slow = isinstance(exc, TimeoutError) or isinstance(getattr(exc, "reason", None), TimeoutError)
+            if not slow or time.monotonic() > deadline:
+                raise
 
 
 def counter(text: str, name: str) -> float:
@@ -114,6 +129,20 @@ def ends(settings: Settings, topic: str) -> dict[int, int]:
     marks = {p: consumer.get_watermark_offsets(TopicPartition(topic, p))[1] for p in partitions}
     consumer.close()
     return marks
+
+
+def roster_ids(work: Path) -> list[str]:
+    """The student ids of the simulated university's roster.csv in ``work``."""
+    return [line.split(",", 1)[0] for line in (work / "roster.csv").read_text().splitlines()[1:]]
+
+
+def delete_topics(settings: Settings, prefix: str) -> None:
+    """Delete every topic whose name starts with ``prefix`` (a bench's own)."""
+    admin = AdminClient(client_config(settings))
+    topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
+    if topics:
+        for future in admin.delete_topics(topics).values():
+            future.result()
 
 
 def committed(settings: Settings, group: str, topic: str, partitions: list[int]) -> dict[int, int]:

@@ -15,7 +15,9 @@ still Low after an alert is not alerted again until they have recovered.
 Suppressed (not raised, recorded with the reason): non-teaching days, the student's
 exemptions, a roster status other than active. A drop suppressed in a break or an exemption
 is revisited at the end of the first day on which it would not be: still in a ``drop_into``
-band, it is alerted then (its episode is the suppressed change's); recovered, it is not.
+band, it is alerted then (its episode is the suppressed change's); recovered, it is not. A
+fall scored on that first day back (at its midnight the window holds the break's days) is
+postponed to the end of that day the same way (``first-day-back``).
 Held (recorded, not sent): when a source the
 student's score depends on looks broken (``consumers.outages``: its volume on its last
 complete day far below usual, or nothing arriving from it for too long), or when the state was computed before the engine had read
@@ -91,7 +93,7 @@ class Decision:
 
 NOTHING = Decision("none", "")
 # Suppressions that only postpone a drop alert: revisited once the day is one to alert on.
-POSTPONING = ("non-teaching:", "exemption:")
+POSTPONING = ("non-teaching:", "exemption:", "first-day-back:")
 NEVER_ACTIVE = "never-active:"
 
 
@@ -120,17 +122,21 @@ def _rank(band: str | None) -> int:
     return BAND_ORDER.index(band) if band in BAND_ORDER else -1
 
 
+def day_off(day: date, ctx: Context) -> tuple[str, str] | None:
+    """Why ``day`` does not count for this student: ``("non-teaching", period)`` or
+    ``("exemption", reason)``; None on a teaching day outside their exemptions."""
+    why = ctx.calendar.non_teaching(day)
+    if why is not None:
+        return "non-teaching", why
+    return next((("exemption", e.reason) for e in ctx.exemptions if e.covers(day)), None)
+
+
 def suppression(day: date, ctx: Context) -> str | None:
     """Why an alert on ``day`` must not be raised at all, or None."""
     if ctx.student is not None and ctx.student.status != "active":
         return f"status {ctx.student.status}"
-    why = ctx.calendar.non_teaching(day)
-    if why is not None:
-        return f"non-teaching: {why}"
-    for exemption in ctx.exemptions:
-        if exemption.covers(day):
-            return f"exemption: {exemption.reason}"
-    return None
+    off = day_off(day, ctx)
+    return None if off is None else f"{off[0]}: {off[1]}"
 
 
 def applicable_sources(explanation: Mapping | None) -> tuple[str, ...]:
@@ -160,7 +166,13 @@ def _decide(kind: str, episode: str, day: date, reason: str, explanation: Mappin
 
 
 def on_band_change(change: Mapping, day: date, ctx: Context, rules: Alerts) -> Decision:
-    """The drop rule for one band change (``day`` is the local day the score is as of)."""
+    """The drop rule for one band change (``day`` is the local day the score is as of).
+
+    A fall scored on the first day back after days not taught (a weekend, a break) or an
+    exemption is postponed to the end of that day, like a fall inside them: at midnight the
+    seven days just left behind are those of the break, and the student has not yet had the
+    day to show activity.
+    """
     previous, new = change.get("previous_band"), change["new_band"]
     if ctx.open_episode is not None and _rank(new) >= _rank(rules.rearm_at):
         return Decision("close", DROP, ctx.open_episode, f"recovered to {band_name(new)}")
@@ -168,7 +180,11 @@ def on_band_change(change: Mapping, day: date, ctx: Context, rules: Alerts) -> D
         # Staff and the student read this reason: the bands' own names, never the engine's keys.
         fell = f"Band fell from {band_name(previous)} to {band_name(new)}"
         reason = f"{fell} (score {change['score']:.0f} out of 100)" if change.get("score") is not None else fell
-        return _decide(DROP, change["change_id"], day, reason, change.get("explanation"), ctx)
+        decision = _decide(DROP, change["change_id"], day, reason, change.get("explanation"), ctx)
+        off = day_off(day - timedelta(days=1), ctx) if decision.action in ("raise", "hold") else None
+        if off is not None:  # the first day back
+            return Decision("suppress", DROP, change["change_id"], f"first-day-back: after {off[1]}; revisited at the end of {day.isoformat()}")
+        return decision
     return NOTHING
 
 
@@ -177,7 +193,7 @@ def silent_days(last_activity: date, day: date, ctx: Context) -> int:
     count = 0
     d = last_activity + timedelta(days=1)
     while d <= day:
-        if ctx.calendar.non_teaching(d) is None and not any(e.covers(d) for e in ctx.exemptions):
+        if day_off(d, ctx) is None:
             count += 1
         d += timedelta(days=1)
     return count

@@ -118,6 +118,14 @@ class Settings(BaseSettings):
         "partitions away from a worker busy with one long batch, and below the time a Kafka broker takes to restart it "
         "moves every partition at once (the chaos run's broker restart took 16-20 s).",
     )
+    engine_batch_window: float = Field(
+        0.1,
+        gt=0.0,
+        le=5.0,
+        description="Seconds a stream worker gathers events before it evaluates them as one batch. Shorter delivers a "
+        "band change sooner; longer makes fewer, larger batches (each costs two waits for Kafka), which only matters "
+        "while a backlog is read.",
+    )
     policy_file: Path = Field(
         PROJECT_ROOT / "deploy" / "institution.toml",
         description="The institution's policy: weights, caps, windows, bands, alert rules.",

@@ -26,6 +26,8 @@ _ESCAPES = {"0": "\0", "b": "\b", "n": "\n", "r": "\r", "t": "\t", "Z": "\x1a"}
 MAX_RECORD_LINES = 1000
 # Moodle's event class names as MySQL escapes them: \\core\\event\\user_loggedin.
 _ESCAPED_EVENTNAME = re.compile(r"\\\\[a-z][a-z0-9_]*\\\\event\\\\[a-z0-9_]+")
+# ...and as CSV writes them: \core\event\user_loggedin (a backslash not preceded by another).
+_PLAIN_EVENTNAME = re.compile(r"(?<!\\)\\[a-z][a-z0-9_]*\\event\\[a-z0-9_]+")
 
 
 class _Incomplete(Exception):
@@ -33,8 +35,20 @@ class _Incomplete(Exception):
 
 
 def looks_like_mysql(head: str) -> bool:
-    """Whether the start of a file is MySQL's escaped text: Moodle event names with doubled backslashes."""
-    return _ESCAPED_EVENTNAME.search(head) is not None
+    """Whether the start of a file is MySQL's escaped text: more of its lines hold Moodle event
+    names with doubled backslashes than with single ones.
+
+    By the majority, not by the first such line: one CSV row whose event name was typed (or
+    pasted) with doubled backslashes must not turn a whole file into MySQL text, where every
+    CSV row would be unreadable.
+    """
+    escaped = plain = 0
+    for line in head.splitlines():
+        if _ESCAPED_EVENTNAME.search(line):
+            escaped += 1
+        elif _PLAIN_EVENTNAME.search(line):
+            plain += 1
+    return escaped > plain
 
 
 def dialect_of(first_line: str) -> tuple[str, bool]:

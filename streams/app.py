@@ -87,12 +87,17 @@ LATENCY = Histogram(
     "From the triggering message entering Kafka to its band change being decided",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600, 86400),
 )
+# Re-scores a new baseline asks for, per batch (streams.engine): with events in the batch, few,
+# so an event waits for at most about this many evaluations; with none, larger steps.
+RESCORES_PER_BATCH = 200
+RESCORES_PER_STEP = 1000
 BATCH_SECONDS = Histogram("leap_engine_batch_seconds", "Time to process and deliver one batch")
 STUDENTS = Gauge("leap_engine_students", "Students held by this worker")
 UNASSIGNED = Gauge("leap_engine_students_unassigned", "Students with events but no roster entry, on this worker")
 BASELINES = Counter("leap_engine_baselines_total", "Cohort baselines frozen and broadcast")
 EVALUATIONS = Counter("leap_engine_evaluations_total", "Students scored (after their activity, at day rollovers, on new baselines)")
 DEFERRED = Gauge("leap_engine_evaluations_deferred", "Students whose scoring waits for their partition to catch up with its backlog")
+RESCORES_WAITING = Gauge("leap_engine_rescores_waiting", "Students a new group baseline concerns who are not re-scored yet")
 TICKS_DEFERRED = Counter("leap_engine_ticks_deferred_total", "Clock ticks not applied because the partition's activity backlog was long")
 STALLS = Counter("leap_engine_commit_gaps_total", "Commit gaps left by a faust rebalance, filled or re-read")
 RESTORED = Counter(
@@ -123,7 +128,7 @@ class _StudentStateType:
         return value
 
 
-async def finish_despite_cancel(coro: Any) -> Any:
+async def finish_despite_cancel(coro: Any, warn_after: float = 30.0) -> Any:
     """Await ``coro`` to its end even if the awaiting task is cancelled meanwhile; then let the
     cancellation through.
 
@@ -132,6 +137,7 @@ async def finish_despite_cancel(coro: Any) -> Any:
     half-way (its state not yet written) would be lost, so a stop first finishes it.
     """
     task = asyncio.ensure_future(coro)
+    _watch(task, warn_after)
     cancelled = False
     while True:
         try:
@@ -144,6 +150,47 @@ async def finish_despite_cancel(coro: Any) -> Any:
     if cancelled:
         raise asyncio.CancelledError("stopped once the batch in hand was finished")
     return result
+
+
+def awaited_by(coro: Any) -> list[str]:
+    """Where a suspended coroutine waits: ``function:line`` down its chain of awaits, outermost first."""
+    chain = []
+    while coro is not None and hasattr(coro, "cr_frame"):
+        frame = coro.cr_frame
+        if frame is not None:
+            chain.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
+        coro = coro.cr_await
+    if coro is not None:
+        chain.append(type(coro).__name__)  # the future (or other awaitable) at the bottom
+    return chain
+
+
+def _watch(task: asyncio.Future, after: float) -> None:
+    """Log, every ``after`` seconds until it ends, that a handler is still running and where it waits.
+
+    A handler that never ends holds its agent (and, shielded, the worker's stop) while the
+    rest of the worker looks busy: this line and ``leap_engine_handlers_stuck`` are how it shows.
+    """
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    counted = False
+
+    def check() -> None:
+        nonlocal handle, counted
+        if not counted:
+            worker_metrics.HANDLERS_STUCK.inc()
+            counted = True
+        coro = task.get_coro() if isinstance(task, asyncio.Task) else None
+        log.warning("a handler is still running", seconds=round(loop.time() - started), waiting_in=" > ".join(awaited_by(coro)))
+        handle = loop.call_later(after, check)
+
+    def done(_: asyncio.Future) -> None:
+        handle.cancel()
+        if counted:
+            worker_metrics.HANDLERS_STUCK.dec()
+
+    handle = loop.call_later(after, check)
+    task.add_done_callback(done)
 
 
 def _die(reason: str) -> None:
@@ -209,7 +256,6 @@ def create_app(
     # and no acknowledgement of a message no agent processed (streams.acks).
     use_draining_consumer(app, processed=was_processed)
     inputs = app.topic(names["activity"], names["roster"], names["clock"], key_serializer="raw", value_serializer="raw")
-    clock_topic = app.topic(names["clock"], key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
     contributions = app.topic(names["contributions"], key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
 
     def restored(name: str) -> Callable[[Any], Any]:
@@ -320,30 +366,42 @@ def create_app(
                 continue
             STALLS.inc()
 
-    async def deliver(sends: list) -> None:
+    def same_partitions() -> bool:
+        """Whether the engine's partitions are those of its last batch; if not, forget what it derived from them."""
+        if assignment_changed("engine"):
+            engine.reset_indexes()
+            clock_cache.clear()
+            return False
+        return True
+
+    async def run(batch: list[Message], rescore_limit: int) -> None:
         try:
-            await asyncio.gather(*sends)
-        except Exception as exc:  # any failure to deliver: see _die
+            await finish_despite_cancel(process(batch, rescore_limit))
+        except Exception as exc:  # a bug, not bad input (that is dead-lettered): see _die
+            log.exception("engine batch failed")
             _die(repr(exc))
 
     @app.agent(inputs, concurrency=1)
     async def engine_agent(stream):  # type: ignore[no-untyped-def]
         # Large batches: a student's events in one batch cost one evaluation and one state write.
-        async for events in stream.take_events(10_000, within=0.25):
+        async for events in stream.take_events(10_000, within=settings.engine_batch_window):
             started = time.perf_counter()
-            if assignment_changed("engine"):
-                engine.reset_indexes()
-                clock_cache.clear()
+            same_partitions()
             batch = [
                 # faust gives the message timestamp in seconds
                 Message(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value, int(e.message.timestamp * 1000))
                 for e in events
             ]
-            try:
-                await finish_despite_cancel(process(batch))
-            except Exception as exc:  # a bug, not bad input (that is dead-lettered): see _die
-                log.exception("engine batch failed")
-                _die(repr(exc))
+            # Events and roster entries wait behind a batch's re-scores: a few per batch. A batch
+            # of ticks and baselines only has nobody waiting, so the re-scores go in larger
+            # steps, the loop serving /metrics, heartbeats and fetches between them.
+            live = any(m.topic != names["clock"] for m in batch)
+            await run(batch, RESCORES_PER_BATCH if live else RESCORES_PER_STEP)
+            while not live and engine.rescores_waiting() and not app.rebalancing:
+                await asyncio.sleep(0.01)
+                if app.rebalancing or not same_partitions():
+                    break  # the re-scores are for partitions this worker may no longer hold
+                await run([], RESCORES_PER_STEP)
             for e in events:
                 note_processed(e.message)
             await unstick_commits()
@@ -352,7 +410,9 @@ def create_app(
     # Outputs and the students' changelog go through librdkafka, not faust's producer: faust's
     # per-message send path cost more than the engine itself (two sends per event during a
     # backlog). Table values are written to the store directly once their changelog record
-    # is in Kafka; faust restores the table from that changelog as usual.
+    # is in Kafka; faust restores the table from that changelog as usual. The cohort agent's
+    # baselines and the leader's ticks go this way too, so that every send the worker waits
+    # for is bounded (flushed: 60 s, then the worker ends and its batch is redelivered).
     sink = Publisher(settings, client_id="leap-engine", **{"linger.ms": 5})
     students_changelog = students.changelog_topic.get_topic_name()
     clocks_changelog = clocks_table.changelog_topic.get_topic_name()
@@ -396,11 +456,11 @@ def create_app(
                 changelog_stores[topic].persist(partition, offset)
         written_runs = own_runs(delivered, written_runs)
 
-    async def process(batch: list[Message]) -> None:
+    async def process(batch: list[Message], rescore_limit: int) -> None:
         """Run the engine on a batch, deliver its output, then write its state."""
         partitions = settings.partitions
         view = Overlay(students, read=lambda key: students_store.get(key, partition_for(key, partitions)))
-        out = engine.handle(batch, view, clocks, activity_highwaters())
+        out = engine.handle(batch, view, clocks, activity_highwaters(), rescore_limit)
         send = sink.send
         for topic, key, value in out.encoded(codec):
             send(names[topic], value, key=key)
@@ -435,6 +495,7 @@ def create_app(
                 EVENTS.labels(outcome).inc(out.counts[outcome])
         EVALUATIONS.inc(out.counts["evaluated"])
         DEFERRED.set(engine.deferred_count())
+        RESCORES_WAITING.set(engine.rescores_waiting())
         if out.counts["ticks_deferred"]:
             TICKS_DEFERRED.inc(out.counts["ticks_deferred"])
         for (previous, new), n in out.transitions.items():
@@ -465,12 +526,15 @@ def create_app(
         """Update the cohort tables from one message; broadcast any baseline frozen, then store it."""
         frozen_view = Overlay(frozen)
         out = cohorts.handle(message, members, frozen_view)
-        sends = []
+        # Through librdkafka, as every other output: a send faust's producer cannot complete
+        # waits out its 20-minute request timeout, and a stop waits for the handler
+        # (finish_despite_cancel); flushed() gives up after 60 s and ends the worker instead.
         for record in out.broadcasts:
             encoded = codec.encode("clock_message", record)
             for p in range(settings.partitions):
-                sends.append(await clock_topic.send(value=encoded, partition=p))
-        await deliver(sends)
+                sink.send(names["clock"], encoded, partition=p)
+        if out.broadcasts:
+            await flushed()
         frozen_view.apply()
         BASELINES.inc(len(out.broadcasts))
 
@@ -482,8 +546,9 @@ def create_app(
             encoded_clock = codec.encode("clock_message", clock_record)
             encoded_cohort = codec.encode("cohort_message", cohort_record)
             for p in range(settings.partitions):
-                await clock_topic.send(value=encoded_clock, partition=p)
-                await contributions.send(value=encoded_cohort, partition=p)
+                sink.send(names["clock"], encoded_clock, partition=p)
+                sink.send(names["contributions"], encoded_cohort, partition=p)
+            await flushed()
 
     def held_students() -> list[tuple[str | None, str]]:
         """(band, cohort) of every student this worker holds.

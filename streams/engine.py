@@ -17,6 +17,12 @@ that change complete days change a contribution, and so the medians, the same wa
 Contributions go out on ticks, for the students whose measures changed since, so a burst of
 events costs one message per student, not one per event.
 
+Re-scoring a group is spread over batches. A group's students wait in a queue, and a batch
+scores at most the number of them the shell asks for (``handle``'s ``rescore_limit``; the
+oldest first, and at once any a batch evaluates anyway): a group of thousands, scored in one
+batch, would hold every event behind it for seconds, and while new students join (a roster
+load, the start of term) the institution-wide group's medians move with every tick.
+
 Evaluation during a backlog. A partition more than ``TICK_BACKLOG`` messages behind (a
 restart, a bulk import, catch-up after an outage) has its students' evaluations deferred:
 they are evaluated at the partition's day rollovers (as of the day that ends, as the replay
@@ -38,7 +44,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -209,6 +215,7 @@ class Engine:
         self._dirty_contributions: dict[int, set[bytes]] = defaultdict(set)
         self._deferred: dict[int, dict[bytes, _Touch]] = defaultdict(dict)  # partition -> evaluations held during its backlog
         self._settled: set[int] = set()  # partitions whose every student was evaluated since the last reset
+        self._rescores: OrderedDict[bytes, _Touch] = OrderedDict()  # students a new baseline concerns, oldest first
         self._highwaters: Mapping[int, int] = {}  # this batch's (see handle)
 
     # ---------------------------------------------------------------- partitions
@@ -235,10 +242,15 @@ class Engine:
         self._dirty_contributions.clear()
         self._deferred.clear()
         self._settled.clear()
+        self._rescores.clear()  # every student is evaluated once after a reset anyway
 
     def deferred_count(self) -> int:
         """Evaluations held back until their partitions catch up."""
         return sum(len(held) for held in self._deferred.values())
+
+    def rescores_waiting(self) -> int:
+        """Students a new baseline concerns who are not re-scored yet (module docstring)."""
+        return len(self._rescores)
 
     def _students_in(self, partition: int, students: MutableMapping[bytes, StudentState]) -> set[bytes]:
         members = self._members.get(partition)
@@ -256,12 +268,16 @@ class Engine:
         students: MutableMapping[bytes, StudentState],
         clocks: MutableMapping[int, PartitionClock],
         highwaters: Mapping[int, int] | None = None,
+        rescore_limit: int | None = None,
     ) -> Outbox:
         """Process a batch in order; return everything to send and write.
 
         ``highwaters`` are the activity partitions' high-water offsets as the consumer last
         saw them: a tick does not move a partition's clock while its activity backlog is
         longer than ``TICK_BACKLOG`` (the events themselves move it, day by day).
+        ``rescore_limit``: at most this many of the students new baselines concern are
+        re-scored in this batch besides those it evaluates anyway (None: all of them); the
+        rest wait for the next batches (``rescores_waiting``).
         """
         out = Outbox()
         touched: dict[bytes, _Touch] = {}
@@ -284,8 +300,21 @@ class Engine:
                 # and crash every restart: it goes to the dead-letter topic instead.
                 log.exception("message could not be applied; dead-lettered", topic=msg.topic, position=f"{msg.partition}:{msg.offset}")
                 self._reject(msg, f"could not be applied: {type(exc).__name__}: {exc}"[:500], out)
+        self._take_rescores(touched, rescore_limit)
         self._evaluate_all(self._due(touched, seen, students, clocks), students, clocks, out)
         return out
+
+    def _take_rescores(self, touched: dict[bytes, _Touch], limit: int | None) -> None:
+        """Move the batch's share of waiting re-scores into ``touched``: every one it already
+        evaluates (that evaluation uses the new baselines), then up to ``limit`` more, oldest first."""
+        queue = self._rescores
+        if not queue:
+            return
+        for key in [k for k in touched if k in queue]:
+            self._touch(touched, key, queue.pop(key))
+        for _ in range(len(queue) if limit is None else min(limit, len(queue))):
+            key, touch = queue.popitem(last=False)
+            self._touch(touched, key, touch)
 
     def _due(self, touched: dict[bytes, _Touch], seen: set[int], students, clocks) -> dict[bytes, _Touch]:
         """The evaluations to do now: those of partitions not in a backlog (with any they held
@@ -433,7 +462,7 @@ class Engine:
                 # Only students compared with this group, or with a wider one it may now replace.
                 chosen = reference_baseline(groups, clock.baselines, size)
                 if chosen is None or groups.index(new.cohort) <= groups.index(chosen.cohort):
-                    self._touch(touched, key, _Touch("cohort_baseline"))
+                    self._rescores.setdefault(key, _Touch("cohort_baseline"))
 
     def _backlog(self, partition: int, clock: PartitionClock) -> int:
         """Activity messages of ``partition`` not yet read (0 when the high-water mark is unknown)."""

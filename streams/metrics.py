@@ -29,6 +29,9 @@ for _outcome in ("reread", "gap"):
 FETCHES_LOST = Counter(
     "leap_engine_fetches_lost_total", "Fetches from the consumer's thread given up on after LEAP's deadline (their records are read again)"
 )
+HANDLERS_STUCK = Gauge(
+    "leap_engine_handlers_stuck", "Engine batches and cohort messages still being handled 30 s or more after they started (0 normally; the log says where each waits)"
+)
 BANDS = Gauge("leap_engine_students_by_band", "Students held by this worker in each band (none: not scored yet)", ["band"])
 
 NO_BAND = "none"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import struct
 from array import array
 from bisect import bisect_left
 from collections.abc import Mapping
@@ -92,21 +93,99 @@ def effect_of(source: str, quantity: float | None, attendance_status: str | None
     raise InvalidEvent(f"unknown source {source!r}"[:200])
 
 
-class Day:
-    """One local day of one student: totals, and the events that made them."""
+# A stored event: its 8-byte id hash, 1-byte code and 8-byte amount.
+EVENT_BYTES = 17
+_ID = struct.Struct("=Q")  # an id hash as array("Q") stores it (native order)
 
-    __slots__ = ("totals", "ids", "codes", "amounts")
+
+class Day:
+    """One local day of one student: totals, and the events that made them.
+
+    A day read back from storage keeps its events as the bytes ``streams.state_codec``
+    stored (ids, then codes, then amounts) and unpacks them only when one of them changes:
+    a student's evaluation reads every kept day's totals and searches their ids, but
+    changes one day at most, so the others go back to storage as the same bytes.
+    """
+
+    __slots__ = ("totals", "_ids", "_codes", "_amounts", "_stored")
 
     def __init__(self) -> None:
         self.totals = [0] * TOTALS
-        self.ids = array("Q")
-        self.codes = array("B")
-        self.amounts = array("q")
+        self._ids = array("Q")
+        self._codes = array("B")
+        self._amounts = array("q")
+        self._stored: bytes | None = None
+
+    @classmethod
+    def restored(cls, totals: list[int], events: bytes) -> Day:
+        """A day as ``streams.state_codec`` stored it: ``events`` is 17 bytes per event (the codec checks)."""
+        day = cls.__new__(cls)
+        day.totals = totals
+        day._ids = day._codes = day._amounts = None
+        day._stored = events
+        return day
+
+    def _unpack(self) -> None:
+        events = self._stored
+        assert events is not None
+        n = len(events) // EVENT_BYTES
+        self._ids, self._codes, self._amounts = array("Q"), array("B"), array("q")
+        self._ids.frombytes(events[: 8 * n])
+        self._codes.frombytes(events[8 * n : 9 * n])
+        self._amounts.frombytes(events[9 * n :])
+        self._stored = None
+
+    @property
+    def ids(self) -> array:
+        """Event id hashes, sorted."""
+        if self._ids is None:
+            self._unpack()
+        return self._ids  # type: ignore[return-value]
+
+    @property
+    def codes(self) -> array:
+        """Each event's effect code (``VOID`` once corrected away), in the order of ``ids``."""
+        if self._codes is None:
+            self._unpack()
+        return self._codes  # type: ignore[return-value]
+
+    @property
+    def amounts(self) -> array:
+        """Each event's amount, in the order of ``ids``."""
+        if self._amounts is None:
+            self._unpack()
+        return self._amounts  # type: ignore[return-value]
+
+    def stored_form(self) -> tuple[int, tuple[bytes, ...]]:
+        """How many events, and the byte strings ``streams.state_codec`` writes for them: the
+        bytes it read while none has changed, else the ids', codes' and amounts' arrays."""
+        if self._stored is not None:
+            return len(self._stored) // EVENT_BYTES, (self._stored,)
+        ids = self._ids
+        return len(ids), (ids.tobytes(), self._codes.tobytes(), self._amounts.tobytes())  # type: ignore[arg-type,union-attr]
+
+    def holds(self, packed: bytes, hashed: int) -> bool:
+        """Whether this day has the event whose id hash is ``hashed`` (``packed``: its 8 stored bytes).
+
+        A stored day is searched in its bytes without unpacking them: a match must start on
+        an 8-byte boundary of the ids' part to be an id.
+        """
+        stored = self._stored
+        if stored is None:  # find's search, inlined: every event of a backlog passes here once per kept day
+            ids = self._ids
+            i = bisect_left(ids, hashed)  # type: ignore[arg-type]
+            return i < len(ids) and ids[i] == hashed  # type: ignore[arg-type,index]
+        end = 8 * (len(stored) // EVENT_BYTES)
+        i = stored.find(packed, 0, end)
+        while i >= 0 and i % 8:
+            i = stored.find(packed, i + 1, end)
+        return i >= 0
 
     def find(self, hashed: int) -> int:
-        """Index of an event hash, or -1."""
-        i = bisect_left(self.ids, hashed)
-        return i if i < len(self.ids) and self.ids[i] == hashed else -1
+        """Index of an event hash, or -1 (a stored day is unpacked: the caller is about to change it)."""
+        ids = self.ids
+        i = bisect_left(ids, hashed)
+        return i if i < len(ids) and ids[i] == hashed else -1
 
     def _add(self, code: int, amount: int, sign: int) -> None:
         if code == ATTENDANCE:
@@ -118,10 +197,13 @@ class Day:
 
     def insert(self, hashed: int, code: int, amount: int) -> None:
         """Remember an event and add its effect (caller checked it is new)."""
-        i = bisect_left(self.ids, hashed)
-        self.ids.insert(i, hashed)
-        self.codes.insert(i, code)
-        self.amounts.insert(i, amount)
+        if self._stored is not None:
+            self._unpack()
+        ids = self._ids
+        i = bisect_left(ids, hashed)  # type: ignore[arg-type]
+        ids.insert(i, hashed)  # type: ignore[union-attr]
+        self._codes.insert(i, code)  # type: ignore[union-attr]
+        self._amounts.insert(i, amount)  # type: ignore[union-attr]
         self._add(code, amount, 1)
 
     def void(self, index: int) -> None:
@@ -195,10 +277,11 @@ def apply_event(state: StudentState, day: int, event_id: str, code: int, amount:
     if amends is not None and amends == event_id:
         raise InvalidEvent(f"event {event_id[:80]} amends itself")
     hashed = id_hash(event_id)
+    packed = _ID.pack(hashed)
     # An event id counts once per student whatever day it claims: a re-sent record with a
     # corrected timestamp is still the same record.
     for other in state.days.values():
-        if other.find(hashed) >= 0:
+        if other.holds(packed, hashed):
             return DUPLICATE
     target = state.days.get(day)
     if target is None:

@@ -11,7 +11,7 @@ import math
 import struct
 from array import array
 
-from streams.model import TOTALS, Day, StudentState
+from streams.model import EVENT_BYTES, TOTALS, Day, StudentState
 from leap.vocabulary import UNASSIGNED, reference_groups
 from leap.policy import BAND_ORDER, NO_DATA, RELATIVE_SOURCES
 
@@ -66,10 +66,9 @@ def dumps(state: StudentState) -> bytes:
     ]
     for ordinal in sorted(state.days):
         day = state.days[ordinal]
-        parts.append(_DAY.pack(ordinal, len(day.ids), *day.totals))
-        parts.append(day.ids.tobytes())
-        parts.append(day.codes.tobytes())
-        parts.append(day.amounts.tobytes())
+        n, events = day.stored_form()
+        parts.append(_DAY.pack(ordinal, n, *day.totals))
+        parts += events
     return b"".join(parts)
 
 
@@ -106,18 +105,14 @@ def loads(data: bytes) -> StudentState:
         state.score = None if math.isnan(score) else score
         if flags & _HAS_CONTRIBUTION:
             state.contribution = (contribution_day, tuple(measures))
+        days = state.days
         for _ in range(n_days):
             ordinal, n, *totals = _DAY.unpack_from(data, offset)
-            offset += _DAY.size
-            day = Day()
-            day.totals = totals
-            day.ids.frombytes(data[offset : offset + 8 * n])
-            offset += 8 * n
-            day.codes.frombytes(data[offset : offset + n])
-            offset += n
-            day.amounts.frombytes(data[offset : offset + 8 * n])
-            offset += 8 * n
-            state.days[ordinal] = day
+            start = offset + _DAY.size
+            offset = start + EVENT_BYTES * n
+            if offset > len(data):
+                raise StateFormatError(f"a day of {n} events runs past the end of the student state")
+            days[ordinal] = Day.restored(totals, data[start:offset])
         if offset != len(data):
             raise StateFormatError(f"{len(data) - offset} bytes left over after a student state")
         return state

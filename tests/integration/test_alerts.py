@@ -15,17 +15,16 @@ import urllib.error
 import urllib.request
 from datetime import date, datetime, timedelta
 
-import psycopg
 import pytest
-from psycopg.rows import dict_row
 
 from consumers.live import Live
 from leap.kafka import Publisher
 from leap.settings import PROJECT_ROOT, Settings
 from schemas.codec import default_codec
 from streams.clock import send_tick
-from tests.integration.engine_helpers import all_records, wait_until
-from tests.integration.workers import Deployment
+from tests.integration.alert_report import alert_report
+from tests.integration.engine_helpers import all_records, wait_until, worker_metric
+from tests.integration.workers import Deployment, query
 
 DAYS = 30  # day offsets -29 .. 0 (today)
 HOLIDAY = range(-20, -13)  # a week off, inside the term
@@ -119,11 +118,6 @@ def deployment(tmp_path, term):
         client.delete(key)
 
 
-def query(deployment: Deployment, sql: str, *args) -> list[dict]:
-    with psycopg.connect(deployment.settings.database_url, row_factory=dict_row) as conn:
-        return conn.execute(sql, args).fetchall()
-
-
 def health(process) -> int:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{process.port}/healthz", timeout=5) as response:
@@ -190,7 +184,7 @@ def test_a_term_raises_the_right_alerts_once_through_a_consumer_crash_and_storag
         ("silent", "drop"),
         ("silent", "no_engagement"),
         ("no-tutor", "drop"),
-    }, deployment.logs()
+    }, alert_report(deployment, STOPS)
     assert len(alerts) == len({(a["student_id"], a["kind"], a["episode"]) for a in alerts}) == len(raised) + sum(a["status"] == "dropped" for a in alerts)
     by_student = {(a["student_id"], a["kind"]): a for a in alerts}
     assert by_student[("no-tutor", "drop")]["recipient"] == "history-office"
@@ -256,7 +250,6 @@ def test_a_record_postgresql_refuses_is_dead_lettered_and_the_rest_is_stored(dep
     assert default_codec().decode(letters[0]["raw"])["student_id"] == "s-bad"
     assert health(consumer) == 200
     # It reads the dead-letter topic back to count what was rejected, by whom and why.
-    from tests.integration.engine_helpers import worker_metric
 
     wait_until(lambda: worker_metric(consumer.port, "leap_dead_letters_total", source="consumer") == 1, 60, "its own dead letter counted")
     assert consumer.poll() is None, "counting a dead letter stopped the consumer"

@@ -35,7 +35,7 @@ from schemas.codec import default_codec
 from tests.integration.conftest import run_leap
 from tests.integration.engine_helpers import wait_until
 from tests.integration.kafka_helpers import end_offsets, read_range
-from tests.integration.workers import Deployment
+from tests.integration.workers import Deployment, query
 
 KEY = "integration-test-pseudonym-key-0001"
 GONE, KEPT = "stu-erase-1", "stu-keep-2"
@@ -55,11 +55,6 @@ def deployment(tmp_path):
 
 def _db(deployment: Deployment) -> psycopg.Connection:
     return psycopg.connect(deployment.settings.database_url, row_factory=dict_row, autocommit=True)
-
-
-def query(deployment: Deployment, sql: str, *args) -> list[dict]:
-    with _db(deployment) as conn:
-        return conn.execute(sql, args).fetchall()
 
 
 def leap(deployment: Deployment, *args: str) -> dict:

@@ -16,7 +16,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from tests.integration.conftest import run_leap
-from tests.integration.workers import Deployment
+from tests.integration.workers import Deployment, query
 
 SCRIPT = "<script>alert('x')</script> Missed both seminars & the lab [bold]"
 STAFF = (
@@ -46,11 +46,6 @@ def deployment(tmp_path):
 
 def _db(deployment: Deployment) -> psycopg.Connection:
     return psycopg.connect(deployment.settings.database_url, row_factory=dict_row, autocommit=True)
-
-
-def query(deployment: Deployment, sql: str, *args) -> list[dict]:
-    with _db(deployment) as conn:
-        return conn.execute(sql, args).fetchall()
 
 
 def leap(deployment: Deployment, *args: str) -> dict:

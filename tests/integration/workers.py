@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import uuid
+import warnings
 from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
@@ -97,6 +98,9 @@ class Deployment:
                 process.wait(60)
             except subprocess.TimeoutExpired:
                 process.kill()
+                # A process that ignores a stop is a finding even when the test passed: say which, and where its log ended.
+                tail = Path(process.log_path).read_text(errors="replace").splitlines()[-5:]  # type: ignore[attr-defined]
+                warnings.warn(f"{process.args[1]} (port {process.port}) did not stop within 60 s of SIGTERM and was killed; its log ends: {tail}", stacklevel=1)  # type: ignore[attr-defined]
         admin = AdminClient(client_config(self.settings))
         topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(self.prefix)]
         for future in admin.delete_topics(topics).values():
@@ -122,3 +126,12 @@ class Deployment:
 
 
 __all__ = ["Deployment", "TOPICS", "free_port"]
+
+
+def query(deployment: Deployment, sql: str, *args) -> list[dict]:
+    """Rows of one statement on the deployment's own database (committed)."""
+    import psycopg
+    from psycopg.rows import dict_row
+
+    with psycopg.connect(deployment.settings.database_url, row_factory=dict_row) as conn:
+        return conn.execute(sql, args).fetchall()

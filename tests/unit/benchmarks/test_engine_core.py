@@ -17,3 +17,11 @@ def test_the_core_benchmark_times_every_event_of_a_small_university(tmp_path):
     assert figures.seconds_handle > 0 and figures.seconds_encode > 0
     assert figures.events_per_s == figures.events / (figures.seconds_handle + figures.seconds_encode)
     assert set(figures.us_per_event) == {"handle", "encode"}
+
+
+def test_the_core_benchmark_times_one_live_event_for_every_student_it_holds(tmp_path):
+    settings = Settings()
+    simulate(tmp_path, students=40, days=3, seed=5, end=datetime.now(settings.tz), tz=settings.tz, holiday_week=False)
+    live = measure_files(tmp_path, settings).live
+    assert live is not None and live.events == 40  # the roster's 40 students, one event each
+    assert live.seconds_handle > 0 and live.seconds_encode > 0

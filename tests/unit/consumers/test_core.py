@@ -178,6 +178,17 @@ def test_a_drop_in_the_break_is_alerted_at_the_end_of_the_first_teaching_day_if_
     assert actions(p) == [("resolve", DROP, episode)] and "first day back" in p.alerts[0].decision.reason
 
 
+def test_a_fall_at_the_first_midnight_after_the_break_is_decided_by_the_end_of_that_day():
+    monday, tuesday = date(2027, 1, 11), date(2027, 1, 12)
+    p = plan(Batch(changes=[change(monday)]), snapshot(), setting(monday, hour=0))
+    assert actions(p) == [("suppress", DROP, change(monday)["change_id"])] and "first-day-back" in p.alerts[0].decision.reason
+    waiting = snapshot(postponed={"alice": Postponed(change(monday)["change_id"], monday)})
+    # Came back that day: no alert. Did not: alerted with the fall's own episode.
+    assert actions(plan(Batch(summaries=[summary(monday, "low", days_since=0)]), waiting, setting(tuesday)))[0][0] == "resolve"
+    p = plan(Batch(summaries=[summary(monday, "low", days_since=1)]), waiting, setting(tuesday))
+    assert actions(p) == [("raise", DROP, change(monday)["change_id"])] and p.alerts[0].day == monday
+
+
 def test_a_drop_in_the_break_and_its_revisit_in_one_batch():
     friday, monday = date(2027, 1, 8), date(2027, 1, 11)
     batch = Batch(changes=[change(friday)], summaries=[summary(friday, "low"), summary(monday, "very_low")])

@@ -18,6 +18,7 @@ from consumers.rules import (
     alert_id,
     on_band_change,
     on_state,
+    postpones,
     review_held,
     route,
     silent_days,
@@ -98,6 +99,23 @@ def test_a_drop_is_held_only_for_outages_of_sources_the_score_depends_on():
     assert on_band_change(fall, TEACHING_DAY, ctx(outages={"library": "0 events"}), RULES).action == "raise"
     # Without an explanation, any outage could have.
     assert on_band_change(change("good", "low", explanation=None), TEACHING_DAY, ctx(outages={"library": "x"}), RULES).action == "hold"
+
+
+def test_a_fall_scored_on_the_first_day_back_waits_for_that_days_end():
+    fall = change("good", "low")
+    # The reading week ends on Friday 13 November; this calendar teaches every day of the week.
+    back = on_band_change(fall, date(2026, 11, 14), ctx(), RULES)
+    assert (back.action, back.kind, back.episode) == ("suppress", DROP, "c-1")
+    assert back.reason.startswith("first-day-back: after Reading week") and postpones(back)
+    assert on_band_change(fall, date(2026, 11, 15), ctx(), RULES).action == "raise"
+    exempt = ctx(exemptions=(Exemption(date(2026, 11, 16), date(2026, 11, 20), "placement"),))
+    assert on_band_change(fall, date(2026, 11, 21), exempt, RULES).reason.startswith("first-day-back: after placement")
+    # Mon-Fri teaching: Monday is a first day back too, Tuesday is not.
+    weekdays = ctx(calendar=Calendar(TERM.terms, TERM.breaks, frozenset(range(5))))
+    assert on_band_change(fall, date(2026, 11, 23), weekdays, RULES).action == "suppress"
+    assert on_band_change(fall, date(2026, 11, 24), weekdays, RULES).action == "raise"
+    # An open episode still means no second alert, and a recovery still closes it.
+    assert on_band_change(change("low", "very_low", "c-2"), date(2026, 11, 14), ctx(open_episode="c-1"), RULES).action == "none"
 
 
 def test_suppression_wins_over_holding():

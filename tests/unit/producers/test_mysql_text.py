@@ -105,3 +105,23 @@ def test_a_moodle_dump_in_mysqls_text_gives_the_same_events_as_its_csv(tmp_path,
     from_csv = events(as_csv)
     assert [kind for kind, _ in from_csv] == ["Event", "Event", "Event"]
     assert events(as_mysql) == from_csv
+
+
+@pytest.mark.parametrize(("escaped", "plain", "mysql"), [(0, 0, False), (1, 0, True), (1, 50, False), (50, 1, True), (2, 2, False)])
+def test_the_format_is_the_majority_of_lines_not_the_first_odd_one(escaped, plain, mysql):
+    as_csv = io.StringIO()
+    csv.writer(as_csv).writerows([logstore_row(id=str(i)) for i in range(plain)])
+    text = as_csv.getvalue() + "".join(mysql_line(logstore_row(id=str(1000 + i))) for i in range(escaped))
+    assert looks_like_mysql(text) is mysql
+
+
+def test_one_csv_row_with_doubled_backslashes_leaves_the_rest_of_the_file_readable(tmp_path):
+    rows = [logstore_row(id=str(12345 + i)) for i in range(50)]
+    rows.insert(20, logstore_row(id="99999", eventname="\\\\core\\\\event\\\\course_viewed"))
+    path = tmp_path / "dump.csv"
+    with path.open("w", newline="") as out:
+        csv.writer(out).writerows(rows)
+    with open_export(path, "moodle", Options(site="essex")) as export:
+        kinds = [type(o).__name__ for _, o in export.outcomes()]
+    # Only that row is refused (its event name is no Moodle class): one dead letter, not 51.
+    assert kinds == ["Event"] * 20 + ["Reject"] + ["Event"] * 30, kinds

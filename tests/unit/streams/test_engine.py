@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 import json
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -356,6 +357,59 @@ def test_a_baseline_re_scores_the_students_of_its_group_and_reads_no_other_state
     assert p.clocks[partition_for(b"s0", N)].baselines[cohort].members == 21
     p.run(baseline(2, members=21, median=6.0))
     assert p.counts["evaluated"] - evaluated == 21
+
+
+def _cohort_of_twenty() -> tuple[Pipeline, Callable[..., list[Message]]]:
+    """A pipeline whose cohort has 20 scored members, and a maker of that cohort's baselines."""
+    p = Pipeline()
+    p.tick(NOW_MS)
+    entry = {"programme": "BSC-CS", "year_of_study": 2, "mode_of_study": "full_time", "personal_tutor_id": None, "department": "CSEE", "status": "active"}
+    keys = [f"s{i}" for i in range(20)]
+    p.run([p.roster({**entry, "student_id": k}) for k in keys])
+    p.run([p.event(vle(k, NOW - timedelta(days=1))) for k in keys])
+
+    def baseline(median: float) -> list[Message]:
+        record = {"kind": "baseline", "at": NOW_MS, "cohort": "cohort:BSC-CS/Y2:full_time", "day": NOW.date().toordinal(),
+                  "medians": [median] * len(RELATIVE_SOURCES), "used": [True] * len(RELATIVE_SOURCES), "members": 20}  # fmt: skip
+        return [p.msg("c", part, None, CODEC.encode("clock_message", record)) for part in range(N)]
+
+    p.run(baseline(4.0))
+    assert p.engine.rescores_waiting() == 0
+    return p, baseline
+
+
+def test_a_group_re_scored_a_few_students_per_batch_ends_as_if_scored_at_once():
+    p, baseline = _cohort_of_twenty()
+    at_once = copy.deepcopy(p)
+    at_once.run(baseline(6.0))
+    p.engine.handle(baseline(6.0), p.students, p.clocks, rescore_limit=0)  # queued, nobody scored yet
+    assert p.engine.rescores_waiting() == 20
+    scored = []
+    while p.engine.rescores_waiting():
+        out = p.engine.handle([], p.students, p.clocks, rescore_limit=7)
+        scored.append(out.counts["evaluated"])
+        p.states.update({r["student_id"]: r for _, r in out.states})
+    assert scored == [7, 7, 6]
+    assert {k: (v["score"], v["band"]) for k, v in p.states.items()} == {k: (v["score"], v["band"]) for k, v in at_once.states.items()}
+
+
+def test_a_student_waiting_to_be_re_scored_is_scored_once_when_their_own_event_comes_first():
+    p, baseline = _cohort_of_twenty()
+    p.engine.handle(baseline(6.0), p.students, p.clocks, rescore_limit=0)
+    out = p.engine.handle([p.event(vle("s19", NOW))], p.students, p.clocks, rescore_limit=0)
+    assert out.counts["evaluated"] == 1  # s19, with the new baseline, and no longer waiting
+    assert p.engine.rescores_waiting() == 19
+    out = p.engine.handle([], p.students, p.clocks, rescore_limit=100)
+    assert out.counts["evaluated"] == 19 and b"s19" not in out.writes
+
+
+def test_a_reset_forgets_the_waiting_re_scores_since_it_re_scores_everyone():
+    p, baseline = _cohort_of_twenty()
+    p.engine.handle(baseline(6.0), p.students, p.clocks, rescore_limit=0)
+    p.engine.reset_indexes()
+    assert p.engine.rescores_waiting() == 0
+    out = p.engine.handle([p.msg("c", part, None, CODEC.encode("clock_message", tick_records(NOW_MS + 1)[0])) for part in range(N)], p.students, p.clocks)
+    assert out.counts["evaluated"] >= 20
 
 
 # ---------------------------------------------------------------- same answer as the replay

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from prometheus_client import REGISTRY
+from structlog.testing import capture_logs
 
-from streams.app import finish_despite_cancel
+from streams.app import awaited_by, finish_despite_cancel
 
 
 def run(coro):  # type: ignore[no-untyped-def]
@@ -75,3 +77,34 @@ def test_work_that_is_itself_cancelled_is_reported_as_cancelled():
             await finish_despite_cancel(batch())
 
     run(main())
+
+
+def test_a_handler_that_does_not_end_says_so_and_where_it_waits():
+    async def send_and_wait(never: asyncio.Future) -> None:
+        await never
+
+    async def handler(never: asyncio.Future) -> str:
+        await send_and_wait(never)
+        return "sent"
+
+    async def main() -> tuple[list[dict], str]:
+        never = asyncio.get_running_loop().create_future()
+        with capture_logs() as logs:
+            work = asyncio.ensure_future(finish_despite_cancel(handler(never), warn_after=0.02))
+            await asyncio.sleep(0.07)
+            stuck.append(REGISTRY.get_sample_value("leap_engine_handlers_stuck"))
+            never.set_result(None)
+            result = await work
+            await asyncio.sleep(0.05)  # no warning once it has ended
+            stuck.append(REGISTRY.get_sample_value("leap_engine_handlers_stuck"))
+        return logs, result
+
+    stuck: list[float | None] = [REGISTRY.get_sample_value("leap_engine_handlers_stuck")]
+    logs, result = run(main())
+    assert result == "sent"
+    assert stuck == [0, 1, 0], "counted once while stuck, not once per warning, and no longer once it ended"
+    warnings = [entry for entry in logs if entry["event"] == "a handler is still running"]
+    assert 2 <= len(warnings) <= 4, logs
+    names = [step.split(":")[0] for step in warnings[0]["waiting_in"].split(" > ")]
+    assert names == ["handler", "send_and_wait", "FutureIter"], warnings[0]
+    assert awaited_by(None) == []
