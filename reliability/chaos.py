@@ -19,8 +19,12 @@ import random
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
+import threading
 import time
+import traceback
+import urllib.request
 import uuid
 from collections import Counter
 from datetime import datetime
@@ -41,7 +45,7 @@ from producers.roster import load_roster_file
 from producers.simulate import simulate
 from reliability import invariants, plan
 from reliability.collect import collect, converged, delete_run
-from reliability.processes import LEAP, Processes, restart_service
+from reliability.processes import LEAP, Processes, complaints, restart_service
 from schemas.codec import default_codec
 from streams.replay import replay
 
@@ -52,8 +56,9 @@ console = Console(stderr=True)
 class Run:
     """One chaos run: its own topic prefix, database, policy, processes and input."""
 
-    def __init__(self, work: Path, seed: int, students: int, days: int) -> None:
+    def __init__(self, work: Path, seed: int, students: int, days: int, limit_seconds: float = 7200) -> None:
         base = get_settings()
+        self.deadline = time.monotonic() + limit_seconds
         self.work, self.seed, self.rng = work, seed, random.Random(seed)
         self.prefix = f"leap-chaos-{seed}-{uuid.uuid4().hex[:6]}"
         self.now = datetime.now(base.tz)
@@ -81,6 +86,11 @@ class Run:
         self.poison_sent = 0
         self.done: Counter[str] = Counter()
         self.seconds: dict[str, list[float]] = {}
+        self.stalls: list[str] = []  # chunks after which the engine did not catch up in time
+
+    def remaining(self) -> float:
+        """Seconds left of the run's time limit."""
+        return self.deadline - time.monotonic()
 
     # ------------------------------------------------------------ set-up
 
@@ -116,18 +126,28 @@ class Run:
             self.sent_ids.setdefault(event["source"], set()).add(event["event_id"])
         publisher.flush(600)
 
-    def pace(self, chunk_size: int, limit: float = 600) -> None:
-        """Wait until the engine has less than a chunk left, starting again whatever exited."""
-        deadline = time.monotonic() + limit
+    def pace(self, chunk_size: int, after_chunk: int, limit: float = 600) -> None:
+        """Wait until the engine has less than a chunk left, starting again whatever exited.
+
+        An engine that does not get there in ``limit`` seconds (or the run's time left) is
+        recorded as stalled: the run goes on, and the report says after which chunk.
+        """
+        waited = time.monotonic()
+        deadline = waited + min(limit, max(self.remaining(), 0))
         topics = [self.settings.topic("activity")]
+        lag: int | str = "unknown"
         while time.monotonic() < deadline:
             self.processes.supervise()
             try:
-                if group_lag(self.settings, engine_group(self.prefix), topics, timeout=10) < chunk_size:
+                lag = group_lag(self.settings, engine_group(self.prefix), topics, timeout=10)
+                if lag < chunk_size:
                     return
             except Exception as exc:  # the broker restarting: ask again
                 log.info("lag not known yet", error=str(exc)[:200])
             time.sleep(1)
+        stall = f"after chunk {after_chunk} the engine still had {lag} events to read {time.monotonic() - waited:.0f} s later"
+        log.warning("the engine did not catch up", after_chunk=after_chunk, lag=lag)
+        self.stalls.append(stall)
 
     # ------------------------------------------------------------ faults
 
@@ -177,8 +197,54 @@ class Run:
                 for fault in (f for f in schedule if f.after == index):
                     self.fault(fault, publisher, upcoming)
                 self.processes.supervise()
-                self.pace(size)
+                if self.remaining() <= 0:
+                    raise OutOfTime(f"out of time after chunk {index} of {chunks}; {'; '.join(self.stalls) or 'no stall recorded'}")
+                self.pace(size, index)
         return schedule
+
+
+class OutOfTime(Exception):
+    """The run's time limit passed before its input was all published."""
+
+
+def post_mortem(run: Run) -> None:
+    """Print each process's engine counters, warnings and errors, so that a CI log shows why a run failed."""
+    for process in run.processes.all.values():
+        found = complaints(process.log_path)
+        print(f"--- {process.name}: started {process.starts} times, running now: {process.alive()}; its warnings and errors ({process.log_path}):", file=sys.stderr)
+        if process.name.startswith("worker") and process.alive():
+            print("   ", " ".join(engine_counters(process.port)), file=sys.stderr)
+        for line in found:
+            print(line, file=sys.stderr)
+
+
+def engine_counters(port: int) -> list[str]:
+    """A worker's engine counters from its /metrics (what it did, and whether a handler is stuck)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+    except OSError as exc:
+        return [f"/metrics did not answer: {exc}"]
+    return [line for line in text.splitlines() if line.startswith("leap_engine_") and "_created" not in line and "_bucket" not in line][:40]
+
+
+def watchdog(run: Run, after: float) -> threading.Timer:
+    """A timer that, ``after`` seconds on, prints where every thread of the harness waits and
+    the processes' post-mortem, then ends the run (exit 3): the time limit covers publishing
+    and settling, and this catches whatever else hangs (a clean-up, a read back)."""
+
+    def fire() -> None:
+        print(f"the chaos run is stuck {after:.0f} s after it started; where each thread waits:", file=sys.stderr)
+        for thread_id, frame in sys._current_frames().items():
+            print(f"--- thread {thread_id}", "".join(traceback.format_stack(frame)), sep="\n", file=sys.stderr)
+        post_mortem(run)
+        sys.stderr.flush()
+        os._exit(3)  # the processes die with the harness (die_with_parent)
+
+    timer = threading.Timer(after, fire)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def _table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
@@ -213,6 +279,7 @@ def main(
     days: Annotated[Optional[int], typer.Option(help="Days simulated (default 35; 14 with --short).")] = None,
     chunks: Annotated[Optional[int], typer.Option(help="Chunks the input is published in (default 40; 12 with --short).")] = None,
     converge_minutes: Annotated[Optional[float], typer.Option(help="Longest wait for the engine and consumer to settle after the last chunk (default 20; 8 with --short).")] = None,
+    limit_minutes: Annotated[Optional[float], typer.Option(help="Time limit of the whole run; past it, the run fails with what it saw (default 120; 15 with --short).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Write the result as JSON here too.")] = None,
     keep: Annotated[bool, typer.Option(help="Keep the run's topics, database and work folder (for a post-mortem).")] = False,
 ) -> None:
@@ -221,24 +288,30 @@ def main(
     days = days or (14 if short else 35)
     chunks = chunks or (12 if short else 40)
     converge_minutes = converge_minutes or (8.0 if short else 20.0)
+    limit_minutes = limit_minutes or (15.0 if short else 120.0)
     work = Path(tempfile.mkdtemp(prefix="leap-chaos-"))
     started = time.monotonic()
     with console.status("simulating the term and replaying it"):
-        run = Run(work, seed, students, days)
+        run = Run(work, seed, students, days, limit_minutes * 60)
         expected, by_source = run.expected()
     console.print(f"chaos run {run.prefix}: {len(run.events):,} events, {students} students x {days} days; work folder {work}")
     failed = True  # until the checks say otherwise (an exception leaves it so)
+    stuck = watchdog(run, limit_minutes * 60 + 300)
     try:
         run.start()
         schedule = run.drive(chunks, plan.SHORT if short else plan.FULL)
         with console.status("waiting for the engine and the consumer to settle"):
-            settled = converged(run, expected, converge_minutes * 60)
-        checks = collect(run, expected, by_source, settled)
+            settled = converged(run, expected, max(60.0, min(converge_minutes * 60, run.remaining())))
+        checks = collect(run, expected, by_source, settled, run.stalls)
         failed = not all(c.held for c in checks)
         result = report(run, schedule, checks, time.monotonic() - started)
         if out is not None:
             out.write_text(json.dumps(result, indent=2) + "\n")
+    except OutOfTime as exc:
+        console.print(f"[red]{exc}[/]")
     finally:
+        if failed:
+            post_mortem(run)
         run.processes.stop_all()
         if not keep:
             delete_run(run)
@@ -247,6 +320,7 @@ def main(
             console.print(f"[red]the run failed[/]: its processes' logs are kept in {work}")
         elif not keep:
             shutil.rmtree(work, ignore_errors=True)
+        stuck.cancel()
     if failed:
         raise typer.Exit(1)
 

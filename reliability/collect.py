@@ -74,9 +74,11 @@ def dead_by_source(run: Run) -> Counter[str]:
     return Counter(found.values())
 
 
-def collect(run: Run, expected: Mapping, by_source: Counter, settled: bool) -> list[invariants.Check]:
-    """Every invariant of the run (see ``reliability.invariants``)."""
-    checks = [invariants.Check("engine and consumer settled", settled, "converged before the deadline" if settled else "did not converge in time")]
+def collect(run: Run, expected: Mapping, by_source: Counter, settled: bool, stalls: list[str]) -> list[invariants.Check]:
+    """Every invariant of the run (see ``reliability.invariants``); ``stalls`` are the chunks
+    after which the engine did not catch up in time (said in the first check's detail)."""
+    detail = "converged before the deadline" if settled else "did not converge in time"
+    checks = [invariants.Check("engine and consumer settled", settled, "; ".join([detail, *stalls]))]
     states = latest_states(run.settings)
     checks.append(invariants.states_equal_replay(states, expected, run.policy))
     if not checks[-1].held:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -40,6 +41,26 @@ def die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):
         pass
+
+
+# A warning or worse, as faust's handler writes it ("[WARNING] {...}") or as JSON.
+COMPLAINT = re.compile(r"\[(WARNING|ERROR|CRITICAL)\]|[\"']level[\"']: ?[\"'](warning|error|critical)[\"']")
+
+
+def complaints(log_path: Path, most: int = 8) -> list[str]:
+    """A process log's warnings and errors, shortened: the first ``most`` and the last ``most``.
+
+    The first say what went wrong; the last say where it ended (a stuck handler logs where
+    it waits every 30 s). What a failure message shows first, before whole logs.
+    """
+    try:
+        text = log_path.read_text(errors="replace")
+    except FileNotFoundError:
+        return []
+    found = [line[:300] for line in text.splitlines() if COMPLAINT.search(line)]
+    if len(found) <= 2 * most:
+        return found
+    return [*found[:most], f"... {len(found) - 2 * most} more ...", *found[-most:]]
 
 
 def free_port() -> int:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
+from reliability.processes import complaints
 from tests.integration.engine_helpers import worker_metric
 from tests.integration.workers import Deployment, query
 
@@ -14,8 +14,6 @@ ENGINE_COUNTERS = (
     "leap_engine_baselines_total", "leap_engine_evaluations_total", "leap_engine_rescores_waiting", "leap_engine_ticks_deferred_total",
     "leap_engine_read_jumps_total", "leap_engine_fetches_lost_total", "leap_engine_commit_gaps_total",
 )  # fmt: skip
-# A warning or worse, as faust's handler writes it ("[WARNING] {...}") or as JSON.
-COMPLAINT = re.compile(r"\[(WARNING|ERROR|CRITICAL)\]|[\"']level[\"']: [\"'](warning|error|critical)[\"']")
 
 
 def alert_report(deployment: Deployment, students: Iterable[str]) -> str:
@@ -48,11 +46,6 @@ def alert_report(deployment: Deployment, students: Iterable[str]) -> str:
     return "\n".join(lines)
 
 
-def _complaints(deployment: Deployment, most: int = 8) -> list[str]:
-    """The workers' first warnings and errors (a stuck handler, a lost fetch, a missing topic), shortened."""
-    found = []
-    for worker in deployment.workers:
-        for line in Path(worker.log_path).read_text(errors="replace").splitlines():  # type: ignore[attr-defined]
-            if COMPLAINT.search(line):
-                found.append(line[:300])
-    return found[:most] + ([f"... and {len(found) - most} more"] if len(found) > most else [])
+def _complaints(deployment: Deployment) -> list[str]:
+    """The workers' warnings and errors (a stuck handler, a lost fetch, a missing topic), shortened."""
+    return [line for worker in deployment.workers for line in complaints(Path(worker.log_path), most=4)]  # type: ignore[attr-defined]
