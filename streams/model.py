@@ -107,7 +107,7 @@ class Day:
     changes one day at most, so the others go back to storage as the same bytes.
     """
 
-    __slots__ = ("totals", "_ids", "_codes", "_amounts", "_stored")
+    __slots__ = ("totals", "_ids", "_codes", "_amounts", "_stored", "record")
 
     def __init__(self) -> None:
         self.totals = [0] * TOTALS
@@ -115,14 +115,19 @@ class Day:
         self._codes = array("B")
         self._amounts = array("q")
         self._stored: bytes | None = None
+        # The codec's whole record of this day (its head and events) while unchanged since it was read.
+        self.record: bytes | memoryview | None = None
 
     @classmethod
-    def restored(cls, totals: list[int], events: bytes) -> Day:
-        """A day as ``streams.state_codec`` stored it: ``events`` is 17 bytes per event (the codec checks)."""
+    def restored(cls, totals: list[int], events: bytes, record: bytes | memoryview | None = None) -> Day:
+        """A day as ``streams.state_codec`` stored it: ``events`` is 17 bytes per event (the codec
+        checks); ``record``, the codec's record it came from, written back as it is while the day
+        does not change (a day is never moved to another date, so the date in it stays true)."""
         day = cls.__new__(cls)
         day.totals = totals
         day._ids = day._codes = day._amounts = None
         day._stored = events
+        day.record = record
         return day
 
     def _unpack(self) -> None:
@@ -133,7 +138,7 @@ class Day:
         self._ids.frombytes(events[: 8 * n])
         self._codes.frombytes(events[8 * n : 9 * n])
         self._amounts.frombytes(events[9 * n :])
-        self._stored = None
+        self._stored = self.record = None
 
     @property
     def ids(self) -> array:

@@ -66,6 +66,9 @@ def dumps(state: StudentState) -> bytes:
     ]
     for ordinal in sorted(state.days):
         day = state.days[ordinal]
+        if day.record is not None:  # unchanged since read: its record as it was
+            parts.append(day.record)
+            continue
         n, events = day.stored_form()
         parts.append(_DAY.pack(ordinal, n, *day.totals))
         parts += events
@@ -106,13 +109,16 @@ def loads(data: bytes) -> StudentState:
         if flags & _HAS_CONTRIBUTION:
             state.contribution = (contribution_day, tuple(measures))
         days = state.days
+        # Each day keeps a view of its whole record, written back as it is while unchanged.
+        view = memoryview(data)
         for _ in range(n_days):
             ordinal, n, *totals = _DAY.unpack_from(data, offset)
             start = offset + _DAY.size
-            offset = start + EVENT_BYTES * n
-            if offset > len(data):
+            end = start + EVENT_BYTES * n
+            if end > len(data):
                 raise StateFormatError(f"a day of {n} events runs past the end of the student state")
-            days[ordinal] = Day.restored(totals, data[start:offset])
+            days[ordinal] = Day.restored(totals, data[start:end], view[offset:end])
+            offset = end
         if offset != len(data):
             raise StateFormatError(f"{len(data) - offset} bytes left over after a student state")
         return state
