@@ -18,6 +18,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -45,7 +46,7 @@ from producers.roster import load_roster_file
 from producers.simulate import simulate
 from reliability import invariants, plan
 from reliability.collect import collect, converged, delete_run
-from reliability.processes import LEAP, Processes, complaints, restart_service
+from reliability.processes import LEAP, Process, Processes, compact_stacks, complaints, restart_service
 from schemas.codec import default_codec
 from streams.replay import replay
 
@@ -216,6 +217,27 @@ def post_mortem(run: Run) -> None:
             print("   ", " ".join(engine_counters(process.port)), file=sys.stderr)
         for line in found:
             print(line, file=sys.stderr)
+        if process.name.startswith("worker") and process.alive():
+            print(f"--- {process.name}: where its threads and tasks wait (SIGUSR1):", file=sys.stderr)
+            for line in compact_stacks(stacks(process)):
+                print("   ", line[:400], file=sys.stderr)
+
+
+def stacks(process: Process, wait: float = 5.0) -> str:
+    """What a running worker writes to its log on SIGUSR1: mode's dump of every thread's and
+    asyncio task's stack (nothing if its event loop is blocked)."""
+    before = process.log_path.stat().st_size
+    process.popen.send_signal(signal.SIGUSR1)  # type: ignore[union-attr]
+    deadline, size = time.monotonic() + wait, before
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = process.log_path.stat().st_size
+        if now == size > before:  # written, and done writing
+            break
+        size = now
+    with process.log_path.open("rb") as log_file:
+        log_file.seek(before)
+        return log_file.read().decode(errors="replace")
 
 
 def engine_counters(port: int) -> list[str]:

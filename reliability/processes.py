@@ -63,6 +63,41 @@ def complaints(log_path: Path, most: int = 8) -> list[str]:
     return [*found[:most], f"... {len(found) - 2 * most} more ...", *found[-most:]]
 
 
+_FRAME = re.compile(r'^\s+File "(?P<path>[^"]+)", line (?P<line>-?\d+), in (?P<func>.+)$')
+_TASK = re.compile(r"^Stack for <Task \w+ name='(?P<name>[^']*)'")
+
+
+def compact_stacks(dump: str, frames: int = 5) -> list[str]:
+    """mode's stack dump (``logging.cry``: every thread and asyncio task with its frames and
+    local variables), one line per thread or task: its name and its innermost ``frames``
+    frames as ``file:line function``, outermost first. A stack dump is thousands of lines;
+    a hang shows in where each task waits."""
+    out: list[str] = []
+    name, chain = "", []
+
+    def flush() -> None:
+        if name:
+            out.append(f"{name}: {' > '.join(chain[-frames:])}")
+
+    for line in dump.splitlines():
+        task = _TASK.match(line)
+        if line.startswith("THREAD ") or task:
+            flush()
+            name, chain = (f"task {task['name']}" if task else line.lower()), []
+            continue
+        frame = _FRAME.match(line)
+        if frame and name:
+            chain.append(f"{_short(frame['path'])}:{frame['line']} {frame['func']}")
+    flush()
+    return out
+
+
+def _short(path: str) -> str:
+    # Installed packages and the standard library by module path, the project's own relative.
+    path = re.sub(r"^.*/(site-packages|lib/python3\.\d+)/", "", path)
+    return path.removeprefix(f"{PROJECT_ROOT}/")
+
+
 def free_port() -> int:
     """A TCP port nobody listens on now."""
     with socket.socket() as sock:
