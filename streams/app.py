@@ -354,13 +354,17 @@ def create_app(
                 # Nobody here can vouch for the gap: read it again from the committed offset.
                 # State updates are idempotent (event ids), so what was already applied is
                 # recognised and skipped.
-                reread_from[tp] = committed
                 # In the consumer's thread: faust's consumer.seek calls aiokafka from this
                 # thread while the consumer thread fetches, and the race ended a worker with a
                 # KeyError in aiokafka's fetcher (make bench, two workers).
                 # Through seek_in_thread, which also moves faust's read offset back: without it
                 # the drain dropped the re-fetched records as already read.
-                await consumer.seek_in_thread(tp, committed)
+                try:
+                    await consumer.seek_in_thread(tp, committed)
+                except Exception as exc:  # a lost seek or a revoked partition: the next batch looks again
+                    log.warning("could not re-read a partition after a rebalance", topic=tp.topic, partition=tp.partition, error=repr(exc))
+                    continue
+                reread_from[tp] = committed
                 log.warning("re-reading a partition from its committed offset after a rebalance", topic=tp.topic, partition=tp.partition, offset=committed)
             else:
                 continue

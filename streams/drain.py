@@ -29,7 +29,7 @@ from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from mode import Service
 
 from streams.acks import ProcessedOnlyAcks
-from streams.metrics import FETCHES_LOST, READ_JUMPS
+from streams.metrics import CALLS_LOST, FETCHES_LOST, READ_JUMPS
 
 # sha256 of inspect.getsource(faust.transport.consumer.Consumer._drain_messages), 0.15.3.
 FAUST_DRAIN_SHA256 = "44a2500309e83c630493f6828af50166ec8d96a0b3e4fb2bab735f704ae93417"
@@ -151,6 +151,22 @@ class DrainingConsumer(AIOKafkaConsumer):
             self.log.warning("a fetch from the consumer's thread did not answer within %.0f s: fetching again", self.fetch_deadline)
             return {}
 
+    def call_deadline(self) -> float:
+        """Seconds a seek or commit through the consumer's thread may take before it is taken
+        as lost: the broker's request timeout (aiokafka's own bound on them), then the fetch's deadline."""
+        return float(self.app.conf.broker_request_timeout) + self.fetch_deadline
+
+    async def _commit(self, offsets: Any) -> bool:
+        """faust's commit through the consumer's thread, failed (False) if it does not answer
+        within ``call_deadline``: a lost call would hold every later commit, and a failed
+        commit is only made again with the next offsets."""
+        try:
+            return await asyncio.wait_for(super()._commit(offsets), self.call_deadline())
+        except asyncio.TimeoutError:
+            CALLS_LOST.labels("commit").inc()
+            self.log.warning("a commit through the consumer's thread did not answer within %.0f s: taken as failed", self.call_deadline())
+            return False
+
     async def seek(self, partition: Any, offset: int) -> None:
         """faust's seek (fetch position and read offset)."""
         await super().seek(partition, offset)
@@ -164,7 +180,13 @@ class DrainingConsumer(AIOKafkaConsumer):
     async def seek_in_thread(self, partition: Any, offset: int) -> None:
         """Seek from outside the consumer's thread: aiokafka's position set in its own thread
         (faust's seek from another raced aiokafka's fetcher), then faust's read offset."""
-        await self._thread.seek_wait({partition: offset})
+        try:
+            await asyncio.wait_for(self._thread.seek_wait({partition: offset}), self.call_deadline())
+        except asyncio.TimeoutError:
+            # Lost (as a fetch can be): the partition's next records still come where they
+            # should not, and the in-order rule asks for this seek again.
+            CALLS_LOST.labels("seek").inc()
+            raise TimeoutError(f"a seek through the consumer's thread did not answer within {self.call_deadline():.0f} s") from None
         self._read_offset[partition] = offset if offset else None
         self.sought_now([partition])
 

@@ -29,6 +29,13 @@ for _outcome in ("reread", "gap"):
 FETCHES_LOST = Counter(
     "leap_engine_fetches_lost_total", "Fetches from the consumer's thread given up on after LEAP's deadline (their records are read again)"
 )
+CALLS_LOST = Counter(
+    "leap_engine_thread_calls_lost_total",
+    "Seeks and commits through the consumer's thread given up on after LEAP's deadline (a seek is made again, a commit counts as failed)",
+    ["call"],
+)
+for _call in ("seek", "commit"):
+    CALLS_LOST.labels(_call)
 HANDLERS_STUCK = Gauge(
     "leap_engine_handlers_stuck", "Engine batches and cohort messages still being handled 30 s or more after they started (0 normally; the log says where each waits)"
 )

@@ -363,3 +363,38 @@ def test_a_fetch_that_answers_is_returned_as_it_is():
         return {"tp": ["record"]}
 
     assert asyncio.run(_stub_consumer(records)._getmany(None, 1.0)) == {"tp": ["record"]}
+
+
+def _silent_thread_consumer():
+    """A DrainingConsumer whose consumer thread never answers a commit or a seek."""
+    from types import SimpleNamespace
+
+    async def never(*args):
+        await asyncio.Event().wait()
+
+    consumer = _stub_consumer(never)
+    consumer._thread = SimpleNamespace(commit=never, seek_wait=never)
+    consumer.app = SimpleNamespace(conf=SimpleNamespace(broker_request_timeout=0.05))
+    consumer._read_offset = {"tp": 7}
+    return consumer
+
+
+def test_a_commit_the_consumer_thread_never_answers_counts_as_failed():
+    from streams.metrics import CALLS_LOST
+
+    before = CALLS_LOST.labels("commit")._value.get()
+    consumer = _silent_thread_consumer()
+    assert asyncio.run(consumer._commit({"tp": 9})) is False
+    assert CALLS_LOST.labels("commit")._value.get() == before + 1 and len(consumer.warnings) == 1
+
+
+def test_a_seek_the_consumer_thread_never_answers_raises_and_moves_nothing():
+    from streams.metrics import CALLS_LOST
+
+    before = CALLS_LOST.labels("seek")._value.get()
+    consumer = _silent_thread_consumer()
+    consumer.sought, consumer.seeks = set(), {}
+    with pytest.raises(TimeoutError, match="seek through the consumer's thread"):
+        asyncio.run(consumer.seek_in_thread("tp", 3))
+    assert CALLS_LOST.labels("seek")._value.get() == before + 1
+    assert consumer._read_offset == {"tp": 7} and consumer.sought == set()
