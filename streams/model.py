@@ -101,44 +101,47 @@ _ID = struct.Struct("=Q")  # an id hash as array("Q") stores it (native order)
 class Day:
     """One local day of one student: totals, and the events that made them.
 
-    A day read back from storage keeps its events as the bytes ``streams.state_codec``
-    stored (ids, then codes, then amounts) and unpacks them only when one of them changes:
+    A day read back from storage keeps the record ``streams.state_codec`` stored (its head,
+    then ids, codes and amounts) and unpacks its events only when one of them changes:
     a student's evaluation reads every kept day's totals and searches their ids, but
     changes one day at most, so the others go back to storage as the same bytes.
     """
 
-    __slots__ = ("totals", "_ids", "_codes", "_amounts", "_stored", "record")
+    __slots__ = ("totals", "_ids", "_codes", "_amounts", "record", "_events_at")
 
     def __init__(self) -> None:
         self.totals = [0] * TOTALS
         self._ids = array("Q")
         self._codes = array("B")
         self._amounts = array("q")
-        self._stored: bytes | None = None
-        # The codec's whole record of this day (its head and events) while unchanged since it was read.
-        self.record: bytes | memoryview | None = None
+        # The codec's whole record of this day while unchanged since it was read (None once
+        # changed), and where its events start in it.
+        self.record: bytes | None = None
+        self._events_at = 0
 
     @classmethod
-    def restored(cls, totals: list[int], events: bytes, record: bytes | memoryview | None = None) -> Day:
-        """A day as ``streams.state_codec`` stored it: ``events`` is 17 bytes per event (the codec
-        checks); ``record``, the codec's record it came from, written back as it is while the day
-        does not change (a day is never moved to another date, so the date in it stays true)."""
+    def restored(cls, totals: list[int], record: bytes, events_at: int) -> Day:
+        """A day as ``streams.state_codec`` stored it: its ``record``, whose events (17 bytes
+        each: the codec checks) start at ``events_at``. The record is written back as it is
+        while the day does not change (a day never moves to another date, so the date in it
+        stays true)."""
         day = cls.__new__(cls)
         day.totals = totals
         day._ids = day._codes = day._amounts = None
-        day._stored = events
         day.record = record
+        day._events_at = events_at
         return day
 
     def _unpack(self) -> None:
-        events = self._stored
-        assert events is not None
-        n = len(events) // EVENT_BYTES
+        record = self.record
+        assert record is not None
+        at = self._events_at
+        n = (len(record) - at) // EVENT_BYTES
         self._ids, self._codes, self._amounts = array("Q"), array("B"), array("q")
-        self._ids.frombytes(events[: 8 * n])
-        self._codes.frombytes(events[8 * n : 9 * n])
-        self._amounts.frombytes(events[9 * n :])
-        self._stored = self.record = None
+        self._ids.frombytes(record[at : at + 8 * n])
+        self._codes.frombytes(record[at + 8 * n : at + 9 * n])
+        self._amounts.frombytes(record[at + 9 * n :])
+        self.record = None
 
     @property
     def ids(self) -> array:
@@ -161,29 +164,22 @@ class Day:
             self._unpack()
         return self._amounts  # type: ignore[return-value]
 
-    def stored_form(self) -> tuple[int, tuple[bytes, ...]]:
-        """How many events, and the byte strings ``streams.state_codec`` writes for them: the
-        bytes it read while none has changed, else the ids', codes' and amounts' arrays."""
-        if self._stored is not None:
-            return len(self._stored) // EVENT_BYTES, (self._stored,)
-        ids = self._ids
-        return len(ids), (ids.tobytes(), self._codes.tobytes(), self._amounts.tobytes())  # type: ignore[arg-type,union-attr]
-
     def holds(self, packed: bytes, hashed: int) -> bool:
         """Whether this day has the event whose id hash is ``hashed`` (``packed``: its 8 stored bytes).
 
-        A stored day is searched in its bytes without unpacking them: a match must start on
+        A stored day is searched in its record without unpacking it: a match must start on
         an 8-byte boundary of the ids' part to be an id.
         """
-        stored = self._stored
-        if stored is None:  # find's search, inlined: every event of a backlog passes here once per kept day
+        record = self.record
+        if record is None:  # find's search, inlined: every event of a backlog passes here once per kept day
             ids = self._ids
             i = bisect_left(ids, hashed)  # type: ignore[arg-type]
             return i < len(ids) and ids[i] == hashed  # type: ignore[arg-type,index]
-        end = 8 * (len(stored) // EVENT_BYTES)
-        i = stored.find(packed, 0, end)
-        while i >= 0 and i % 8:
-            i = stored.find(packed, i + 1, end)
+        at = self._events_at
+        end = at + 8 * ((len(record) - at) // EVENT_BYTES)
+        i = record.find(packed, at, end)
+        while i >= 0 and (i - at) % 8:
+            i = record.find(packed, i + 1, end)
         return i >= 0
 
     def find(self, hashed: int) -> int:
@@ -202,7 +198,7 @@ class Day:
 
     def insert(self, hashed: int, code: int, amount: int) -> None:
         """Remember an event and add its effect (caller checked it is new)."""
-        if self._stored is not None:
+        if self.record is not None:
             self._unpack()
         ids = self._ids
         i = bisect_left(ids, hashed)  # type: ignore[arg-type]

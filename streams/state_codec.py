@@ -69,9 +69,8 @@ def dumps(state: StudentState) -> bytes:
         if day.record is not None:  # unchanged since read: its record as it was
             parts.append(day.record)
             continue
-        n, events = day.stored_form()
-        parts.append(_DAY.pack(ordinal, n, *day.totals))
-        parts += events
+        ids = day.ids
+        parts += (_DAY.pack(ordinal, len(ids), *day.totals), ids.tobytes(), day.codes.tobytes(), day.amounts.tobytes())
     return b"".join(parts)
 
 
@@ -109,15 +108,13 @@ def loads(data: bytes) -> StudentState:
         if flags & _HAS_CONTRIBUTION:
             state.contribution = (contribution_day, tuple(measures))
         days = state.days
-        # Each day keeps a view of its whole record, written back as it is while unchanged.
-        view = memoryview(data)
         for _ in range(n_days):
             ordinal, n, *totals = _DAY.unpack_from(data, offset)
-            start = offset + _DAY.size
-            end = start + EVENT_BYTES * n
+            end = offset + _DAY.size + EVENT_BYTES * n
             if end > len(data):
                 raise StateFormatError(f"a day of {n} events runs past the end of the student state")
-            days[ordinal] = Day.restored(totals, data[start:end], view[offset:end])
+            # Each day keeps its whole record, written back as it is while unchanged.
+            days[ordinal] = Day.restored(totals, data[offset:end], _DAY.size)
             offset = end
         if offset != len(data):
             raise StateFormatError(f"{len(data) - offset} bytes left over after a student state")

@@ -400,7 +400,7 @@ def test_a_stored_day_finds_an_id_only_where_an_id_starts():
     from streams.model import Day
 
     a, b = 0x1111111122222222, 0x3333333344444444
-    day = Day.restored([0] * model.TOTALS, struct.pack("=QQ", a, b) + bytes(2) + bytes(16))
+    day = Day.restored([0] * model.TOTALS, bytes(5) + struct.pack("=QQ", a, b) + bytes(2) + bytes(16), 5)
     straddling = struct.unpack("=Q", struct.pack("=QQ", a, b)[4:12])[0]  # half of a, half of b
     assert day.holds(struct.pack("=Q", a), a) and day.holds(struct.pack("=Q", b), b)
     assert not day.holds(struct.pack("=Q", straddling), straddling)
