@@ -46,10 +46,10 @@ from rich.table import Table
 
 from benchmarks import engine_core, latency, scale_out
 from benchmarks.settle import settle
-from benchmarks.processes import counter, delete_topics, ends, events_read, load_university, metrics, ready, roster_ids, rss_kib, safe, start_worker, stop, viewed, wait_for
+from benchmarks.processes import counter, ends, events_read, load_university, metrics, ready, roster_ids, rss_kib, safe, start_worker, stop, viewed, wait_for
 from leap.kafka import Publisher, client_config
 from leap.settings import Settings
-from leap.topics import create_topics
+from leap.topics import create_topics, delete_topics_starting
 from producers.simulate import simulate
 from reliability.processes import free_port
 from schemas.codec import default_codec
@@ -207,7 +207,7 @@ def main(
     finally:
         if worker is not None:
             stop(worker)
-        delete_topics(settings, prefix)
+        delete_topics_starting(settings, prefix)
 
 
 STORES = ("memory", "rocksdb")

@@ -27,11 +27,11 @@ import typer
 
 from confluent_kafka import Consumer, TopicPartition
 
-from benchmarks.processes import counter, delete_topics, ends, events_read, load_university, metrics, roster_ids, safe, start_worker, stop, viewed, wait_for
+from benchmarks.processes import counter, ends, events_read, load_university, metrics, roster_ids, safe, start_worker, stop, viewed, wait_for
 from benchmarks.settle import settle
 from leap.kafka import Publisher, client_config
 from leap.settings import Settings
-from leap.topics import create_topics
+from leap.topics import create_topics, delete_topics_starting
 from producers.simulate import simulate
 from schemas.codec import default_codec
 
@@ -119,7 +119,7 @@ def main(
     finally:
         if worker is not None:
             stop(worker)
-        delete_topics(settings, prefix)
+        delete_topics_starting(settings, prefix)
 
 
 if __name__ == "__main__":

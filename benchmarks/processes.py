@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient
 
 from leap.kafka import client_config
 from leap.settings import Settings
@@ -134,15 +133,6 @@ def ends(settings: Settings, topic: str) -> dict[int, int]:
 def roster_ids(work: Path) -> list[str]:
     """The student ids of the simulated university's roster.csv in ``work``."""
     return [line.split(",", 1)[0] for line in (work / "roster.csv").read_text().splitlines()[1:]]
-
-
-def delete_topics(settings: Settings, prefix: str) -> None:
-    """Delete every topic whose name starts with ``prefix`` (a bench's own)."""
-    admin = AdminClient(client_config(settings))
-    topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
-    if topics:
-        for future in admin.delete_topics(topics).values():
-            future.result()
 
 
 def committed(settings: Settings, group: str, topic: str, partitions: list[int]) -> dict[int, int]:

@@ -182,6 +182,16 @@ def delete_topics(settings: Settings, timeout: float = 60.0) -> list[str]:
     return names
 
 
+def delete_topics_starting(settings: Settings, prefix: str, timeout: float = 30.0) -> list[str]:
+    """Delete every topic whose name starts with ``prefix``: a test's, a benchmark's or a chaos
+    run's own deployment, faust's internal topics included. Returns their names."""
+    admin = AdminClient(client_config(settings))
+    names = sorted(t for t in admin.list_topics(timeout=timeout).topics if t.startswith(prefix))
+    for future in admin.delete_topics(names).values() if names else ():
+        future.result()
+    return names
+
+
 _SETTLING = {
     KafkaError.NOT_LEADER_FOR_PARTITION,
     KafkaError.LEADER_NOT_AVAILABLE,

@@ -16,7 +16,7 @@ from leap.dead_letter import read_dead_letters
 from leap.kafka import client_config, read_to_end
 from leap.log import get_logger
 from leap.settings import get_settings
-from leap.topics import engine_changelog, engine_group, group_lag
+from leap.topics import delete_topics_starting, engine_changelog, engine_group, group_lag
 from reliability import invariants
 from schemas.codec import CodecError
 from streams import state_codec
@@ -120,10 +120,8 @@ def sent_event_ids(run: Run) -> dict[str, set[int]]:
 
 def delete_run(run: Run) -> None:
     """Remove the run's topics, consumer groups, database and Redis keys."""
+    delete_topics_starting(run.settings, run.prefix)
     admin = AdminClient(client_config(run.settings))
-    topics = [t for t in admin.list_topics(timeout=30).topics if t.startswith(run.prefix)]
-    for future in admin.delete_topics(topics).values() if topics else ():
-        future.result()
     for future in admin.delete_consumer_groups([engine_group(run.prefix), f"{run.prefix}-consumer"]).values():
         try:
             future.result()

@@ -13,7 +13,7 @@ from confluent_kafka.admin import AdminClient
 
 from leap.kafka import client_config
 from leap.settings import Settings
-from leap.topics import TOPICS, create_topics, engine_group
+from leap.topics import TOPICS, create_topics, delete_topics_starting, engine_group
 from reliability.processes import die_with_parent, free_port
 from tests.integration.conftest import LEAP
 
@@ -101,17 +101,14 @@ class Deployment:
                 # A process that ignores a stop is a finding even when the test passed: say which, and where its log ended.
                 tail = Path(process.log_path).read_text(errors="replace").splitlines()[-5:]  # type: ignore[attr-defined]
                 warnings.warn(f"{process.args[1]} (port {process.port}) did not stop within 60 s of SIGTERM and was killed; its log ends: {tail}", stacklevel=1)  # type: ignore[attr-defined]
-        admin = AdminClient(client_config(self.settings))
-        topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(self.prefix)]
-        for future in admin.delete_topics(topics).values():
-            future.result()
+        delete_topics_starting(self.settings, self.prefix)
         if self.database is not None:
             import psycopg
 
             with psycopg.connect(Settings().database_url, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
         groups = [engine_group(self.prefix), f"{self.prefix}-consumer"]
-        for future in admin.delete_consumer_groups(groups).values():
+        for future in AdminClient(client_config(self.settings)).delete_consumer_groups(groups).values():
             try:
                 future.result()
             except Exception:  # the group may never have committed; nothing to delete
