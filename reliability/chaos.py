@@ -133,8 +133,8 @@ class Run:
         An engine that does not get there in ``limit`` seconds (or the run's time left) is
         recorded as stalled: the run goes on, and the report says after which chunk.
         """
-        waited = time.monotonic()
-        deadline = waited + min(limit, max(self.remaining(), 0))
+        started = time.monotonic()
+        deadline = started + min(limit, max(self.remaining(), 0))
         topics = [self.settings.topic("activity")]
         lag: int | str = "unknown"
         while time.monotonic() < deadline:
@@ -146,7 +146,7 @@ class Run:
             except Exception as exc:  # the broker restarting: ask again
                 log.info("lag not known yet", error=str(exc)[:200])
             time.sleep(1)
-        stall = f"after chunk {after_chunk} the engine still had {lag} events to read {time.monotonic() - waited:.0f} s later"
+        stall = f"after chunk {after_chunk} the engine still had {lag} events to read {time.monotonic() - started:.0f} s later"
         log.warning("the engine did not catch up", after_chunk=after_chunk, lag=lag)
         self.stalls.append(stall)
 
@@ -211,13 +211,13 @@ class OutOfTime(Exception):
 def post_mortem(run: Run) -> None:
     """Print each process's engine counters, warnings and errors, so that a CI log shows why a run failed."""
     for process in run.processes.all.values():
-        found = complaints(process.log_path)
+        running_worker = process.name.startswith("worker") and process.alive()
         print(f"--- {process.name}: started {process.starts} times, running now: {process.alive()}; its warnings and errors ({process.log_path}):", file=sys.stderr)
-        if process.name.startswith("worker") and process.alive():
+        if running_worker:
             print("   ", " ".join(engine_counters(process.port)), file=sys.stderr)
-        for line in found:
+        for line in complaints(process.log_path):
             print(line, file=sys.stderr)
-        if process.name.startswith("worker") and process.alive():
+        if running_worker:
             print(f"--- {process.name}: where its threads and tasks wait (SIGUSR1):", file=sys.stderr)
             for line in compact_stacks(stacks(process)):
                 print("   ", line[:400], file=sys.stderr)
