@@ -108,7 +108,8 @@ class Deployment:
             with psycopg.connect(Settings().database_url, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
         groups = [engine_group(self.prefix), f"{self.prefix}-consumer"]
-        for future in AdminClient(client_config(self.settings)).delete_consumer_groups(groups).values():
+        admin = AdminClient(client_config(self.settings))  # kept referenced: its futures complete only while it lives
+        for future in admin.delete_consumer_groups(groups).values():
             try:
                 future.result()
             except Exception:  # the group may never have committed; nothing to delete
