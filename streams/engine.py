@@ -59,6 +59,7 @@ from streams.model import (
     StudentState,
     apply_event,
     apply_roster,
+    archive,
     contribution,
     days_since_last_activity,
     effect_of,
@@ -66,6 +67,7 @@ from streams.model import (
     local_day,
     prune,
     set_term,
+    window_length,
 )
 from streams.scoring import Baseline, TermView, changes_scores, evaluate, next_band, reference_baseline, term_view
 from leap.calendar import Calendar
@@ -505,6 +507,9 @@ class Engine:
                 out.summaries.append((key, self._summary(key, state, old_day, clock)))
             set_term(state, self.term_start(clock.day))
             prune(state, clock.day, self.policy)
+            # The days before the student's window are now settled: summed once here rather
+            # than at every evaluation (late events for them drop the sums again).
+            archive(state, clock.day - window_length(state, self.policy) - 1, self.policy)
             if not state.days and not state.rostered:
                 # Nothing retained and not enrolled: forget the student, as a replay would.
                 if state.contribution is not None:

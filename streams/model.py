@@ -226,6 +226,7 @@ class StudentState:
     __slots__ = (
         "cohort", "groups", "part_time", "active", "rostered", "days", "last_active_pruned",
         "term_start", "term_sums", "term_active",
+        "archived_through", "archived_sums", "archived_active", "archived_last_active",
         "score", "band", "change_seq", "contribution", "published",
     )  # fmt: skip
 
@@ -246,6 +247,13 @@ class StudentState:
         self.term_start = 0
         self.term_sums = [0] * TOTALS
         self.term_active = 0
+        # Kept days up to ``archived_through`` (0: none) already summed as the term view
+        # counts them (``archive``): a mid-term student keeps six weeks of days, and without
+        # this every evaluation would add them all up again for the term view.
+        self.archived_through = 0
+        self.archived_sums = [0] * TOTALS
+        self.archived_active = 0
+        self.archived_last_active = 0
         self.score: float | None = None
         self.band: str | None = None
         self.change_seq = 0
@@ -284,15 +292,19 @@ def apply_event(state: StudentState, day: int, event_id: str, code: int, amount:
     for other in state.days.values():
         if other.holds(packed, hashed):
             return DUPLICATE
+    if day <= state.archived_through:
+        drop_archive(state)
     target = state.days.get(day)
     if target is None:
         target = state.days[day] = Day()
     if amends is not None:
         original = id_hash(amends)
-        for other in state.days.values():
+        for other_day, other in state.days.items():
             index = other.find(original)
             if index >= 0:
                 if other.codes[index] != VOID:
+                    if other_day <= state.archived_through:
+                        drop_archive(state)
                     other.void(index)
                 break
         else:
@@ -312,6 +324,9 @@ def prune(state: StudentState, today: int, policy: Engagement) -> None:
         if state.term_start and day >= state.term_start:
             _add_capped(state.term_sums, kept.totals, cap)
             state.term_active += kept.active
+            if day <= state.archived_through:  # counted in the archive: it moves to the forgotten days' sums
+                _add_capped(state.archived_sums, kept.totals, cap, -1)
+                state.archived_active -= kept.active
 
 
 def set_term(state: StudentState, term_start: int) -> None:
@@ -324,19 +339,51 @@ def set_term(state: StudentState, term_start: int) -> None:
         state.term_start = term_start
         state.term_sums = [0] * TOTALS
         state.term_active = 0
+        drop_archive(state)
 
 
-def _add_capped(sums: list[int], totals: list[int], cap: tuple[int, ...]) -> int:
-    """Add one day's totals, capped, into ``sums``; return a bit per capped index."""
+def archive(state: StudentState, through: int, policy: Engagement) -> None:
+    """Sum the kept days up to ``through`` once, as the term view and the last active day count them.
+
+    The days stay kept (late events and corrections may still change them, which drops the
+    archive: ``apply_event``); the sums only spare each evaluation adding up weeks of days
+    that do not change. ``through`` only moves forward; the engine archives the days
+    older than a student's window at each day's rollover.
+    """
+    if through <= state.archived_through:
+        return
+    cap = _caps(policy)
+    start = state.term_start
+    for day in sorted(d for d in state.days if state.archived_through < d <= through):
+        kept = state.days[day]
+        if kept.active:
+            state.archived_last_active = day
+        if start and day >= start:
+            _add_capped(state.archived_sums, kept.totals, cap)
+            state.archived_active += kept.active
+    state.archived_through = through
+
+
+def drop_archive(state: StudentState) -> None:
+    """Forget the archive's sums (a kept day in it changed, or the term did): evaluations add
+    the days up again until the next ``archive``."""
+    state.archived_through = 0
+    state.archived_sums = [0] * TOTALS
+    state.archived_active = 0
+    state.archived_last_active = 0
+
+
+def _add_capped(sums: list[int], totals: list[int], cap: tuple[int, ...], sign: int = 1) -> int:
+    """Add (``sign`` -1: take away) one day's totals, capped, into ``sums``; return a bit per capped index."""
     capped = 0
     for i in range(5):
         if totals[i] > cap[i]:
-            sums[i] += cap[i]
+            sums[i] += sign * cap[i]
             capped |= 1 << i
         else:
-            sums[i] += totals[i]
-    sums[ATTENDED] += totals[ATTENDED]
-    sums[EXPECTED] += totals[EXPECTED]
+            sums[i] += sign * totals[i]
+    sums[ATTENDED] += sign * totals[ATTENDED]
+    sums[EXPECTED] += sign * totals[EXPECTED]
     return capped
 
 
@@ -404,19 +451,31 @@ def term_totals(state: StudentState, today: int, policy: Engagement) -> tuple[li
     start = state.term_start
     if not start or today <= start:
         return None
-    oldest_kept = min(state.days, default=start)
+    days = state.days
     sums = list(state.term_sums)
-    first_kept = max(start, oldest_kept)
-    kept, _ = window_totals(state, first_kept, today - 1, policy)
+    active = state.term_active
+    first = max(start, min(days, default=start))
+    if 0 < state.archived_through < today:
+        for i in range(TOTALS):
+            sums[i] += state.archived_sums[i]
+        active += state.archived_active
+        first = max(first, state.archived_through + 1)
+    kept, _ = window_totals(state, first, today - 1, policy)
     for i in range(TOTALS):
         sums[i] += kept[i]
-    active = state.term_active + sum(1 for d, day in state.days.items() if first_kept <= d < today and day.active)
+    active += sum(1 for d in range(first, today) if (day := days.get(d)) is not None and day.active)
     return sums, active, today - start
 
 
 def last_active_day(state: StudentState, today: int) -> int | None:
     """The last day up to ``today`` with any activity, remembered beyond the retention; None if never."""
-    last = max((d for d, day in state.days.items() if d <= today and day.active), default=0)
+    days = state.days
+    through = state.archived_through
+    if 0 < through <= today:
+        last = next((d for d in range(today, through, -1) if (day := days.get(d)) is not None and day.active), 0)
+        last = last or state.archived_last_active
+    else:
+        last = max((d for d, day in days.items() if d <= today and day.active), default=0)
     last = max(last, state.last_active_pruned if state.last_active_pruned <= today else 0)
     return last or None
 

@@ -15,7 +15,7 @@ from streams.model import EVENT_BYTES, TOTALS, Day, StudentState
 from leap.vocabulary import UNASSIGNED, reference_groups
 from leap.policy import BAND_ORDER, NO_DATA, RELATIVE_SOURCES
 
-FORMAT = 2  # 2 added the reference groups, the last active day beyond the retention and the term
+FORMAT = 3  # 2 added the reference groups, the last active day beyond the retention and the term; 3 the archive
 _BANDS = (*BAND_ORDER, NO_DATA)
 _NO_BAND = 255
 # version, flags, band, change_seq, score, contribution day, n days, cohort length, published length
@@ -23,6 +23,8 @@ _HEAD = struct.Struct("<BBBIdiIHH")
 # Format 2: last active day forgotten, groups' length, term start, term active days,
 # term totals, contribution measures' count.
 _HEAD2 = struct.Struct(f"<iHiI{TOTALS}qB")
+# Format 3: the archive (streams.model.archive): through, last active day, active days, sums.
+_ARCHIVE = struct.Struct(f"<iiI{TOTALS}q")
 _DAY = struct.Struct(f"<iI{TOTALS}q")
 _MEASURES = struct.Struct(f"<{len(RELATIVE_SOURCES)}d")
 _PART_TIME, _ACTIVE, _ROSTERED, _HAS_CONTRIBUTION = 1, 2, 4, 8
@@ -63,6 +65,7 @@ def dumps(state: StudentState) -> bytes:
         _HEAD2.pack(state.last_active_pruned, len(groups), state.term_start, state.term_active, *state.term_sums, len(measures)),
         groups,
         struct.pack(f"<{len(measures)}d", *measures),
+        _ARCHIVE.pack(state.archived_through, state.archived_last_active, state.archived_active, *state.archived_sums),
     ]
     for ordinal in sorted(state.days):
         day = state.days[ordinal]
@@ -78,8 +81,8 @@ def loads(data: bytes) -> StudentState:
     """Decode a student's state; ``StateFormatError`` if it is not one."""
     try:
         version, flags, band, seq, score, contribution_day, n_days, cohort_len, published_len = _HEAD.unpack_from(data, 0)
-        if version not in (1, FORMAT):
-            raise StateFormatError(f"student state format {version}, this code reads 1 and {FORMAT}")
+        if not 1 <= version <= FORMAT:
+            raise StateFormatError(f"student state format {version}, this code reads 1 to {FORMAT}")
         offset = _HEAD.size
         state = StudentState(data[offset : offset + cohort_len].decode())
         offset += cohort_len
@@ -93,6 +96,10 @@ def loads(data: bytes) -> StudentState:
             offset += groups_len
             measures = struct.unpack_from(f"<{n_measures}d", data, offset)
             offset += 8 * n_measures
+            if version >= 3:
+                state.archived_through, state.archived_last_active, state.archived_active, *sums = _ARCHIVE.unpack_from(data, offset)
+                state.archived_sums = sums
+                offset += _ARCHIVE.size
         else:
             state.groups = _groups_before_format_2(state.cohort, bool(flags & _PART_TIME))
             measures = ()
@@ -129,12 +136,12 @@ def band_and_cohort(data: bytes) -> tuple[str | None, str]:
     """A stored state's band (None: not scored yet) and cohort, read from its head alone.
 
     For counting what a worker holds on the RocksDB store without decoding every state's days
-    (the same head in formats 1 and 2); ``StateFormatError`` if it is not a student state.
+    (the same head in every format); ``StateFormatError`` if it is not a student state.
     """
     try:
         version, _, band, _, _, _, _, cohort_len, _ = _HEAD.unpack_from(data, 0)
-        if version not in (1, FORMAT):
-            raise StateFormatError(f"student state format {version}, this code reads 1 and {FORMAT}")
+        if not 1 <= version <= FORMAT:
+            raise StateFormatError(f"student state format {version}, this code reads 1 to {FORMAT}")
         cohort = bytes(data[_HEAD.size : _HEAD.size + cohort_len]).decode()
         return (None if band == _NO_BAND else _BANDS[band]), cohort
     except (struct.error, UnicodeDecodeError, IndexError) as exc:

@@ -306,6 +306,7 @@ def test_the_term_view_counts_days_older_than_the_retention_and_the_stream_equal
     p.tick(NOW_MS)
     p.tick(NOW_MS + 1)
     assert any(s.term_sums != [0] * 7 for s in p.students.values()), "nothing was forgotten: the test proves nothing"
+    assert all(s.archived_through for s in p.students.values()), "the days before the window were not archived"
     expected, _ = replay(iter(events), roster, NOW.date(), DEFAULT, ZONE, calendar=calendar)
     compared = 0
     for result in expected:

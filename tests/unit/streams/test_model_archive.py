@@ -1,0 +1,120 @@
+"""The archive (``streams.model.archive``): days before the window summed once, with the same
+term view and last active day as adding every kept day up at each evaluation."""
+
+from __future__ import annotations
+
+import copy
+from datetime import date
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from leap.policy import Engagement
+from streams import state_codec
+from streams.model import (
+    VLE,
+    StudentState,
+    apply_event,
+    archive,
+    effect_of,
+    last_active_day,
+    prune,
+    set_term,
+    term_totals,
+    window_length,
+)
+
+# The shortest retention the policy allows, so that sequences of a few dozen days reach it.
+POLICY = Engagement(retention_days=35, daily_caps={"vle": 3, "coursework": 5, "lecture_capture_minutes": 240, "logins": 10, "library": 10})
+START = date(2026, 9, 28).toordinal()
+
+# A day: how many days after the last one it comes (a worker's clock can jump), whether a
+# term starts on it, its events (days back from it, id, source, the id it amends), and
+# whether the state is then written to storage and read back.
+event = st.tuples(st.integers(0, 40), st.integers(0, 60), st.sampled_from(["vle", "logins", "attendance", "lecture_capture"]), st.none() | st.integers(0, 60))
+day = st.tuples(st.integers(1, 5), st.sampled_from([False] * 9 + [True]), st.lists(event, max_size=4), st.booleans())
+days = st.lists(day, max_size=40)
+
+
+def _apply(state: StudentState, today: int, step: tuple) -> None:
+    back, ident, source, amends = step
+    if back >= POLICY.retention_days:
+        return  # the engine rejects events older than the retention
+    quantity = 30.0 + ident if source == "lecture_capture" else None
+    code, amount = effect_of(source, quantity, ("present", "absent")[ident % 2] if source == "attendance" else None)
+    original = None if amends is None or amends == ident else f"{source}-{amends}"
+    apply_event(state, today - back, f"{source}-{ident}", code, amount, original)
+
+
+@settings(max_examples=300, deadline=None)
+@given(days, st.booleans())
+def test_an_archived_state_counts_the_term_and_the_last_active_day_as_one_adding_every_day_up(sequence, part_time):
+    archived, plain = StudentState(), StudentState()
+    archived.part_time = plain.part_time = part_time
+    today, term = START, START
+    for state in (archived, plain):
+        set_term(state, term)
+    for gap, term_starts, events, read_back in sequence:
+        today += gap
+        term = today if term_starts else term
+        for state in (archived, plain):
+            set_term(state, term)
+            prune(state, today, POLICY)
+        # The engine's rollover: the days before the window are settled.
+        archive(archived, today - window_length(archived, POLICY) - 1, POLICY)
+        for step in events:
+            _apply(archived, today, step)
+            _apply(plain, today, step)
+        if read_back:
+            archived = state_codec.loads(state_codec.dumps(archived))
+        for when in (today, today + 1):
+            assert term_totals(archived, when, POLICY) == term_totals(plain, when, POLICY)
+            assert last_active_day(archived, when) == last_active_day(plain, when)
+
+
+def test_the_archive_is_used_and_a_late_event_for_an_archived_day_drops_it():
+    state = StudentState()
+    set_term(state, START)
+    for day in range(START, START + 20):
+        apply_event(state, day, f"v{day}", VLE, 1)
+    archive(state, START + 10, POLICY)
+    assert state.archived_through == START + 10 and state.archived_active == 11 and state.archived_last_active == START + 10
+    before = copy.deepcopy(term_totals(state, START + 20, POLICY))
+    # A day inside the window changes nothing archived; one before it drops the archive.
+    apply_event(state, START + 15, "late-1", VLE, 1)
+    assert state.archived_through == START + 10
+    apply_event(state, START + 3, "late-2", *effect_of("logins", None, None))
+    assert state.archived_through == 0 and state.archived_sums == [0] * 7
+    after = term_totals(state, START + 20, POLICY)
+    assert after is not None and before is not None and after[0][3] == before[0][3] + 1
+
+
+def test_a_correction_of_an_archived_event_drops_the_archive_even_from_a_day_in_the_window():
+    state = StudentState()
+    set_term(state, START)
+    apply_event(state, START + 1, "orig", *effect_of("attendance", None, "absent"))
+    archive(state, START + 5, POLICY)
+    assert state.archived_through == START + 5
+    apply_event(state, START + 9, "fix", *effect_of("attendance", None, "present"), amends="orig")
+    assert state.archived_through == 0
+    totals = term_totals(state, START + 10, POLICY)
+    assert totals is not None and totals[0][5:] == [1, 1]  # attended one of one expected
+
+
+def test_format_3_carries_the_archive_and_a_format_2_state_reads_with_none():
+    state = StudentState()
+    set_term(state, START)
+    for day in range(START, START + 12):
+        apply_event(state, day, f"v{day}", VLE, 5)
+    archive(state, START + 8, POLICY)
+    read = state_codec.loads(state_codec.dumps(state))
+    fields = ("archived_through", "archived_sums", "archived_active", "archived_last_active")
+    assert [getattr(read, f) for f in fields] == [getattr(state, f) for f in fields]
+    assert read.archived_sums[VLE] == 9 * 3  # capped at 3 a day
+    # The same state as format 2 wrote it: no archive block after the measures.
+    data = state_codec.dumps(state)
+    at = state_codec._HEAD.size + len(state.cohort) + len(state.published) + state_codec._HEAD2.size + len("\n".join(state.groups))
+    v2 = bytes([2]) + data[1:at] + data[at + state_codec._ARCHIVE.size :]
+    old = state_codec.loads(v2)
+    assert old.archived_through == 0 and old.days.keys() == state.days.keys()
+    assert term_totals(old, START + 12, POLICY) == term_totals(state, START + 12, POLICY)
