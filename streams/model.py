@@ -22,6 +22,7 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Mapping
 from datetime import date, datetime
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from leap.policy import RELATIVE_SOURCES, Engagement
@@ -220,11 +221,30 @@ class Day:
         return bool(t[VLE] or t[COURSEWORK] or t[LECTURE_SECONDS] or t[LOGINS] or t[LIBRARY] or t[ATTENDED])
 
 
+class ColdDays(Protocol):
+    """Archived days as ``streams.state_codec`` stored them, not yet unpacked: one piece of bytes.
+
+    A live event reads its student's state, but only the window's days are evaluated; the
+    days before it (all of them archived) matter only if the event is a duplicate of one of
+    theirs, which one search of their bytes answers.
+    """
+
+    record: bytes  # written back as it is
+    count: int
+    last: int  # the latest day in it
+
+    def holds(self, packed: bytes) -> bool:
+        """Whether an event whose 8 stored id bytes are ``packed`` is among these days'."""
+
+    def thaw(self) -> dict[int, Day]:
+        """The days, unpacked."""
+
+
 class StudentState:
     """Everything the engine keeps about one student."""
 
     __slots__ = (
-        "cohort", "groups", "part_time", "active", "rostered", "days", "last_active_pruned",
+        "cohort", "groups", "part_time", "active", "rostered", "_days", "_cold", "last_active_pruned",
         "term_start", "term_sums", "term_active",
         "archived_through", "archived_sums", "archived_active", "archived_last_active",
         "score", "band", "change_seq", "contribution", "published",
@@ -237,7 +257,9 @@ class StudentState:
         self.part_time = False
         self.active = True  # enrolment status active (roster); inactive students are not in baselines
         self.rostered = False
-        self.days: dict[int, Day] = {}
+        self._days: dict[int, Day] = {}
+        # Archived days read back and not yet needed (all of them before every day in _days).
+        self._cold: ColdDays | None = None
         # The last active day among days already forgotten (0: none), so silence is measured
         # beyond the retention: a student who stopped before a holiday is still known to have.
         self.last_active_pruned = 0
@@ -261,6 +283,29 @@ class StudentState:
         self.contribution: tuple[int, tuple[float, ...]] | None = None
         # Digest of the last published current state, to publish only changes.
         self.published: bytes = b""
+
+    @property
+    def days(self) -> dict[int, Day]:
+        """Every kept day, by ordinal (archived days read back are unpacked on first use)."""
+        if self._cold is not None:
+            cold, self._cold = self._cold, None
+            self._days = {**cold.thaw(), **self._days}
+        return self._days
+
+    @property
+    def cold(self) -> ColdDays | None:
+        """The archived days still packed as stored (``state_codec`` writes them back as they are)."""
+        return self._cold
+
+    @property
+    def warm(self) -> dict[int, Day]:
+        """The days unpacked so far: all of them once ``days`` was used, else those after ``cold``."""
+        return self._days
+
+    def restore(self, days: dict[int, Day], cold: ColdDays | None) -> None:
+        """Set the days read back: ``cold`` those before every day in ``days``, archived."""
+        self._days = days
+        self._cold = cold
 
 
 def apply_roster(state: StudentState, entry: Mapping[str, object] | None) -> None:
@@ -289,17 +334,20 @@ def apply_event(state: StudentState, day: int, event_id: str, code: int, amount:
     packed = _ID.pack(hashed)
     # An event id counts once per student whatever day it claims: a re-sent record with a
     # corrected timestamp is still the same record.
-    for other in state.days.values():
+    for other in state._days.values():
         if other.holds(packed, hashed):
             return DUPLICATE
+    if state._cold is not None and state._cold.holds(packed):
+        return DUPLICATE
     if day <= state.archived_through:
         drop_archive(state)
-    target = state.days.get(day)
+    days = state.days if amends is not None else state._days  # a correction may void an archived event
+    target = days.get(day)
     if target is None:
-        target = state.days[day] = Day()
+        target = days[day] = Day()
     if amends is not None:
         original = id_hash(amends)
-        for other_day, other in state.days.items():
+        for other_day, other in days.items():
             index = other.find(original)
             if index >= 0:
                 if other.codes[index] != VOID:
@@ -354,8 +402,9 @@ def archive(state: StudentState, through: int, policy: Engagement) -> None:
         return
     cap = _caps(policy)
     start = state.term_start
-    for day in sorted(d for d in state.days if state.archived_through < d <= through):
-        kept = state.days[day]
+    days = state._days  # the days after the old archive, none of them cold
+    for day in sorted(d for d in days if state.archived_through < d <= through):
+        kept = days[day]
         if kept.active:
             state.archived_last_active = day
         if start and day >= start:
@@ -367,6 +416,7 @@ def archive(state: StudentState, through: int, policy: Engagement) -> None:
 def drop_archive(state: StudentState) -> None:
     """Forget the archive's sums (a kept day in it changed, or the term did): evaluations add
     the days up again until the next ``archive``."""
+    state.days  # noqa: B018 - unpacks the cold days: only archived days may stay packed
     state.archived_through = 0
     state.archived_sums = [0] * TOTALS
     state.archived_active = 0
@@ -402,7 +452,7 @@ def window_totals(state: StudentState, first: int, last: int, policy: Engagement
     cap = _caps(policy)
     sums = [0] * TOTALS
     capped = [0] * TOTALS
-    days = state.days
+    days = state._days if state._cold is None or first > state._cold.last else state.days
     for d in range(first, last + 1):
         day = days.get(d)
         if day is None:
@@ -451,15 +501,16 @@ def term_totals(state: StudentState, today: int, policy: Engagement) -> tuple[li
     start = state.term_start
     if not start or today <= start:
         return None
-    days = state.days
     sums = list(state.term_sums)
     active = state.term_active
-    first = max(start, min(days, default=start))
     if 0 < state.archived_through < today:
         for i in range(TOTALS):
             sums[i] += state.archived_sums[i]
         active += state.archived_active
-        first = max(first, state.archived_through + 1)
+        first = max(start, state.archived_through + 1)
+    else:
+        first = max(start, min(state.days, default=start))
+    days = state._days if state._cold is None or first > state._cold.last else state.days
     kept, _ = window_totals(state, first, today - 1, policy)
     for i in range(TOTALS):
         sums[i] += kept[i]
@@ -469,13 +520,13 @@ def term_totals(state: StudentState, today: int, policy: Engagement) -> tuple[li
 
 def last_active_day(state: StudentState, today: int) -> int | None:
     """The last day up to ``today`` with any activity, remembered beyond the retention; None if never."""
-    days = state.days
+    days = state._days  # the days after the archive are never cold
     through = state.archived_through
     if 0 < through <= today:
         last = next((d for d in range(today, through, -1) if (day := days.get(d)) is not None and day.active), 0)
         last = last or state.archived_last_active
     else:
-        last = max((d for d, day in days.items() if d <= today and day.active), default=0)
+        last = max((d for d, day in state.days.items() if d <= today and day.active), default=0)
     last = max(last, state.last_active_pruned if state.last_active_pruned <= today else 0)
     return last or None
 

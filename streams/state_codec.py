@@ -23,9 +23,12 @@ _HEAD = struct.Struct("<BBBIdiIHH")
 # Format 2: last active day forgotten, groups' length, term start, term active days,
 # term totals, contribution measures' count.
 _HEAD2 = struct.Struct(f"<iHiI{TOTALS}qB")
-# Format 3: the archive (streams.model.archive): through, last active day, active days, sums.
-_ARCHIVE = struct.Struct(f"<iiI{TOTALS}q")
+# Format 3: the archive (streams.model.archive): through, last active day, active days, sums;
+# then how many of the days that follow are archived and their records' length, so a reader
+# can keep those as one piece (StoredDays).
+_ARCHIVE = struct.Struct(f"<iiI{TOTALS}qII")
 _DAY = struct.Struct(f"<iI{TOTALS}q")
+_DAY_COUNT = struct.Struct("<iI")  # a day record's first fields: its ordinal and event count
 _MEASURES = struct.Struct(f"<{len(RELATIVE_SOURCES)}d")
 _PART_TIME, _ACTIVE, _ROSTERED, _HAS_CONTRIBUTION = 1, 2, 4, 8
 
@@ -52,7 +55,7 @@ def dumps(state: StudentState) -> bytes:
             state.change_seq,
             math.nan if state.score is None else state.score,
             contribution_day,
-            len(state.days),
+            len(state.warm) + (state.cold.count if state.cold is not None else 0),
             len(cohort),
             len(state.published),
         ),
@@ -61,19 +64,30 @@ def dumps(state: StudentState) -> bytes:
     ]
     groups = "\n".join(state.groups).encode()
     measures = state.contribution[1] if state.contribution is not None else ()
+    # The archived days first (all before the others): still packed as read, then unpacked ones.
+    cold, through = state.cold, state.archived_through
+    days: list[bytes] = [cold.record] if cold is not None else []
+    n_cold = cold.count if cold is not None else 0
+    cold_bytes = len(cold.record) if cold is not None else 0
+    warm = state.warm
+    for ordinal in sorted(warm):
+        day = warm[ordinal]
+        if day.record is not None:  # unchanged since read: its record as it was
+            record = day.record
+        else:
+            ids = day.ids
+            record = b"".join((_DAY.pack(ordinal, len(ids), *day.totals), ids.tobytes(), day.codes.tobytes(), day.amounts.tobytes()))
+        days.append(record)
+        if ordinal <= through:
+            n_cold += 1
+            cold_bytes += len(record)
     parts += [
         _HEAD2.pack(state.last_active_pruned, len(groups), state.term_start, state.term_active, *state.term_sums, len(measures)),
         groups,
         struct.pack(f"<{len(measures)}d", *measures),
-        _ARCHIVE.pack(state.archived_through, state.archived_last_active, state.archived_active, *state.archived_sums),
+        _ARCHIVE.pack(through, state.archived_last_active, state.archived_active, *state.archived_sums, n_cold, cold_bytes),
+        *days,
     ]
-    for ordinal in sorted(state.days):
-        day = state.days[ordinal]
-        if day.record is not None:  # unchanged since read: its record as it was
-            parts.append(day.record)
-            continue
-        ids = day.ids
-        parts += (_DAY.pack(ordinal, len(ids), *day.totals), ids.tobytes(), day.codes.tobytes(), day.amounts.tobytes())
     return b"".join(parts)
 
 
@@ -98,7 +112,7 @@ def loads(data: bytes) -> StudentState:
             offset += 8 * n_measures
             if version >= 3:
                 state.archived_through, state.archived_last_active, state.archived_active, *sums = _ARCHIVE.unpack_from(data, offset)
-                state.archived_sums = sums
+                state.archived_sums, (n_cold, cold_bytes) = sums[:TOTALS], sums[TOTALS:]
                 offset += _ARCHIVE.size
         else:
             state.groups = _groups_before_format_2(state.cohort, bool(flags & _PART_TIME))
@@ -114,22 +128,78 @@ def loads(data: bytes) -> StudentState:
         state.score = None if math.isnan(score) else score
         if flags & _HAS_CONTRIBUTION:
             state.contribution = (contribution_day, tuple(measures))
-        days = state.days
-        for _ in range(n_days):
-            ordinal, n, *totals = _DAY.unpack_from(data, offset)
-            end = offset + _DAY.size + EVENT_BYTES * n
-            if end > len(data):
-                raise StateFormatError(f"a day of {n} events runs past the end of the student state")
-            # Each day keeps its whole record, written back as it is while unchanged.
-            days[ordinal] = Day.restored(totals, data[offset:end], _DAY.size)
-            offset = end
+        cold = None
+        if version >= 3 and n_cold:
+            if n_cold > n_days or offset + cold_bytes > len(data):
+                raise StateFormatError(f"{n_cold} archived days of {cold_bytes} bytes do not fit in the student state")
+            cold = StoredDays(data[offset : offset + cold_bytes], n_cold, state.archived_through)
+            offset += cold_bytes
+        days = {}
+        for _ in range(n_days - (n_cold if cold is not None else 0)):
+            ordinal, day, offset = _read_day(data, offset)
+            days[ordinal] = day
         if offset != len(data):
             raise StateFormatError(f"{len(data) - offset} bytes left over after a student state")
+        state.restore(days, cold)
         return state
     except (struct.error, UnicodeDecodeError, IndexError, ValueError) as exc:
         if isinstance(exc, StateFormatError):
             raise
         raise StateFormatError(f"not a student state: {exc}") from exc
+
+
+def _read_day(data: bytes, offset: int) -> tuple[int, Day, int]:
+    """The day whose record starts at ``offset``: its ordinal, the day (keeping its whole
+    record, written back as it is while unchanged) and where the next record starts."""
+    ordinal, n, *totals = _DAY.unpack_from(data, offset)
+    end = offset + _DAY.size + EVENT_BYTES * n
+    if end > len(data):
+        raise StateFormatError(f"a day of {n} events runs past the end of the student state")
+    return ordinal, Day.restored(totals, data[offset:end], _DAY.size), end
+
+
+class StoredDays:
+    """A student's archived days as stored, unpacked only when needed (``streams.model.ColdDays``)."""
+
+    __slots__ = ("record", "count", "last")
+
+    def __init__(self, record: bytes, count: int, last: int) -> None:
+        self.record = record
+        self.count = count
+        self.last = last  # no archived day is later than the archive's last day
+
+    def holds(self, packed: bytes) -> bool:
+        """Whether these days hold an event with these 8 id bytes (a match must be an id)."""
+        record = self.record
+        i = record.find(packed)
+        while i >= 0:
+            if self._is_id_at(i):
+                return True
+            i = record.find(packed, i + 1)
+        return False
+
+    def _is_id_at(self, i: int) -> bool:
+        at, record = 0, self.record
+        while at < len(record):
+            _, n = _DAY_COUNT.unpack_from(record, at)
+            ids = at + _DAY.size
+            if ids <= i < ids + 8 * n:
+                return (i - ids) % 8 == 0
+            at = ids + EVENT_BYTES * n
+        return False
+
+    def thaw(self) -> dict[int, Day]:
+        """The days, each keeping its own record."""
+        days, at = {}, 0
+        try:
+            for _ in range(self.count):
+                ordinal, day, at = _read_day(self.record, at)
+                days[ordinal] = day
+        except struct.error as exc:
+            raise StateFormatError(f"archived days that are not day records: {exc}") from exc
+        if at != len(self.record):
+            raise StateFormatError(f"{len(self.record) - at} bytes left over after a student's archived days")
+        return days
 
 
 def band_and_cohort(data: bytes) -> tuple[str | None, str]:

@@ -494,7 +494,7 @@ def test_state_codec_round_trips(events, band, score):
     state.published = b"12345678"
     decoded = state_codec.loads(state_codec.dumps(state))
     for name in StudentState.__slots__:
-        if name != "days":
+        if name not in ("_days", "_cold"):  # the days are compared below, whether packed or not
             assert getattr(decoded, name) == getattr(state, name)
     assert {d: (tuple(v.totals), list(v.ids), list(v.codes), list(v.amounts)) for d, v in decoded.days.items()} == {
         d: (tuple(v.totals), list(v.ids), list(v.codes), list(v.amounts)) for d, v in state.days.items()
