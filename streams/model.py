@@ -246,7 +246,7 @@ class StudentState:
     __slots__ = (
         "cohort", "groups", "part_time", "active", "rostered", "_days", "_cold", "last_active_pruned",
         "term_start", "term_sums", "term_active",
-        "archived_through", "archived_sums", "archived_active", "archived_last_active",
+        "archived_through", "archived_sums", "archived_active", "archived_last_active", "archived_caps",
         "score", "band", "change_seq", "contribution", "published",
     )  # fmt: skip
 
@@ -276,6 +276,8 @@ class StudentState:
         self.archived_sums = [0] * TOTALS
         self.archived_active = 0
         self.archived_last_active = 0
+        # The daily caps the archive was summed with: a policy with other caps drops it.
+        self.archived_caps: tuple[int, ...] = ()
         self.score: float | None = None
         self.band: str | None = None
         self.change_seq = 0
@@ -288,9 +290,23 @@ class StudentState:
     def days(self) -> dict[int, Day]:
         """Every kept day, by ordinal (archived days read back are unpacked on first use)."""
         if self._cold is not None:
-            cold, self._cold = self._cold, None
-            self._days = {**cold.thaw(), **self._days}
+            self.unpack()
         return self._days
+
+    def unpack(self) -> None:
+        """Unpack the archived days read back (``cold``) into ``days``.
+
+        The packed days stay if their bytes turn out not to be days (``thaw`` raises), so a
+        broken state fails the same way each time rather than losing them when written back.
+        """
+        if self._cold is not None:
+            self._days.update(self._cold.thaw())
+            self._cold = None
+
+    def days_from(self, first: int) -> dict[int, Day]:
+        """The kept days, or the unpacked ones when no packed day is as late as ``first``."""
+        cold = self._cold
+        return self._days if cold is None or first > cold.last else self.days
 
     @property
     def cold(self) -> ColdDays | None:
@@ -365,6 +381,8 @@ def prune(state: StudentState, today: int, policy: Engagement) -> None:
     """Forget days older than the retention (late events for them are rejected anyway)."""
     oldest = today - policy.retention_days + 1
     cap = _caps(policy)
+    if state.archived_through and state.archived_caps != cap:
+        drop_archive(state)  # its days were capped otherwise: what they take away would not match
     for day in sorted(d for d in state.days if d < oldest):
         kept = state.days.pop(day)
         if kept.active and day > state.last_active_pruned:
@@ -398,9 +416,11 @@ def archive(state: StudentState, through: int, policy: Engagement) -> None:
     that do not change. ``through`` only moves forward; the engine archives the days
     older than a student's window at each day's rollover.
     """
+    cap = _caps(policy)
+    if state.archived_through and state.archived_caps != cap:
+        drop_archive(state)  # summed under other caps: sum again
     if through <= state.archived_through:
         return
-    cap = _caps(policy)
     start = state.term_start
     days = state._days  # the days after the old archive, none of them cold
     for day in sorted(d for d in days if state.archived_through < d <= through):
@@ -411,16 +431,18 @@ def archive(state: StudentState, through: int, policy: Engagement) -> None:
             _add_capped(state.archived_sums, kept.totals, cap)
             state.archived_active += kept.active
     state.archived_through = through
+    state.archived_caps = cap
 
 
 def drop_archive(state: StudentState) -> None:
     """Forget the archive's sums (a kept day in it changed, or the term did): evaluations add
     the days up again until the next ``archive``."""
-    state.days  # noqa: B018 - unpacks the cold days: only archived days may stay packed
+    state.unpack()  # only archived days may stay packed
     state.archived_through = 0
     state.archived_sums = [0] * TOTALS
     state.archived_active = 0
     state.archived_last_active = 0
+    state.archived_caps = ()
 
 
 def _add_capped(sums: list[int], totals: list[int], cap: tuple[int, ...], sign: int = 1) -> int:
@@ -452,7 +474,7 @@ def window_totals(state: StudentState, first: int, last: int, policy: Engagement
     cap = _caps(policy)
     sums = [0] * TOTALS
     capped = [0] * TOTALS
-    days = state._days if state._cold is None or first > state._cold.last else state.days
+    days = state.days_from(first)
     for d in range(first, last + 1):
         day = days.get(d)
         if day is None:
@@ -503,14 +525,14 @@ def term_totals(state: StudentState, today: int, policy: Engagement) -> tuple[li
         return None
     sums = list(state.term_sums)
     active = state.term_active
-    if 0 < state.archived_through < today:
+    if 0 < state.archived_through < today and state.archived_caps == _caps(policy):
         for i in range(TOTALS):
             sums[i] += state.archived_sums[i]
         active += state.archived_active
         first = max(start, state.archived_through + 1)
     else:
         first = max(start, min(state.days, default=start))
-    days = state._days if state._cold is None or first > state._cold.last else state.days
+    days = state.days_from(first)
     kept, _ = window_totals(state, first, today - 1, policy)
     for i in range(TOTALS):
         sums[i] += kept[i]

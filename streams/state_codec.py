@@ -23,10 +23,11 @@ _HEAD = struct.Struct("<BBBIdiIHH")
 # Format 2: last active day forgotten, groups' length, term start, term active days,
 # term totals, contribution measures' count.
 _HEAD2 = struct.Struct(f"<iHiI{TOTALS}qB")
-# Format 3: the archive (streams.model.archive): through, last active day, active days, sums;
-# then how many of the days that follow are archived and their records' length, so a reader
-# can keep those as one piece (StoredDays).
-_ARCHIVE = struct.Struct(f"<iiI{TOTALS}qII")
+# Format 3: the archive (streams.model.archive): through, last active day, active days, sums,
+# the caps it was summed with (0 each: no archive); then how many of the days that follow are
+# archived and their records' length, so a reader can keep those as one piece (StoredDays).
+_CAPS = 5
+_ARCHIVE = struct.Struct(f"<iiI{TOTALS}q{_CAPS}qII")
 _DAY = struct.Struct(f"<iI{TOTALS}q")
 _DAY_COUNT = struct.Struct("<iI")  # a day record's first fields: its ordinal and event count
 _MEASURES = struct.Struct(f"<{len(RELATIVE_SOURCES)}d")
@@ -64,7 +65,8 @@ def dumps(state: StudentState) -> bytes:
     ]
     groups = "\n".join(state.groups).encode()
     measures = state.contribution[1] if state.contribution is not None else ()
-    # The archived days first (all before the others): still packed as read, then unpacked ones.
+    # The archived days first (all before the others): those still packed as read, then the
+    # unpacked ones up to the archive's last day (archived since they were read), counted in.
     cold, through = state.cold, state.archived_through
     days: list[bytes] = [cold.record] if cold is not None else []
     n_cold = cold.count if cold is not None else 0
@@ -85,7 +87,7 @@ def dumps(state: StudentState) -> bytes:
         _HEAD2.pack(state.last_active_pruned, len(groups), state.term_start, state.term_active, *state.term_sums, len(measures)),
         groups,
         struct.pack(f"<{len(measures)}d", *measures),
-        _ARCHIVE.pack(through, state.archived_last_active, state.archived_active, *state.archived_sums, n_cold, cold_bytes),
+        _ARCHIVE.pack(through, state.archived_last_active, state.archived_active, *state.archived_sums, *(state.archived_caps or (0,) * _CAPS), n_cold, cold_bytes),
         *days,
     ]
     return b"".join(parts)
@@ -112,7 +114,8 @@ def loads(data: bytes) -> StudentState:
             offset += 8 * n_measures
             if version >= 3:
                 state.archived_through, state.archived_last_active, state.archived_active, *sums = _ARCHIVE.unpack_from(data, offset)
-                state.archived_sums, (n_cold, cold_bytes) = sums[:TOTALS], sums[TOTALS:]
+                state.archived_sums, caps, (n_cold, cold_bytes) = sums[:TOTALS], tuple(sums[TOTALS:-2]), sums[-2:]
+                state.archived_caps = caps if state.archived_through else ()
                 offset += _ARCHIVE.size
         else:
             state.groups = _groups_before_format_2(state.cohort, bool(flags & _PART_TIME))
@@ -179,8 +182,9 @@ class StoredDays:
         return False
 
     def _is_id_at(self, i: int) -> bool:
+        """Whether byte ``i`` of the record starts an event id (not a day's head, code or amount)."""
         at, record = 0, self.record
-        while at < len(record):
+        while at <= i:
             _, n = _DAY_COUNT.unpack_from(record, at)
             ids = at + _DAY.size
             if ids <= i < ids + 8 * n:

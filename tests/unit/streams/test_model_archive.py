@@ -163,3 +163,46 @@ def test_a_window_that_reaches_into_the_packed_days_unpacks_them():
     read.part_time = state.part_time = True
     assert window_totals(read, START + 9, START + 29, POLICY) == window_totals(state, START + 9, START + 29, POLICY)
     assert window_totals(read, START + 9, START + 29, POLICY)[0][VLE] == sum(1 + d % 3 for d in range(START + 9, START + 30))
+
+
+def test_sums_archived_under_other_caps_are_not_used_and_are_made_again():
+    # An institution raises the VLE cap from 3 to 5 a day: the archived days were capped at 3.
+    raised = POLICY.model_copy(update={"daily_caps": POLICY.daily_caps.model_copy(update={"vle": 5})})
+    state, plain = StudentState(), StudentState()
+    for s in (state, plain):
+        set_term(s, START)
+        for day in range(START, START + 40):
+            apply_event(s, day, f"v{day}", VLE, 5)
+    archive(state, START + 20, POLICY)
+    read = state_codec.loads(state_codec.dumps(state))
+    assert term_totals(read, START + 40, raised) == term_totals(plain, START + 40, raised)
+    assert term_totals(read, START + 40, raised)[0][VLE] == 5 * 40
+    # The next rollover's archive sums every archived day again...
+    again = state_codec.loads(state_codec.dumps(state))
+    archive(again, START + 32, raised)
+    assert again.archived_caps[VLE] == 5 and again.archived_sums[VLE] == 5 * 33
+    # ...and its prune takes nothing capped at 5 away from sums capped at 3.
+    prune(read, START + 40, raised)
+    prune(plain, START + 40, raised)
+    assert read.archived_through == 0 and term_totals(read, START + 40, raised) == term_totals(plain, START + 40, raised)
+    archive(read, START + 32, raised)
+    assert read.archived_sums[VLE] == 5 * (32 - 5)  # days 6..32 are kept
+    assert term_totals(read, START + 40, raised) == term_totals(plain, START + 40, raised)
+
+
+def test_packed_days_that_are_not_days_fail_each_time_and_are_written_back_as_they_were():
+    import pytest
+
+    state = StudentState()
+    set_term(state, START)
+    for day in range(START, START + 20):
+        apply_event(state, day, f"v{day}", VLE, 1)
+    archive(state, START + 11, POLICY)
+    data = bytearray(state_codec.dumps(state))
+    cold_at = len(data) - sum(len(d.record or b"") for d in state_codec.loads(bytes(data)).warm.values()) - len(state_codec.loads(bytes(data)).cold.record)
+    data[cold_at + 4] = 200  # the first archived day's event count: runs past its record
+    read = state_codec.loads(bytes(data))
+    for _ in range(2):
+        with pytest.raises(state_codec.StateFormatError):
+            read.days  # noqa: B018
+    assert state_codec.dumps(read) == bytes(data)
