@@ -40,7 +40,8 @@ from producers.simulate import simulate
 from schemas.codec import default_codec
 from streams import state_codec
 from streams.clock import tick_records
-from streams.engine import Engine, Message, PartitionClock
+from streams.batch import Message, PartitionClock
+from streams.engine import Engine
 from streams.tables import Overlay
 
 BATCH = 10_000  # the worker's take_events batch

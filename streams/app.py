@@ -74,7 +74,8 @@ from streams.drain import use_draining_consumer
 from streams import metrics as worker_metrics
 from streams.web import add_health_views
 from leap.vocabulary import partition_for
-from streams.engine import Engine, Message, PartitionClock, partition_key, rejected
+from streams.batch import Message, PartitionClock, partition_key, rejected
+from streams.engine import Engine
 from leap.calendar import load_calendar
 from leap.policy import cached_policy
 

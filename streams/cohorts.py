@@ -15,7 +15,7 @@ from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 
 from schemas.codec import Codec
-from streams.engine import Message
+from streams.batch import Message
 from streams.scoring import baseline
 
 

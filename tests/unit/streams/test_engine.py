@@ -18,7 +18,8 @@ from streams import state_codec
 from streams.clock import tick_records
 from streams.cohorts import CohortCore
 from leap.vocabulary import partition_for
-from streams.engine import EPOCH_ORDINAL, TICK_BACKLOG, Engine, Message, PartitionClock, partition_key
+from streams.batch import Message, PartitionClock, partition_key
+from streams.engine import EPOCH_ORDINAL, TICK_BACKLOG, Engine
 from streams.model import StudentState, apply_event, effect_of
 from streams.scoring import near_boundary
 from leap.policy import RELATIVE_SOURCES, Engagement
