@@ -55,7 +55,6 @@ from typing import Any
 
 import faust
 from faust.serializers import codecs
-from prometheus_client import Counter, Gauge, Histogram
 
 from leap.kafka import DeliveryError, Publisher
 from leap.log import get_logger
@@ -71,6 +70,7 @@ from streams.cohorts import CohortCore
 from streams.assignment import AssignmentWatch
 from streams.commit_gaps import ProcessedOffsets, gap_action
 from streams.drain import use_draining_consumer
+from streams.handlers import finish_despite_cancel
 from streams import metrics as worker_metrics
 from streams.web import add_health_views
 from leap.vocabulary import partition_for
@@ -81,31 +81,10 @@ from leap.policy import cached_policy
 
 log = get_logger("leap.streams")
 
-EVENTS = Counter("leap_engine_events_total", "Activity events by outcome", ["outcome"])
-BAND_CHANGES = Counter("leap_engine_band_changes_total", "Band changes by transition", ["previous", "new"])
-LATENCY = Histogram(
-    "leap_engine_event_to_band_change_seconds",
-    "From the triggering message entering Kafka to its band change being decided",
-    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600, 86400),
-)
 # Re-scores a new baseline asks for, per batch (streams.engine): with events in the batch, few,
 # so an event waits for at most about this many evaluations; with none, larger steps.
 RESCORES_PER_BATCH = 200
 RESCORES_PER_STEP = 1000
-BATCH_SECONDS = Histogram("leap_engine_batch_seconds", "Time to process and deliver one batch")
-STUDENTS = Gauge("leap_engine_students", "Students held by this worker")
-UNASSIGNED = Gauge("leap_engine_students_unassigned", "Students with events but no roster entry, on this worker")
-BASELINES = Counter("leap_engine_baselines_total", "Cohort baselines frozen and broadcast")
-EVALUATIONS = Counter("leap_engine_evaluations_total", "Students scored (after their activity, at day rollovers, on new baselines)")
-DEFERRED = Gauge("leap_engine_evaluations_deferred", "Students whose scoring waits for their partition to catch up with its backlog")
-RESCORES_WAITING = Gauge("leap_engine_rescores_waiting", "Students a new group baseline concerns who are not re-scored yet")
-TICKS_DEFERRED = Counter("leap_engine_ticks_deferred_total", "Clock ticks not applied because the partition's activity backlog was long")
-STALLS = Counter("leap_engine_commit_gaps_total", "Commit gaps left by a faust rebalance, filled or re-read")
-RESTORED = Counter(
-    "leap_engine_changelog_restored_total",
-    "Changelog records read into this worker's tables at start-up and rebalances (on RocksDB only those written since its state was last saved)",
-    ["table"],
-)
 
 
 class _StateCodec(codecs.Codec):
@@ -127,71 +106,6 @@ class _StudentStateType:
     @staticmethod
     def from_data(value: Any, preferred_type: Any = None) -> Any:
         return value
-
-
-async def finish_despite_cancel(coro: Any, warn_after: float = 30.0) -> Any:
-    """Await ``coro`` to its end even if the awaiting task is cancelled meanwhile; then let the
-    cancellation through.
-
-    faust stops a worker by cancelling its agents, and ``take_events`` acknowledges the batch
-    in hand on the way out, cancelled or not; the stop then commits it. A batch abandoned
-    half-way (its state not yet written) would be lost, so a stop first finishes it.
-    """
-    task = asyncio.ensure_future(coro)
-    _watch(task, warn_after)
-    cancelled = False
-    while True:
-        try:
-            result = await asyncio.shield(task)
-            break
-        except asyncio.CancelledError:
-            if task.done():
-                raise  # the work itself was cancelled, not the wait for it
-            cancelled = True
-    if cancelled:
-        raise asyncio.CancelledError("stopped once the batch in hand was finished")
-    return result
-
-
-def awaited_by(coro: Any) -> list[str]:
-    """Where a suspended coroutine waits: ``function:line`` down its chain of awaits, outermost first."""
-    chain = []
-    while coro is not None and hasattr(coro, "cr_frame"):
-        frame = coro.cr_frame
-        if frame is not None:
-            chain.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
-        coro = coro.cr_await
-    if coro is not None:
-        chain.append(type(coro).__name__)  # the future (or other awaitable) at the bottom
-    return chain
-
-
-def _watch(task: asyncio.Future, after: float) -> None:
-    """Log, every ``after`` seconds until it ends, that a handler is still running and where it waits.
-
-    A handler that never ends holds its agent (and, shielded, the worker's stop) while the
-    rest of the worker looks busy: this line and ``leap_engine_handlers_stuck`` are how it shows.
-    """
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    counted = False
-
-    def check() -> None:
-        nonlocal handle, counted
-        if not counted:
-            worker_metrics.HANDLERS_STUCK.inc()
-            counted = True
-        coro = task.get_coro() if isinstance(task, asyncio.Task) else None
-        log.warning("a handler is still running", seconds=round(loop.time() - started), waiting_in=" > ".join(awaited_by(coro)))
-        handle = loop.call_later(after, check)
-
-    def done(_: asyncio.Future) -> None:
-        handle.cancel()
-        if counted:
-            worker_metrics.HANDLERS_STUCK.dec()
-
-    handle = loop.call_later(after, check)
-    task.add_done_callback(done)
 
 
 def _die(reason: str) -> None:
@@ -260,7 +174,7 @@ def create_app(
     contributions = app.topic(names["contributions"], key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
 
     def restored(name: str) -> Callable[[Any], Any]:
-        counter = RESTORED.labels(name)
+        counter = worker_metrics.RESTORED.labels(name)
 
         async def count(event: Any) -> None:
             counter.inc()
@@ -369,7 +283,7 @@ def create_app(
                 log.warning("re-reading a partition from its committed offset after a rebalance", topic=tp.topic, partition=tp.partition, offset=committed)
             else:
                 continue
-            STALLS.inc()
+            worker_metrics.STALLS.inc()
 
     def same_partitions() -> bool:
         """Whether the engine's partitions are those of its last batch; if not, forget what it derived from them."""
@@ -410,7 +324,7 @@ def create_app(
             for e in events:
                 note_processed(e.message)
             await unstick_commits()
-            BATCH_SECONDS.observe(time.perf_counter() - started)
+            worker_metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
 
     # Outputs and the students' changelog go through librdkafka, not faust's producer: faust's
     # per-message send path cost more than the engine itself (two sends per event during a
@@ -497,16 +411,16 @@ def create_app(
         persist_offsets(delivered)
         for outcome in ("applied", "duplicate", "late", "rejected"):
             if out.counts[outcome]:
-                EVENTS.labels(outcome).inc(out.counts[outcome])
-        EVALUATIONS.inc(out.counts["evaluated"])
-        DEFERRED.set(engine.deferred_count())
-        RESCORES_WAITING.set(engine.rescores_waiting())
+                worker_metrics.EVENTS.labels(outcome).inc(out.counts[outcome])
+        worker_metrics.EVALUATIONS.inc(out.counts["evaluated"])
+        worker_metrics.DEFERRED.set(engine.deferred_count())
+        worker_metrics.RESCORES_WAITING.set(engine.rescores_waiting())
         if out.counts["ticks_deferred"]:
-            TICKS_DEFERRED.inc(out.counts["ticks_deferred"])
+            worker_metrics.TICKS_DEFERRED.inc(out.counts["ticks_deferred"])
         for (previous, new), n in out.transitions.items():
-            BAND_CHANGES.labels(previous, new).inc(n)
+            worker_metrics.BAND_CHANGES.labels(previous, new).inc(n)
         for latency in out.latencies_ms:
-            LATENCY.observe(latency / 1000)
+            worker_metrics.LATENCY.observe(latency / 1000)
 
     @app.agent(contributions, concurrency=1)
     async def cohort_agent(stream):  # type: ignore[no-untyped-def]
@@ -541,7 +455,7 @@ def create_app(
         if out.broadcasts:
             await flushed()
         frozen_view.apply()
-        BASELINES.inc(len(out.broadcasts))
+        worker_metrics.BASELINES.inc(len(out.broadcasts))
 
     if tick_seconds > 0:
 
@@ -568,8 +482,8 @@ def create_app(
     @app.timer(interval=15.0)
     async def gauges() -> None:
         held = held_students()
-        STUDENTS.set(len(held))
-        UNASSIGNED.set(sum(1 for _, cohort in held if cohort == "unassigned"))
+        worker_metrics.STUDENTS.set(len(held))
+        worker_metrics.UNASSIGNED.set(sum(1 for _, cohort in held if cohort == "unassigned"))
         worker_metrics.show_bands(worker_metrics.band_counts(band for band, _ in held))
 
     lag_shown: set[int] = set()

@@ -1,7 +1,7 @@
-"""The stream worker's own gauges beyond its counters: lag, recovery, readiness and bands.
+"""The stream worker's metrics: its counters, and gauges of lag, recovery, readiness and bands.
 
-Pure helpers compute each value from plain data; ``streams.app`` reads faust's state and sets
-them on a timer. Band counts are aggregates per worker (sum them across workers): nothing
+Pure helpers compute the gauges' values from plain data; ``streams.app`` reads faust's state
+and sets them on a timer. Band counts are aggregates per worker (sum them across workers): nothing
 here names a student.
 """
 
@@ -9,10 +9,31 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 from leap.policy import BAND_ORDER
 
+EVENTS = Counter("leap_engine_events_total", "Activity events by outcome", ["outcome"])
+BAND_CHANGES = Counter("leap_engine_band_changes_total", "Band changes by transition", ["previous", "new"])
+LATENCY = Histogram(
+    "leap_engine_event_to_band_change_seconds",
+    "From the triggering message entering Kafka to its band change being decided",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600, 86400),
+)
+BATCH_SECONDS = Histogram("leap_engine_batch_seconds", "Time to process and deliver one batch")
+STUDENTS = Gauge("leap_engine_students", "Students held by this worker")
+UNASSIGNED = Gauge("leap_engine_students_unassigned", "Students with events but no roster entry, on this worker")
+BASELINES = Counter("leap_engine_baselines_total", "Cohort baselines frozen and broadcast")
+EVALUATIONS = Counter("leap_engine_evaluations_total", "Students scored (after their activity, at day rollovers, on new baselines)")
+DEFERRED = Gauge("leap_engine_evaluations_deferred", "Students whose scoring waits for their partition to catch up with its backlog")
+RESCORES_WAITING = Gauge("leap_engine_rescores_waiting", "Students a new group baseline concerns who are not re-scored yet")
+TICKS_DEFERRED = Counter("leap_engine_ticks_deferred_total", "Clock ticks not applied because the partition's activity backlog was long")
+STALLS = Counter("leap_engine_commit_gaps_total", "Commit gaps left by a faust rebalance, filled or re-read")
+RESTORED = Counter(
+    "leap_engine_changelog_restored_total",
+    "Changelog records read into this worker's tables at start-up and rebalances (on RocksDB only those written since its state was last saved)",
+    ["table"],
+)
 LAG = Gauge("leap_engine_lag", "Activity messages not yet processed, by partition held by this worker", ["partition"])
 RECOVERY = Gauge("leap_engine_recovery_remaining", "Changelog records left to restore before this worker scores (0 when restored)")
 PARTITIONS = Gauge("leap_engine_partitions", "Activity partitions held by this worker")

@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
-from streams.app import awaited_by, finish_despite_cancel
+from streams.handlers import awaited_by, finish_despite_cancel
 
 
 def run(coro):  # type: ignore[no-untyped-def]
