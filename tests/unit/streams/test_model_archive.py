@@ -47,6 +47,17 @@ def _apply(state: StudentState, today: int, step: tuple) -> str | None:
     return apply_event(state, today - back, f"{source}-{ident}", code, amount, original)
 
 
+def _archived(days: int, through: int, per_day: int = 1) -> StudentState:
+    """A student in a term since START, with ``per_day`` VLE events on each of ``days`` days,
+    archived through START + ``through``."""
+    state = StudentState()
+    set_term(state, START)
+    for day in range(START, START + days):
+        apply_event(state, day, f"v{day}", VLE, per_day)
+    archive(state, START + through, POLICY)
+    return state
+
+
 def _days(state: StudentState) -> dict:
     return {d: (day.totals, list(day.ids), list(day.codes), list(day.amounts)) for d, day in state.days.items()}
 
@@ -109,11 +120,7 @@ def test_a_correction_of_an_archived_event_drops_the_archive_even_from_a_day_in_
 
 
 def test_format_3_carries_the_archive_and_a_format_2_state_reads_with_none():
-    state = StudentState()
-    set_term(state, START)
-    for day in range(START, START + 12):
-        apply_event(state, day, f"v{day}", VLE, 5)
-    archive(state, START + 8, POLICY)
+    state = _archived(12, 8, per_day=5)
     read = state_codec.loads(state_codec.dumps(state))
     fields = ("archived_through", "archived_sums", "archived_active", "archived_last_active")
     assert [getattr(read, f) for f in fields] == [getattr(state, f) for f in fields]
@@ -130,9 +137,9 @@ def test_format_3_carries_the_archive_and_a_format_2_state_reads_with_none():
 def test_a_state_read_back_keeps_its_archived_days_packed_until_one_is_needed():
     state = StudentState()
     set_term(state, START)
+    apply_event(state, START, "second", VLE, 1)  # two ids on the first day, to find one across them
     for day in range(START, START + 20):
         apply_event(state, day, f"v{day}", VLE, 1)
-    apply_event(state, START, "second", VLE, 1)
     archive(state, START + 11, POLICY)
     read = state_codec.loads(state_codec.dumps(state))
     assert read.cold is not None and read.cold.count == 12 and min(read.warm) == START + 12
@@ -193,11 +200,7 @@ def test_sums_archived_under_other_caps_are_not_used_and_are_made_again():
 def test_packed_days_that_are_not_days_fail_each_time_and_are_written_back_as_they_were():
     import pytest
 
-    state = StudentState()
-    set_term(state, START)
-    for day in range(START, START + 20):
-        apply_event(state, day, f"v{day}", VLE, 1)
-    archive(state, START + 11, POLICY)
+    state = _archived(20, 11)
     data = bytearray(state_codec.dumps(state))
     cold_at = len(data) - sum(len(d.record or b"") for d in state_codec.loads(bytes(data)).warm.values()) - len(state_codec.loads(bytes(data)).cold.record)
     data[cold_at + 4] = 200  # the first archived day's event count: runs past its record
