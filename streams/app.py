@@ -71,6 +71,7 @@ from streams.assignment import AssignmentWatch
 from streams.commit_gaps import ProcessedOffsets, gap_action
 from streams.drain import use_draining_consumer
 from streams.handlers import finish_despite_cancel
+from streams.send_errors import DELIVERY_DEADLINE, SendFailures
 from streams import metrics as worker_metrics
 from streams.web import add_health_views
 from leap.vocabulary import partition_for
@@ -142,6 +143,9 @@ def create_app(
         processing_guarantee="at_least_once",
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        # faust's own sends (the cohort tables' changelogs) fail after this rather than 20
+        # minutes, and a failure ends the worker before its commit (streams.send_errors).
+        producer_request_timeout=DELIVERY_DEADLINE,
         stream_buffer_maxsize=20_000,
         broker_commit_every=20_000,
         broker_session_timeout=settings.engine_session_timeout,
@@ -151,6 +155,7 @@ def create_app(
         datadir=str(datadir),
         logging_config=None,
     )
+    app.sensors.add(SendFailures(_die))
     names = {
         "activity": settings.topic("activity"),
         "roster": settings.topic("roster"),
@@ -338,7 +343,7 @@ def create_app(
 
     async def flushed() -> None:
         try:
-            await asyncio.to_thread(sink.flush, 60.0)
+            await asyncio.to_thread(sink.flush, DELIVERY_DEADLINE)
         except DeliveryError as exc:
             _die(str(exc))
 
