@@ -204,14 +204,14 @@ def alerts_summary(
 
     from consumers.consumer import TOPICS
     from consumers.records import alert_summary
-    from leap.topics import group_lag
+    from leap.topics import consumer_group, group_lag
 
     settings = get_settings()
     if wait > 0:
         deadline = time.monotonic() + wait
         topics = [settings.topic(name) for name in TOPICS]
         with err.status("waiting for the consumer to store everything"):
-            while (lag := group_lag(settings, f"{settings.topic_prefix}-consumer", topics)) > 0:
+            while (lag := group_lag(settings, consumer_group(settings.topic_prefix), topics)) > 0:
                 if time.monotonic() > deadline:
                     fail(f"the consumer still has {lag:,} messages to store after {wait:.0f} s")
                 time.sleep(1.0)

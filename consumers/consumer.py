@@ -44,6 +44,7 @@ from leap.kafka import Publisher, client_config
 from leap.log import get_logger
 from leap.policy import SOURCES, Alerts, Engagement
 from leap.settings import Settings
+from leap.topics import consumer_group
 from schemas.codec import CodecError, default_codec
 
 log = get_logger("leap.consumer")
@@ -409,7 +410,7 @@ class AlertConsumer:
             client_config(
                 self.settings,
                 **{
-                    "group.id": f"{self.settings.topic_prefix}-consumer",
+                    "group.id": consumer_group(self.settings.topic_prefix),
                     "enable.auto.commit": False,
                     "auto.offset.reset": "earliest",
                     # Retrying a storage outage can take minutes without reading: stay in the group.

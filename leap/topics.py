@@ -168,12 +168,7 @@ def delete_topics(settings: Settings, timeout: float = 60.0) -> list[str]:
     names = sorted(n for n in admin.list_topics(timeout=timeout).topics if n in ours or n.startswith(engine))
     if not names:
         return []
-    for future in admin.delete_topics(names, operation_timeout=timeout, request_timeout=timeout).values():
-        try:
-            future.result()
-        except KafkaException as exc:
-            if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:  # already gone
-                raise
+    _delete_named(admin, names, timeout)
     deadline = time.monotonic() + timeout
     while set(names) & set(admin.list_topics(timeout=timeout).topics):
         if time.monotonic() > deadline:
@@ -187,9 +182,30 @@ def delete_topics_starting(settings: Settings, prefix: str, timeout: float = 30.
     run's own deployment, faust's internal topics included. Returns their names."""
     admin = AdminClient(client_config(settings))
     names = sorted(t for t in admin.list_topics(timeout=timeout).topics if t.startswith(prefix))
-    for future in admin.delete_topics(names).values() if names else ():
-        future.result()
+    if names:
+        _delete_named(admin, names, timeout)
     return names
+
+
+def delete_deployment(settings: Settings, prefix: str) -> None:
+    """Delete a deployment of its own (a test's or a chaos run's): its topics and the engine's
+    and the consumer's groups (a group that never committed has nothing to delete)."""
+    delete_topics_starting(settings, prefix)
+    admin = AdminClient(client_config(settings))  # kept referenced: its futures complete only while it lives
+    for future in admin.delete_consumer_groups([engine_group(prefix), consumer_group(prefix)]).values():
+        try:
+            future.result()
+        except KafkaException:
+            pass
+
+
+def _delete_named(admin: AdminClient, names: list[str], timeout: float) -> None:
+    for future in admin.delete_topics(names, operation_timeout=timeout, request_timeout=timeout).values():
+        try:
+            future.result()
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:  # already gone
+                raise
 
 
 _SETTLING = {
@@ -282,6 +298,11 @@ def group_lag(settings: Settings, group: str, topics: list[str], timeout: float 
 def engine_group(prefix: str) -> str:
     """The stream workers' consumer group, and faust's app id (its tables' changelogs start with it)."""
     return f"{prefix}-engine"
+
+
+def consumer_group(prefix: str) -> str:
+    """The alert consumer's consumer group."""
+    return f"{prefix}-consumer"
 
 
 def engine_changelog(prefix: str, table: str) -> str:

@@ -9,14 +9,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import psycopg
-from confluent_kafka.admin import AdminClient
 
 from consumers.live import Live
 from leap.dead_letter import read_dead_letters
-from leap.kafka import client_config, read_to_end
+from leap.kafka import read_to_end
 from leap.log import get_logger
 from leap.settings import get_settings
-from leap.topics import delete_topics_starting, engine_changelog, engine_group, group_lag
+from leap.topics import consumer_group, delete_deployment, engine_changelog, group_lag
 from reliability import invariants
 from schemas.codec import CodecError
 from streams import state_codec
@@ -49,7 +48,7 @@ def converged(run: Run, expected: Mapping, seconds: float) -> bool:
         run.processes.supervise()
         try:
             same = invariants.states_equal_replay(latest_states(run.settings), expected, run.policy).held
-            stored = same and group_lag(run.settings, f"{run.prefix}-consumer", topics) == 0
+            stored = same and group_lag(run.settings, consumer_group(run.prefix), topics) == 0
             if stored and invariants.band_changes_once(published_changes(run), [r[0] for r in _rows(run, "SELECT change_id::text FROM band_changes")]).held:
                 return True
         except Exception as exc:  # a service still coming back: ask again
@@ -120,13 +119,7 @@ def sent_event_ids(run: Run) -> dict[str, set[int]]:
 
 def delete_run(run: Run) -> None:
     """Remove the run's topics, consumer groups, database and Redis keys."""
-    delete_topics_starting(run.settings, run.prefix)
-    admin = AdminClient(client_config(run.settings))
-    for future in admin.delete_consumer_groups([engine_group(run.prefix), f"{run.prefix}-consumer"]).values():
-        try:
-            future.result()
-        except Exception:  # a group that never committed: nothing to delete
-            pass
+    delete_deployment(run.settings, run.prefix)
     with psycopg.connect(get_settings().database_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{run.database}" WITH (FORCE)')
     live = Live.connect(run.settings)

@@ -9,11 +9,8 @@ import uuid
 import warnings
 from pathlib import Path
 
-from confluent_kafka.admin import AdminClient
-
-from leap.kafka import client_config
 from leap.settings import Settings
-from leap.topics import TOPICS, create_topics, delete_topics_starting, engine_group
+from leap.topics import TOPICS, create_topics, delete_deployment, engine_group
 from reliability.processes import die_with_parent, free_port
 from tests.integration.conftest import LEAP
 
@@ -101,19 +98,12 @@ class Deployment:
                 # A process that ignores a stop is a finding even when the test passed: say which, and where its log ended.
                 tail = Path(process.log_path).read_text(errors="replace").splitlines()[-5:]  # type: ignore[attr-defined]
                 warnings.warn(f"{process.args[1]} (port {process.port}) did not stop within 60 s of SIGTERM and was killed; its log ends: {tail}", stacklevel=1)  # type: ignore[attr-defined]
-        delete_topics_starting(self.settings, self.prefix)
+        delete_deployment(self.settings, self.prefix)
         if self.database is not None:
             import psycopg
 
             with psycopg.connect(Settings().database_url, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
-        groups = [engine_group(self.prefix), f"{self.prefix}-consumer"]
-        admin = AdminClient(client_config(self.settings))  # kept referenced: its futures complete only while it lives
-        for future in admin.delete_consumer_groups(groups).values():
-            try:
-                future.result()
-            except Exception:  # the group may never have committed; nothing to delete
-                pass
 
     def engine_lag(self) -> int:
         """Input (activity and roster) not yet committed by the engine; ticks never stop, so not them."""
