@@ -381,8 +381,7 @@ def prune(state: StudentState, today: int, policy: Engagement) -> None:
     """Forget days older than the retention (late events for them are rejected anyway)."""
     oldest = today - policy.retention_days + 1
     cap = _caps(policy)
-    if state.archived_through and state.archived_caps != cap:
-        drop_archive(state)  # its days were capped otherwise: what they take away would not match
+    _drop_archive_of_other_caps(state, cap)  # what its days take away would not match
     for day in sorted(d for d in state.days if d < oldest):
         kept = state.days.pop(day)
         if kept.active and day > state.last_active_pruned:
@@ -417,8 +416,7 @@ def archive(state: StudentState, through: int, policy: Engagement) -> None:
     older than a student's window at each day's rollover.
     """
     cap = _caps(policy)
-    if state.archived_through and state.archived_caps != cap:
-        drop_archive(state)  # summed under other caps: sum again
+    _drop_archive_of_other_caps(state, cap)  # summed under other caps: sum again
     if through <= state.archived_through:
         return
     start = state.term_start
@@ -443,6 +441,12 @@ def drop_archive(state: StudentState) -> None:
     state.archived_active = 0
     state.archived_last_active = 0
     state.archived_caps = ()
+
+
+def _drop_archive_of_other_caps(state: StudentState, cap: tuple[int, ...]) -> None:
+    # The policy's daily caps changed since the archive was summed: its sums no longer hold.
+    if state.archived_through and state.archived_caps != cap:
+        drop_archive(state)
 
 
 def _add_capped(sums: list[int], totals: list[int], cap: tuple[int, ...], sign: int = 1) -> int:

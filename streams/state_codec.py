@@ -97,8 +97,7 @@ def loads(data: bytes) -> StudentState:
     """Decode a student's state; ``StateFormatError`` if it is not one."""
     try:
         version, flags, band, seq, score, contribution_day, n_days, cohort_len, published_len = _HEAD.unpack_from(data, 0)
-        if not 1 <= version <= FORMAT:
-            raise StateFormatError(f"student state format {version}, this code reads 1 to {FORMAT}")
+        _check_version(version)
         offset = _HEAD.size
         state = StudentState(data[offset : offset + cohort_len].decode())
         offset += cohort_len
@@ -149,6 +148,11 @@ def loads(data: bytes) -> StudentState:
         if isinstance(exc, StateFormatError):
             raise
         raise StateFormatError(f"not a student state: {exc}") from exc
+
+
+def _check_version(version: int) -> None:
+    if not 1 <= version <= FORMAT:
+        raise StateFormatError(f"student state format {version}, this code reads 1 to {FORMAT}")
 
 
 def _read_day(data: bytes, offset: int) -> tuple[int, Day, int]:
@@ -214,8 +218,7 @@ def band_and_cohort(data: bytes) -> tuple[str | None, str]:
     """
     try:
         version, _, band, _, _, _, _, cohort_len, _ = _HEAD.unpack_from(data, 0)
-        if not 1 <= version <= FORMAT:
-            raise StateFormatError(f"student state format {version}, this code reads 1 to {FORMAT}")
+        _check_version(version)
         cohort = bytes(data[_HEAD.size : _HEAD.size + cohort_len]).decode()
         return (None if band == _NO_BAND else _BANDS[band]), cohort
     except (struct.error, UnicodeDecodeError, IndexError) as exc:
