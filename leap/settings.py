@@ -126,6 +126,13 @@ class Settings(BaseSettings):
         "band change sooner; longer makes fewer, larger batches (each costs two waits for Kafka), which only matters "
         "while a backlog is read.",
     )
+    engine_state_cache: int = Field(
+        10_000,
+        ge=0,
+        description="Students whose state a stream worker on the rocksdb store keeps decoded in memory after writing it "
+        "(the most recently written), so their next events need no read from disk. About 10-20 KiB each (a state of 4-6 "
+        "weeks); 0 keeps none. Set near the students one worker holds when memory allows; the memory store keeps all.",
+    )
     policy_file: Path = Field(
         PROJECT_ROOT / "deploy" / "institution.toml",
         description="The institution's policy: weights, caps, windows, bands, alert rules.",

@@ -202,7 +202,7 @@ def create_app(
     students = key_partitioned("students", _StudentStateType)
     clocks_table = key_partitioned("partition-clocks", bytes)
     # The engine writes these two itself (see process): by partition, and their persisted offsets.
-    students_store = EngineTable(students, decode=state_codec.loads)
+    students_store = EngineTable(students, decode=state_codec.loads, keep=settings.engine_state_cache)
     clocks_store = EngineTable(clocks_table)
     # Written through faust while handling a message of the cohort's own partition (one at a
     # time), so faust's own write path records their persisted offsets; JSON values.
@@ -295,6 +295,7 @@ def create_app(
         if assignment_changed("engine"):
             engine.reset_indexes()
             clock_cache.clear()
+            students_store.forget()
             return False
         return True
 
@@ -398,7 +399,7 @@ def create_app(
         for key, state in out.writes.items():
             if key not in out.deletes:
                 p = partition_for(key, partitions)
-                encoded = state_codec.dumps(state)
+                encoded = state_codec.stored(state)  # the state may be kept (students_store): as stored
                 puts[p].append((key, state, encoded))
                 send(students_changelog, encoded, key=key, partition=p, on_delivery=noted)
         for key in out.deletes:
@@ -413,7 +414,12 @@ def create_app(
             students_store.write(p, puts[p], removals[p])
         for p, value in clock_values.items():
             clocks_store.write(p, [(clock_keys[p], value, value)])
+        # A state the batch read but did not write may have been changed in place all the same.
+        students_store.discard(key for key in view.seen if key not in out.writes)
         persist_offsets(delivered)
+        for source, n in students_store.reads.items():
+            worker_metrics.STATE_READS.labels(source).inc(n)
+        students_store.reads.clear()
         for outcome in ("applied", "duplicate", "late", "rejected"):
             if out.counts[outcome]:
                 worker_metrics.EVENTS.labels(outcome).inc(out.counts[outcome])

@@ -24,6 +24,11 @@ BATCH_SECONDS = Histogram("leap_engine_batch_seconds", "Time to process and deli
 STUDENTS = Gauge("leap_engine_students", "Students held by this worker")
 UNASSIGNED = Gauge("leap_engine_students_unassigned", "Students with events but no roster entry, on this worker")
 BASELINES = Counter("leap_engine_baselines_total", "Cohort baselines frozen and broadcast")
+STATE_READS = Counter(
+    "leap_engine_state_reads_total",
+    "Student states the engine read, by where from (kept: decoded in memory since written; store: read from RocksDB and decoded)",
+    ["source"],
+)
 EVALUATIONS = Counter("leap_engine_evaluations_total", "Students scored (after their activity, at day rollovers, on new baselines)")
 DEFERRED = Gauge("leap_engine_evaluations_deferred", "Students whose scoring waits for their partition to catch up with its backlog")
 RESCORES_WAITING = Gauge("leap_engine_rescores_waiting", "Students a new group baseline concerns who are not re-scored yet")

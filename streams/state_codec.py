@@ -40,6 +40,21 @@ class StateFormatError(ValueError):
 
 def dumps(state: StudentState) -> bytes:
     """Encode a student's state."""
+    return _encode(state, settle=False)
+
+
+def stored(state: StudentState) -> bytes:
+    """Encode a student's state, and leave it as ``loads`` would read it back.
+
+    Each day is kept as its record and the archived days as one packed piece, as a state
+    read from storage holds them: a state kept in memory after it is written (the worker's
+    kept states, ``streams.table_store``) then costs its next write the copy of unchanged
+    records, not encoding every day again. What the state means does not change.
+    """
+    return _encode(state, settle=True)
+
+
+def _encode(state: StudentState, settle: bool) -> bytes:
     flags = (
         (_PART_TIME if state.part_time else 0)
         | (_ACTIVE if state.active else 0)
@@ -72,6 +87,7 @@ def dumps(state: StudentState) -> bytes:
     n_cold = cold.count if cold is not None else 0
     cold_bytes = len(cold.record) if cold is not None else 0
     warm = state.warm
+    packed_now = 0  # archived days unpacked until now
     for ordinal in sorted(warm):
         day = warm[ordinal]
         if day.record is not None:  # unchanged since read: its record as it was
@@ -79,10 +95,17 @@ def dumps(state: StudentState) -> bytes:
         else:
             ids = day.ids
             record = b"".join((_DAY.pack(ordinal, len(ids), *day.totals), ids.tobytes(), day.codes.tobytes(), day.amounts.tobytes()))
+            if settle:
+                warm[ordinal] = Day.restored(day.totals, record, _DAY.size)
         days.append(record)
         if ordinal <= through:
             n_cold += 1
             cold_bytes += len(record)
+            packed_now += 1
+    if settle and packed_now:
+        # The archived days (first in ``days``, all earlier than the rest) become one piece.
+        pieces = len(days) - len(warm) + packed_now
+        state.restore({o: d for o, d in warm.items() if o > through}, StoredDays(b"".join(days[:pieces]), n_cold, through))
     parts += [
         _HEAD2.pack(state.last_active_pruned, len(groups), state.term_start, state.term_active, *state.term_sums, len(measures)),
         groups,

@@ -11,11 +11,18 @@ So ``EngineTable`` reads a key from the database of the partition it belongs to,
 batch's values to theirs, and records persisted offsets; ``offsets_to_persist`` (pure)
 decides which offsets may be recorded. On the memory store values are the objects
 themselves and there is no persisted offset: every start reads the whole changelog.
+
+On RocksDB it also keeps the values of the last ``keep`` keys it wrote, as the objects
+written: a student's state read again in the next batches is then not read and decoded
+again (a backlog touches the same students batch after batch). Only what was written is
+kept, so a kept value is always the one the database holds; the shell discards a key whose
+object a batch may have changed without writing it, and forgets them all when its
+partitions change hands (another worker may have written them since).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cached_property
 from typing import Any
@@ -108,9 +115,12 @@ class EngineTable:
     changelog bytes; the memory store keeps the value itself, as faust's restore leaves it).
     """
 
-    def __init__(self, table: Any, decode: Callable[[bytes], Any] = lambda raw: raw) -> None:
+    def __init__(self, table: Any, decode: Callable[[bytes], Any] = lambda raw: raw, keep: int = 0) -> None:
         self.table = table
         self.decode = decode
+        self.keep = keep
+        self._kept: OrderedDict[bytes, Any] = OrderedDict()  # key -> value as last written, oldest first
+        self.reads: Counter[str] = Counter()  # where get found its values on RocksDB: kept or store
 
     @cached_property
     def on_rocksdb(self) -> bool:
@@ -131,8 +141,23 @@ class EngineTable:
             return store.get(key)
         # _db_for_partition: faust's store has no public read by partition (its __getitem__
         # would look in the partition of whatever event is current).
+        value = self._kept.get(key)
+        if value is not None:
+            self._kept.move_to_end(key)
+            self.reads["kept"] += 1
+            return value
+        self.reads["store"] += 1
         raw = store._db_for_partition(partition).get(key)
         return None if raw is None else self.decode(raw)
+
+    def discard(self, keys: Iterable[bytes]) -> None:
+        """Stop keeping ``keys``' values: their objects may have changed since they were written."""
+        for key in keys:
+            self._kept.pop(key, None)
+
+    def forget(self) -> None:
+        """Keep nothing (the worker's partitions changed hands)."""
+        self._kept.clear()
 
     def write(self, partition: int, puts: Iterable[tuple[bytes, Any, bytes]], deletes: Iterable[bytes] = ()) -> None:
         """Write ``(key, value, encoded value)`` and delete ``deletes``, all of one partition.
@@ -153,11 +178,22 @@ class EngineTable:
         import rocksdict
 
         batch = rocksdict.WriteBatch(raw_mode=True)
+        puts = list(puts)
+        deletes = list(deletes)
         for key, _, encoded in puts:
             batch.put(key, encoded)
         for key in deletes:
             batch.delete(key)
         store._db_for_partition(partition).write(batch)
+        if self.keep:
+            kept = self._kept
+            for key, value, _ in puts:
+                kept[key] = value
+                kept.move_to_end(key)
+            for key in deletes:
+                kept.pop(key, None)
+            while len(kept) > self.keep:
+                kept.popitem(last=False)
 
     def persisted_offset(self, partition: int) -> int | None:
         """The changelog offset up to which this partition's store holds every record (RocksDB only)."""

@@ -1,15 +1,18 @@
-"""The engine's tables on either store: which changelog offsets a store may claim, what a value's head says."""
+"""The engine's tables on either store: which changelog offsets a store may claim, what a value's head says, which values are kept."""
 
 from __future__ import annotations
 
+import uuid
+
+import faust
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from streams import state_codec
 from streams.tables import Overlay
-from streams.model import StudentState
-from streams.table_store import offsets_to_persist, own_runs, store_url
+from streams.model import VLE, StudentState, apply_event
+from streams.table_store import EngineTable, offsets_to_persist, own_runs, store_url
 
 STUDENTS = "leap-engine-students-changelog"
 CLOCKS = "leap-engine-partition-clocks-changelog"
@@ -144,3 +147,53 @@ def test_a_recorded_offset_never_claims_a_record_the_store_did_not_get(batch_siz
             assert set(range(moved + 1)) <= held
             covered = moved
         runs = own_runs(batch, runs)
+
+
+def _engine_table(tmp_path, store: str, keep: int) -> EngineTable:
+    """An EngineTable over a real faust table on ``store`` (RocksDB databases in ``tmp_path``), values str."""
+    app = faust.App(f"kept-{uuid.uuid4().hex[:6]}", store=store_url(store), datadir=str(tmp_path))
+    table = app.Table("students", key_type=bytes, value_type=bytes, partitions=4)
+    return EngineTable(table, decode=lambda raw: raw.decode(), keep=keep)
+
+
+def _put(table: EngineTable, partition: int, *keys: bytes) -> dict[bytes, str]:
+    values = {key: f"value of {key.decode()}" for key in keys}
+    table.write(partition, [(key, value, value.encode()) for key, value in values.items()])
+    return values
+
+
+def test_the_last_states_written_are_kept_as_the_objects_written_and_the_database_holds_them_too(tmp_path):
+    table = _engine_table(tmp_path, "rocksdb", keep=2)
+    written = _put(table, 1, b"a", b"b") | _put(table, 2, b"c")
+    assert table.get(b"c", 2) is written[b"c"] and table.get(b"b", 1) is written[b"b"]
+    assert table.reads == {"kept": 2}
+    # The oldest went past the two kept: read from its partition's database, decoded again.
+    again = table.get(b"a", 1)
+    assert again == written[b"a"] and again is not written[b"a"]
+    assert table.reads == {"kept": 2, "store": 1}
+    table.write(2, [], [b"c"])
+    assert table.get(b"c", 2) is None
+
+
+def test_a_discarded_or_forgotten_key_is_read_from_the_database_again(tmp_path):
+    table = _engine_table(tmp_path, "rocksdb", keep=10)
+    written = _put(table, 0, b"a", b"b", b"c")
+    table.discard([b"a", b"absent"])
+    assert table.get(b"a", 0) is not written[b"a"] and table.get(b"b", 0) is written[b"b"]
+    table.forget()
+    assert table.get(b"b", 0) == written[b"b"] and table.get(b"b", 0) is not written[b"b"]
+    assert table.reads == {"kept": 1, "store": 3}
+
+
+def test_nothing_is_kept_when_keep_is_zero(tmp_path):
+    table = _engine_table(tmp_path, "rocksdb", keep=0)
+    written = _put(table, 3, b"a")
+    assert table.get(b"a", 3) == written[b"a"] and table.get(b"a", 3) is not written[b"a"]
+    assert table.reads == {"store": 2}
+
+
+def test_a_kept_state_written_as_stored_reads_as_it_was_written():
+    state = StudentState("UG-CS-Y1")
+    apply_event(state, 740000, "e1", VLE, 2)
+    encoded = state_codec.stored(state)
+    assert state_codec.dumps(state) == encoded and state_codec.dumps(state_codec.loads(encoded)) == encoded
