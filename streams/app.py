@@ -68,7 +68,7 @@ from streams.clock import tick_records
 from streams.credentials import faust_credentials
 from streams.cohorts import CohortCore
 from streams.assignment import AssignmentWatch
-from streams.commit_gaps import ProcessedOffsets, gap_action
+from streams.commit_gaps import CommitGaps, ProcessedOffsets
 from streams.drain import use_draining_consumer
 from streams.handlers import finish_despite_cancel
 from streams.send_errors import DELIVERY_DEADLINE, SendFailures
@@ -76,7 +76,8 @@ from streams import metrics as worker_metrics
 from streams.web import add_health_views
 from leap.vocabulary import partition_for
 from streams.batch import Message, PartitionClock, partition_key, rejected
-from streams.engine import Engine
+from streams.engine import TICK_BACKLOG, Engine
+from streams.windowed import WindowedStream, gather_window
 from leap.calendar import load_calendar
 from leap.policy import cached_policy
 
@@ -86,6 +87,9 @@ log = get_logger("leap.streams")
 # so an event waits for at most about this many evaluations; with none, larger steps.
 RESCORES_PER_BATCH = 200
 RESCORES_PER_STEP = 1000
+# Seconds a batch may gather while the worker reads a backlog (streams.windowed): longer than
+# the 10,000 events of a batch take to arrive here, so in a backlog those end the batch.
+BACKLOG_WINDOW = 1.0
 
 
 class _StateCodec(codecs.Codec):
@@ -147,6 +151,7 @@ def create_app(
         # minutes, and a failure ends the worker before its commit (streams.send_errors).
         producer_request_timeout=DELIVERY_DEADLINE,
         stream_buffer_maxsize=20_000,
+        Stream=WindowedStream,
         broker_commit_every=20_000,
         broker_session_timeout=settings.engine_session_timeout,
         web_port=web_port,
@@ -252,43 +257,7 @@ def create_app(
         it covers instead of re-reading the partition (for any topic it finds a gap in)."""
         offsets_done.add(message.tp, message.offset)
 
-    reread_from: dict = {}  # TP -> committed offset this process last re-read a partition from
-
-    async def unstick_commits() -> None:
-        """Work around faust's commit stall after a rebalance (see module docstring)."""
-        consumer = app.consumer
-        for tp, acked in list(consumer._acked.items()):
-            committed = consumer._committed_offset.get(tp)
-            head = min(acked) if acked else None
-            action = gap_action(committed, head, offsets_done, tp)
-            if action == "fill":
-                # This process processed (and wrote) the whole gap itself before the
-                # rebalance: it is done work, so mark it acknowledged.
-                index = consumer._acked_index[tp]
-                missing = [o for o in range(committed, head) if o not in index]
-                acked.extend(missing)
-                index.update(missing)
-                acked.sort()
-                log.warning("filled a commit gap left by a rebalance", topic=tp.topic, partition=tp.partition, offsets=len(missing))
-            elif action == "reread" and reread_from.get(tp) != committed:
-                # Nobody here can vouch for the gap: read it again from the committed offset.
-                # State updates are idempotent (event ids), so what was already applied is
-                # recognised and skipped.
-                # In the consumer's thread: faust's consumer.seek calls aiokafka from this
-                # thread while the consumer thread fetches, and the race ended a worker with a
-                # KeyError in aiokafka's fetcher (make bench, two workers).
-                # Through seek_in_thread, which also moves faust's read offset back: without it
-                # the drain dropped the re-fetched records as already read.
-                try:
-                    await consumer.seek_in_thread(tp, committed)
-                except Exception as exc:  # a lost seek or a revoked partition: the next batch looks again
-                    log.warning("could not re-read a partition after a rebalance", topic=tp.topic, partition=tp.partition, error=repr(exc))
-                    continue
-                reread_from[tp] = committed
-                log.warning("re-reading a partition from its committed offset after a rebalance", topic=tp.topic, partition=tp.partition, offset=committed)
-            else:
-                continue
-            worker_metrics.STALLS.inc()
+    unstick_commits = CommitGaps(app, offsets_done)
 
     def same_partitions() -> bool:
         """Whether the engine's partitions are those of its last batch; if not, forget what it derived from them."""
@@ -309,6 +278,9 @@ def create_app(
     @app.agent(inputs, concurrency=1)
     async def engine_agent(stream):  # type: ignore[no-untyped-def]
         # Large batches: a student's events in one batch cost one evaluation and one state write.
+        # In a backlog a batch gathers up to BACKLOG_WINDOW, not the short window that keeps live
+        # band changes prompt: the window, not the 10,000, would end every batch (streams.windowed).
+        stream.window = gather_window(settings.engine_batch_window, BACKLOG_WINDOW, reading_a_backlog)
         async for events in stream.take_events(10_000, within=settings.engine_batch_window):
             started = time.perf_counter()
             same_partitions()
@@ -357,6 +329,18 @@ def create_app(
                 if high is not None:  # unknown before the first fetch
                     marks[tp.partition] = high
         return marks
+
+    def activity_lag() -> dict[int, int]:
+        """Activity messages not yet processed, per partition this worker holds (high water known)."""
+        held = [tp for tp in app.consumer.assignment() if tp.topic == names["activity"]]
+        processed = {tp.partition: done for tp in held if (done := offsets_done.highest(tp)) is not None}
+        committed = {tp.partition: app.consumer._committed_offset[tp] for tp in held if app.consumer._committed_offset.get(tp) is not None}
+        highs = {p: h for p, h in activity_highwaters().items() if p in {tp.partition for tp in held}}
+        return worker_metrics.partition_lag(highs, processed, committed)
+
+    def reading_a_backlog() -> bool:
+        """Whether a partition is behind as the engine counts it (``TICK_BACKLOG``): its batches may gather longer."""
+        return max(activity_lag().values(), default=0) > TICK_BACKLOG
 
     changelog_stores = {students_changelog: students_store, clocks_changelog: clocks_store}
 
@@ -502,11 +486,7 @@ def create_app(
     @app.timer(interval=5.0)
     async def lag_gauges() -> None:
         nonlocal lag_shown
-        held = [tp for tp in app.consumer.assignment() if tp.topic == names["activity"]]
-        processed = {tp.partition: done for tp in held if (done := offsets_done.highest(tp)) is not None}
-        committed = {tp.partition: app.consumer._committed_offset[tp] for tp in held if app.consumer._committed_offset.get(tp) is not None}
-        highs = {p: h for p, h in activity_highwaters().items() if p in {tp.partition for tp in held}}
-        lag_shown = worker_metrics.show_lag(worker_metrics.partition_lag(highs, processed, committed), lag_shown)
+        lag_shown = worker_metrics.show_lag(activity_lag(), lag_shown)
         worker_metrics.RECOVERY.set(app.tables.recovery.active_remaining_total())
 
     @app.task

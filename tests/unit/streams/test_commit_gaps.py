@@ -47,3 +47,31 @@ def test_the_highest_processed_offset_is_known_per_partition():
     for offset in (5, 6, 9, 7):
         done.add("p", offset)
     assert done.highest("p") == 9
+
+
+def test_the_worker_fills_a_gap_it_processed_and_reads_another_again_once():
+    import asyncio
+    from types import SimpleNamespace
+
+    from faust.types import TP
+
+    from streams.commit_gaps import CommitGaps
+
+    p1, p2 = TP("activity", 1), TP("activity", 2)
+    seeks: list[tuple[TP, int]] = []
+
+    async def seek_in_thread(tp, offset):
+        seeks.append((tp, offset))
+
+    # faust's consumer bookkeeping, as after a rebalance: p1's gap [10, 13) processed here, p2's not.
+    consumer = SimpleNamespace(
+        _acked={p1: [13, 14], p2: [20]}, _acked_index={p1: {13, 14}, p2: {20}}, _committed_offset={p1: 10, p2: 5}, seek_in_thread=seek_in_thread
+    )
+    done = ProcessedOffsets()
+    for offset in range(10, 15):
+        done.add(p1, offset)
+    gaps = CommitGaps(SimpleNamespace(consumer=consumer), done)
+    asyncio.run(gaps())
+    asyncio.run(gaps())  # still stuck at the same committed offset: not read again and again
+    assert consumer._acked[p1] == [10, 11, 12, 13, 14] and consumer._acked_index[p1] == {10, 11, 12, 13, 14}
+    assert seeks == [(p2, 5)] and consumer._acked[p2] == [20]
