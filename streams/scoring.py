@@ -14,20 +14,8 @@ from statistics import median
 
 from leap.policy import BAND_ORDER, NO_DATA, RELATIVE_SOURCES, Engagement
 from leap.vocabulary import group_label, group_level
-from streams.model import (
-    ATTENDED,
-    EXPECTED,
-    RELATIVE_INDEX,
-    TERM_ACTIVE_SHARE,
-    TERM_MEASURES,
-    TOTALS,
-    StudentState,
-    per_day,
-    window_totals,
-    last_active_day,
-    term_totals,
-    window_length,
-)
+from streams.day import ATTENDED, EXPECTED, RELATIVE_INDEX, TOTALS
+from streams.model import TERM_ACTIVE_SHARE, TERM_MEASURES, StudentState, per_day, window_totals, last_active_day, term_totals, window_length
 
 _BAND_RANK = {band: rank for rank, band in enumerate(BAND_ORDER)}
 

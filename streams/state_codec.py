@@ -11,7 +11,8 @@ import math
 import struct
 from array import array
 
-from streams.model import EVENT_BYTES, TOTALS, Day, StudentState
+from streams.day import EVENT_BYTES, TOTALS, Day
+from streams.model import StudentState
 from leap.vocabulary import UNASSIGNED, reference_groups
 from leap.policy import BAND_ORDER, NO_DATA, RELATIVE_SOURCES
 

@@ -12,7 +12,8 @@ from producers.attendance_marks import (
     mark_reference, session_time_ms,
 )  # fmt: skip
 from producers.outcome import event_id
-from streams.model import ATTENDANCE, ATTENDANCE_MARKS, ATTENDED, EXPECTED, StudentState, apply_event
+from streams.day import ATTENDANCE, ATTENDANCE_MARKS, ATTENDED, EXPECTED
+from streams.model import StudentState, apply_event
 
 LONDON = ZoneInfo("Europe/London")
 

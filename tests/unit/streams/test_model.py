@@ -6,12 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams import model
+from streams.day import ATTENDANCE, LECTURE_SECONDS, VLE
 from streams.model import (
-    ATTENDANCE,
     APPLIED,
     DUPLICATE,
-    LECTURE_SECONDS,
-    VLE,
     InvalidEvent,
     StudentState,
     apply_event,
@@ -397,7 +395,7 @@ def test_a_state_read_back_from_storage_takes_further_events_as_the_one_kept_in_
 def test_a_stored_day_finds_an_id_only_where_an_id_starts():
     import struct
 
-    from streams.model import Day
+    from streams.day import Day
 
     a, b = 0x1111111122222222, 0x3333333344444444
     day = Day.restored([0] * model.TOTALS, bytes(5) + struct.pack("=QQ", a, b) + bytes(2) + bytes(16), 5)

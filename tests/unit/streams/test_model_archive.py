@@ -11,19 +11,8 @@ from hypothesis import strategies as st
 
 from leap.policy import Engagement
 from streams import state_codec
-from streams.model import (
-    VLE,
-    StudentState,
-    apply_event,
-    archive,
-    effect_of,
-    last_active_day,
-    prune,
-    set_term,
-    term_totals,
-    window_length,
-    window_totals,
-)
+from streams.day import VLE
+from streams.model import StudentState, apply_event, archive, effect_of, last_active_day, prune, set_term, term_totals, window_length, window_totals
 
 # The shortest retention the policy allows, so that sequences of a few dozen days reach it.
 POLICY = Engagement(retention_days=35, daily_caps={"vle": 3, "coursework": 5, "lecture_capture_minutes": 240, "logins": 10, "library": 10})

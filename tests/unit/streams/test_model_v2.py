@@ -14,18 +14,8 @@ from hypothesis import strategies as st
 from leap.policy import Engagement
 from leap.vocabulary import group_label, reference_groups
 from streams import state_codec
-from streams.model import (
-    APPLIED,
-    DUPLICATE,
-    VLE,
-    InvalidEvent,
-    StudentState,
-    apply_event,
-    apply_roster,
-    days_since_last_activity,
-    effect_of,
-    prune,
-)
+from streams.day import VLE
+from streams.model import APPLIED, DUPLICATE, InvalidEvent, StudentState, apply_event, apply_roster, days_since_last_activity, effect_of, prune
 from streams.scoring import Baseline, evaluate, reference_baseline
 from streams.replay import replay
 from tests.unit.streams.test_engine import Pipeline

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from streams import state_codec
 from streams.tables import Overlay
-from streams.model import VLE, StudentState, apply_event
+from streams.day import VLE
+from streams.model import StudentState, apply_event
 from streams.table_store import EngineTable, offsets_to_persist, own_runs, store_url
 
 STUDENTS = "leap-engine-students-changelog"
