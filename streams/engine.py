@@ -40,10 +40,7 @@ it had before and the consumer stores it once.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
-import uuid
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
@@ -51,8 +48,8 @@ from datetime import date
 from zoneinfo import ZoneInfo
 
 
-from leap.vocabulary import EVENT_NAMESPACE
 from schemas.codec import Codec, CodecError
+from streams import records
 from streams.batch import Message, Outbox, PartitionClock, rejected
 from streams.model import (
     APPLIED,
@@ -70,7 +67,7 @@ from streams.model import (
     set_term,
     window_length,
 )
-from streams.scoring import Baseline, TermView, changes_scores, evaluate, next_band, reference_baseline, term_view
+from streams.scoring import Baseline, changes_scores, evaluate, next_band, reference_baseline, term_view
 from leap.calendar import Calendar
 from leap.log import get_logger
 from leap.vocabulary import partition_for
@@ -78,7 +75,6 @@ from leap.policy import Engagement
 
 log = get_logger("leap.engine")
 
-EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 # A tick moves a partition's clock only when at most this many of its activity messages are
 # still unread: within a backlog (a restart, a bulk import) the events' own times move it.
 TICK_BACKLOG = 1000
@@ -438,16 +434,7 @@ class Engine:
     def _summary(self, key: bytes, state: StudentState, day: int, clock: PartitionClock) -> dict:
         set_term(state, self.term_start(day))
         base = reference_baseline(state.groups, clock.baselines, self.policy.min_cohort_size)
-        term = term_view(state, day, base, self.policy, "no_baseline")
-        return {
-            "student_id": key.decode(),
-            "cohort": state.cohort,
-            "day": day - EPOCH_ORDINAL,
-            "score": state.score,
-            "band": state.band or "no_data",
-            "days_since_last_activity": days_since_last_activity(state, day),
-            **_term_fields(term),
-        }
+        return records.summary(key, state, day, days_since_last_activity(state, day), term_view(state, day, base, self.policy, "no_baseline"))
 
     # ---------------------------------------------------------------- contributions
 
@@ -510,64 +497,20 @@ class Engine:
         result = evaluate(state, clock.day, clock.baselines, self.policy)
         band = next_band(state.band, result.score, self.policy)
         now = self.wall_ms()
-        explanation = None
+        explained = None
         if band != state.band:
-            explanation = json.dumps(result.explanation(state.cohort, band, self.policy), separators=(",", ":"))
-            change_id = str(uuid.uuid5(EVENT_NAMESPACE, f"band-change:{key.decode()}:{state.change_seq}:{state.band}:{band}"))
-            out.band_changes.append(
-                (
-                    key,
-                    {
-                        "change_id": change_id,
-                        "student_id": key.decode(),
-                        "cohort": state.cohort,
-                        "previous_band": state.band,
-                        "new_band": band,
-                        "score": result.score,
-                        "as_of": now,
-                        "cause": touch.cause,
-                        "days_since_last_activity": result.days_since_last_activity,
-                        "explanation": explanation,
-                        "trigger_event_id": touch.trigger_event_id,
-                        "trigger_time": touch.trigger_time,
-                        "input_offset": clock.input_offset if clock.input_offset >= 0 else None,
-                    },
-                )
-            )
+            explained = records.explanation(result, state.cohort, band, self.policy)
+            change = records.band_change(key, state, band, result, clock, now, explained, touch.cause, touch.trigger_event_id, touch.trigger_time)
+            out.band_changes.append((key, change))
             out.transitions[(state.band or "none", band)] += 1
             if touch.trigger_time is not None:
                 out.latencies_ms.append(now - touch.trigger_time)
             state.change_seq += 1
             state.band = band
         state.score = result.score
-        digest = hashlib.blake2b(
-            repr((result.score, band, result.days_since_last_activity, clock.day, result.baseline_day, result.window_kind, result.reference, [s.measure for s in result.sources])).encode(),
-            digest_size=8,
-        ).digest()
+        digest = records.published_digest(result, band, clock.day)
         if digest != state.published:
             state.published = digest
-            out.states.append(
-                (
-                    key,
-                    {
-                        "student_id": key.decode(),
-                        "cohort": state.cohort,
-                        "score": result.score,
-                        "band": band,
-                        "days_since_last_activity": result.days_since_last_activity,
-                        "day": clock.day - EPOCH_ORDINAL,
-                        "explanation": explanation or json.dumps(result.explanation(state.cohort, band, self.policy), separators=(",", ":")),
-                        "updated_at": now,
-                        "input_offset": clock.input_offset if clock.input_offset >= 0 else None,
-                        **_term_fields(result.term),
-                    },
-                )
-            )
+            explained = explained or records.explanation(result, state.cohort, band, self.policy)
+            out.states.append((key, records.current_state(key, state, band, result, clock, now, explained)))
         out.writes[key] = state
-
-
-def _term_fields(term: TermView | None) -> dict:
-    """The term view's headline figures, as the state and summary records carry them."""
-    if term is None:
-        return {"term_score": None, "term_active_days": None, "term_days": None}
-    return {"term_score": term.score, "term_active_days": term.active_days, "term_days": term.days}

@@ -19,7 +19,8 @@ from streams.clock import tick_records
 from streams.cohorts import CohortCore
 from leap.vocabulary import partition_for
 from streams.batch import Message, PartitionClock, partition_key
-from streams.engine import EPOCH_ORDINAL, TICK_BACKLOG, Engine
+from streams.engine import TICK_BACKLOG, Engine
+from streams.records import EPOCH_ORDINAL
 from streams.model import StudentState, apply_event, effect_of
 from streams.scoring import near_boundary
 from leap.policy import RELATIVE_SOURCES, Engagement
