@@ -77,7 +77,7 @@ from streams.web import add_health_views
 from leap.vocabulary import partition_for
 from streams.batch import Message, PartitionClock, partition_key, rejected
 from streams.engine import TICK_BACKLOG, Engine
-from streams.windowed import WindowedStream, gather_window
+from streams.windowed import WindowedStream, behind, gather_window
 from leap.calendar import load_calendar
 from leap.policy import cached_policy
 
@@ -339,8 +339,13 @@ def create_app(
         return worker_metrics.partition_lag(highs, processed, committed)
 
     def reading_a_backlog() -> bool:
-        """Whether a partition is behind as the engine counts it (``TICK_BACKLOG``): its batches may gather longer."""
-        return max(activity_lag().values(), default=0) > TICK_BACKLOG
+        """Whether a partition read here is behind as the engine counts it (``TICK_BACKLOG``): batches may gather longer.
+        Not during a rebalance: faust delivers nothing then, and waiting would only hold the revocation up."""
+        if app.rebalancing:
+            return False
+        consumer = app.consumer
+        held = [tp for tp in consumer.assignment() if tp.topic == names["activity"]]
+        return behind(((consumer.highwater(tp), offsets_done.highest(tp)) for tp in held), TICK_BACKLOG)
 
     changelog_stores = {students_changelog: students_store, clocks_changelog: clocks_store}
 

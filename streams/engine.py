@@ -290,6 +290,7 @@ class Engine:
         if is_new:
             state = StudentState()
             students[key] = state
+            out.deletes.discard(key)  # forgotten at a rollover earlier in this batch: back now
             self._students_in(msg.partition, students).add(key)
             self._groups[msg.partition][key] = state.groups
         if apply_event(state, day, event["event_id"], code, amount, event.get("amends")) != APPLIED:
@@ -322,6 +323,7 @@ class Engine:
                 return
             state = StudentState()
             students[key] = state
+            out.deletes.discard(key)
             self._students_in(msg.partition, students).add(key)
         old_groups, was_eligible = state.groups, state.active
         apply_roster(state, entry)

@@ -190,7 +190,7 @@ def _read_day(data: bytes, offset: int) -> tuple[int, Day, int]:
 
 
 class StoredDays:
-    """A student's archived days as stored, unpacked only when needed (``streams.model.ColdDays``)."""
+    """A student's archived days as stored, unpacked only when needed (``streams.day.ColdDays``)."""
 
     __slots__ = ("record", "count", "last")
 

@@ -19,10 +19,14 @@ a batch may gather moves. ``FAUST_TAKE_EVENTS_SHA256`` pins faust-streaming 0.15
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import faust
+
+from leap.log import get_logger
+
+log = get_logger("leap.streams")
 
 # sha256 of inspect.getsource(faust.Stream.take_events), faust-streaming 0.15.3.
 FAUST_TAKE_EVENTS_SHA256 = "607d48aead118ba8ea868718a0df87de1c5fcecd10ec542c659b448796728e08"
@@ -41,5 +45,27 @@ class WindowedStream(faust.Stream):
 
 
 def gather_window(short: float, long: float, behind: Callable[[], bool]) -> Callable[[], float]:
-    """A stream's ``window``: ``long`` seconds while ``behind()`` says a backlog is being read, else ``short``."""
-    return lambda: long if behind() else short
+    """A stream's ``window``: ``long`` seconds (or ``short`` if longer) while ``behind()`` says a
+    backlog is being read, else ``short``; ``short`` too if ``behind`` fails, so that a question
+    about the consumer's positions (asked inside faust's take loop) never stops the stream."""
+    long = max(short, long)
+
+    def window() -> float:
+        try:
+            return long if behind() else short
+        except Exception as exc:  # noqa: BLE001 - e.g. a partition revoked between two calls
+            log.warning("could not tell whether the worker is behind; gathering as if live", error=repr(exc))
+            return short
+
+    return window
+
+
+def behind(positions: Iterable[tuple[int | None, int | None]], limit: int) -> bool:
+    """Whether any partition is more than ``limit`` messages behind.
+
+    ``positions``: per partition, its high-water offset and the highest offset this process
+    processed (None: not known yet, or nothing processed here: not counted as behind, so a
+    partition this worker has not read yet, or one emptied by retention, never holds
+    batches back).
+    """
+    return any(high is not None and done is not None and high - 1 - done > limit for high, done in positions)

@@ -552,3 +552,14 @@ def test_a_batch_s_outputs_are_encoded_for_their_topics_in_sending_order():
         elif topic in ("band-changes", "student-state"):
             assert key == record["student_id"].encode()
     assert len(sent) == len(out.band_changes) + len(out.states) + len(out.summaries) + len(out.contributions) + len(out.dead_letters)
+
+
+def test_a_student_forgotten_and_seen_again_in_one_batch_keeps_the_new_event():
+    p = Pipeline()
+    long_ago = NOW - timedelta(days=POLICY.retention_days + 3)
+    neighbour = next(f"s{i}" for i in range(2, 200) if partition_for(f"s{i}".encode(), N) == partition_for(b"s1", N))
+    p.run([p.event(vle("s1", long_ago)), p.event(vle(neighbour, long_ago))])
+    # One batch: the neighbour's event moves the partition's clock past the retention, so s1
+    # (nothing kept, not on the roster) is forgotten; then s1 is active again.
+    p.run([p.event(vle(neighbour, NOW)), p.event(vle("s1", NOW, 1))])
+    assert b"s1" in p.students and list(p.students[b"s1"].days) == [NOW.date().toordinal()]

@@ -371,7 +371,7 @@ amending_ops = st.lists(
 
 @given(amending_ops, amending_ops)
 def test_a_state_read_back_from_storage_takes_further_events_as_the_one_kept_in_memory(before, after):
-    # A day read back keeps its events as stored bytes until one changes (model.Day): duplicates
+    # A day read back keeps its events as stored bytes until one changes (streams.day.Day): duplicates
     # and corrections must find events in those bytes, and the bytes written back must be right.
     from streams import state_codec
 

@@ -9,7 +9,7 @@ import inspect
 import faust
 import pytest
 
-from streams.windowed import FAUST_TAKE_EVENTS_SHA256, WindowedStream, gather_window
+from streams.windowed import FAUST_TAKE_EVENTS_SHA256, WindowedStream, behind, gather_window
 
 
 def test_faust_take_events_is_the_one_whose_wait_the_window_replaces():
@@ -59,3 +59,18 @@ def test_the_gather_window_is_long_only_while_behind():
     assert window() == 0.1
     behind[0] = True
     assert window() == 1.0
+
+
+def test_a_failing_question_gives_the_short_window_and_a_long_one_never_shortens_the_configured():
+    def fails() -> bool:
+        raise AssertionError("partition not assigned")  # aiokafka's highwater on a revoked partition
+
+    assert gather_window(0.1, 1.0, fails)() == 0.1
+    assert gather_window(2.0, 1.0, lambda: True)() == 2.0
+
+
+def test_behind_counts_only_partitions_whose_position_is_known():
+    assert behind([(5000, 100)], 1000) and not behind([(1101, 100)], 1000)
+    assert behind([(1102, 100), (50, 49)], 1000)
+    # Nothing processed here yet, or no high water known yet: not behind.
+    assert not behind([(10**6, None), (None, 5)], 1000) and not behind([], 1000)
