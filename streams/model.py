@@ -223,8 +223,16 @@ def prune(state: StudentState, today: int, policy: Engagement) -> None:
     oldest = today - policy.retention_days + 1
     cap = _caps(policy)
     _drop_archive_of_other_caps(state, cap)  # what its days take away would not match
-    for day in sorted(d for d in state.days if d < oldest):
-        kept = state.days.pop(day)
+    # The packed days are the oldest: those to forget come off their front, the rest stay packed.
+    forgotten: dict[int, Day] = {}
+    if state.cold is not None:
+        forgotten, rest = state.cold.split(oldest)
+        state.restore(state.warm, rest)
+    days = state.warm
+    for day in [d for d in days if d < oldest]:
+        forgotten[day] = days.pop(day)
+    for day in sorted(forgotten):
+        kept = forgotten[day]
         if kept.active and day > state.last_active_pruned:
             state.last_active_pruned = day
         if state.term_start and day >= state.term_start:

@@ -220,6 +220,27 @@ class StoredDays:
             at = ids + EVENT_BYTES * n
         return False
 
+    def split(self, before: int) -> tuple[dict[int, Day], StoredDays | None]:
+        """The days earlier than ``before``, unpacked, and the rest still packed (None: none left).
+
+        Only the records' heads are read to find where the rest starts: the day rollover that
+        forgets a mid-term student's oldest day need not unpack the other five weeks.
+        """
+        days, at, record = {}, 0, self.record
+        try:
+            while at < len(record) and _DAY_COUNT.unpack_from(record, at)[0] < before:
+                ordinal, day, at = _read_day(record, at)
+                days[ordinal] = day
+        except struct.error as exc:
+            raise StateFormatError(f"archived days that are not day records: {exc}") from exc
+        if len(days) > self.count:
+            raise StateFormatError(f"more than the {self.count} archived days stored")
+        if at == len(record):
+            if len(days) != self.count:
+                raise StateFormatError(f"{len(days)} archived days stored, {self.count} counted")
+            return days, None
+        return days, StoredDays(record[at:], self.count - len(days), self.last)
+
     def thaw(self) -> dict[int, Day]:
         """The days, each keeping its own record."""
         days, at = {}, 0

@@ -214,3 +214,15 @@ def test_a_state_written_and_kept_is_left_as_it_would_be_read_back():
         assert {o: d.record for o, d in state.warm.items()} == {o: d.record for o, d in read.warm.items()}, written
         assert all(d.record is not None for d in state.warm.values()), written
         assert _days(state) == _days(read)
+
+
+def test_forgetting_the_oldest_days_takes_them_off_the_packed_piece_and_leaves_the_rest_packed():
+    state = _archived(30, 25)
+    read = state_codec.loads(state_codec.dumps(state))
+    assert read.cold is not None and read.cold.count == 26
+    today = START + POLICY.retention_days + 2  # the first three days are past the retention
+    for s in (state, read):
+        prune(s, today, POLICY)
+    assert read.cold is not None and read.cold.count == 23 and read.warm.keys() == set(range(START + 26, START + 30))
+    assert (read.term_sums, read.term_active, read.archived_sums, read.archived_active) == (state.term_sums, state.term_active, state.archived_sums, state.archived_active)
+    assert _days(read) == _days(state)
