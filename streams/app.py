@@ -330,22 +330,21 @@ def create_app(
                     marks[tp.partition] = high
         return marks
 
+    def activity_processed() -> dict[int, int]:
+        """The highest activity offset this process processed, per partition it holds."""
+        held = (tp for tp in app.consumer.assignment() if tp.topic == names["activity"])
+        return {tp.partition: done for tp in held if (done := offsets_done.highest(tp)) is not None}
+
     def activity_lag() -> dict[int, int]:
         """Activity messages not yet processed, per partition this worker holds (high water known)."""
         held = [tp for tp in app.consumer.assignment() if tp.topic == names["activity"]]
-        processed = {tp.partition: done for tp in held if (done := offsets_done.highest(tp)) is not None}
         committed = {tp.partition: app.consumer._committed_offset[tp] for tp in held if app.consumer._committed_offset.get(tp) is not None}
-        highs = {p: h for p, h in activity_highwaters().items() if p in {tp.partition for tp in held}}
-        return worker_metrics.partition_lag(highs, processed, committed)
+        return worker_metrics.partition_lag(activity_highwaters(), activity_processed(), committed)
 
     def reading_a_backlog() -> bool:
         """Whether a partition read here is behind as the engine counts it (``TICK_BACKLOG``): batches may gather longer.
         Not during a rebalance: faust delivers nothing then, and waiting would only hold the revocation up."""
-        if app.rebalancing:
-            return False
-        consumer = app.consumer
-        held = [tp for tp in consumer.assignment() if tp.topic == names["activity"]]
-        return behind(((consumer.highwater(tp), offsets_done.highest(tp)) for tp in held), TICK_BACKLOG)
+        return not app.rebalancing and behind(activity_highwaters(), activity_processed(), TICK_BACKLOG)
 
     changelog_stores = {students_changelog: students_store, clocks_changelog: clocks_store}
 

@@ -168,7 +168,7 @@ class ColdDays(Protocol):
     def holds(self, packed: bytes) -> bool:
         """Whether an event whose 8 stored id bytes are ``packed`` is among these days'."""
 
-    def split(self, before: int) -> tuple[dict[int, Day], ColdDays | None]:
+    def split(self, before: float) -> tuple[dict[int, Day], ColdDays | None]:
         """The days earlier than ``before``, unpacked, and the rest still packed (None: none left)."""
 
     def thaw(self) -> dict[int, Day]:

@@ -288,11 +288,7 @@ class Engine:
         state = students.get(key)
         is_new = state is None
         if is_new:
-            state = StudentState()
-            students[key] = state
-            out.deletes.discard(key)  # forgotten at a rollover earlier in this batch: back now
-            self._students_in(msg.partition, students).add(key)
-            self._groups[msg.partition][key] = state.groups
+            state = self._new_student(key, msg.partition, students, out)
         if apply_event(state, day, event["event_id"], code, amount, event.get("amends")) != APPLIED:
             out.counts["duplicate"] += 1
             return
@@ -308,6 +304,14 @@ class Engine:
         cause = "correction" if event.get("amends") else ("late_event" if late else "activity")
         self._touch(touched, key, _Touch(cause, event["event_id"], msg.timestamp))
 
+    def _new_student(self, key: bytes, partition: int, students, out: Outbox) -> StudentState:
+        """A student first seen (or seen again after being forgotten), held from now on."""
+        state = students[key] = StudentState()
+        out.deletes.discard(key)  # forgotten at a rollover earlier in this batch: back now
+        self._students_in(partition, students).add(key)
+        self._groups[partition][key] = state.groups
+        return state
+
     # ---------------------------------------------------------------- roster
 
     def _roster(self, msg, students, clocks, touched, out) -> None:
@@ -321,10 +325,7 @@ class Engine:
         if state is None:
             if entry is None:
                 return
-            state = StudentState()
-            students[key] = state
-            out.deletes.discard(key)
-            self._students_in(msg.partition, students).add(key)
+            state = self._new_student(key, msg.partition, students, out)
         old_groups, was_eligible = state.groups, state.active
         apply_roster(state, entry)
         self._groups[msg.partition][key] = state.groups

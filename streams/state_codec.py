@@ -220,7 +220,7 @@ class StoredDays:
             at = ids + EVENT_BYTES * n
         return False
 
-    def split(self, before: int) -> tuple[dict[int, Day], StoredDays | None]:
+    def split(self, before: float) -> tuple[dict[int, Day], StoredDays | None]:
         """The days earlier than ``before``, unpacked, and the rest still packed (None: none left).
 
         Only the records' heads are read to find where the rest starts: the day rollover that
@@ -243,16 +243,7 @@ class StoredDays:
 
     def thaw(self) -> dict[int, Day]:
         """The days, each keeping its own record."""
-        days, at = {}, 0
-        try:
-            for _ in range(self.count):
-                ordinal, day, at = _read_day(self.record, at)
-                days[ordinal] = day
-        except struct.error as exc:
-            raise StateFormatError(f"archived days that are not day records: {exc}") from exc
-        if at != len(self.record):
-            raise StateFormatError(f"{len(self.record) - at} bytes left over after a student's archived days")
-        return days
+        return self.split(math.inf)[0]
 
 
 def band_and_cohort(data: bytes) -> tuple[str | None, str]:

@@ -19,12 +19,13 @@ a batch may gather moves. ``FAUST_TAKE_EVENTS_SHA256`` pins faust-streaming 0.15
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import faust
 
 from leap.log import get_logger
+from streams.metrics import partition_lag
 
 log = get_logger("leap.streams")
 
@@ -60,12 +61,12 @@ def gather_window(short: float, long: float, behind: Callable[[], bool]) -> Call
     return window
 
 
-def behind(positions: Iterable[tuple[int | None, int | None]], limit: int) -> bool:
-    """Whether any partition is more than ``limit`` messages behind.
+def behind(highwaters: Mapping[int, int], processed: Mapping[int, int], limit: int) -> bool:
+    """Whether a partition is more than ``limit`` messages behind (``streams.metrics.partition_lag``).
 
-    ``positions``: per partition, its high-water offset and the highest offset this process
-    processed (None: not known yet, or nothing processed here: not counted as behind, so a
-    partition this worker has not read yet, or one emptied by retention, never holds
-    batches back).
+    Only partitions this process processed something of count (``processed``: the highest
+    offset per partition): one this worker has not read yet, or one emptied by retention,
+    never holds batches back.
     """
-    return any(high is not None and done is not None and high - 1 - done > limit for high, done in positions)
+    read_here = {p: high for p, high in highwaters.items() if p in processed}
+    return max(partition_lag(read_here, processed, {}).values(), default=0) > limit

@@ -70,7 +70,7 @@ def test_a_failing_question_gives_the_short_window_and_a_long_one_never_shortens
 
 
 def test_behind_counts_only_partitions_whose_position_is_known():
-    assert behind([(5000, 100)], 1000) and not behind([(1101, 100)], 1000)
-    assert behind([(1102, 100), (50, 49)], 1000)
+    assert behind({0: 5000}, {0: 100}, 1000) and not behind({0: 1101}, {0: 100}, 1000)
+    assert behind({0: 1102, 1: 50}, {0: 100, 1: 49}, 1000)
     # Nothing processed here yet, or no high water known yet: not behind.
-    assert not behind([(10**6, None), (None, 5)], 1000) and not behind([], 1000)
+    assert not behind({0: 10**6}, {}, 1000) and not behind({}, {1: 5}, 1000) and not behind({}, {}, 1000)
