@@ -8,7 +8,8 @@ One run, printed as a table and a JSON line:
    of a bare confluent-kafka consume-and-decode loop over the same topic (the ceiling any
    Python consumer of this topic has), and events/s that faust-streaming alone delivers to
    an agent that does nothing (the ceiling of any faust agent), reading as stock faust does
-   and as the worker does (streams.drain on uvloop), with the worker's share of the latter;
+   and as its drain is mended (streams.drain on uvloop); and events/s of the worker's own
+   direct reader (streams.direct) handing the topic over, with the worker's share of it;
 3. how long the engine takes to settle after the backlog (the cohort baselines it implies
    are frozen, broadcast and every student re-scored), then p50/p99 latency from an event
    to its band change delivered on the band-changes topic, at a fixed input rate on the
@@ -53,6 +54,7 @@ from leap.topics import create_topics, delete_topics_starting
 from producers.simulate import simulate
 from reliability.processes import free_port
 from schemas.codec import default_codec
+from streams.direct import DirectReader
 
 console = Console(stderr=True)
 
@@ -72,6 +74,22 @@ def bare_consume(settings: Settings, topic: str, expected: int) -> float:
                 seen += 1
     elapsed = time.perf_counter() - started
     consumer.close()
+    return seen / elapsed
+
+
+def direct_alone(settings: Settings, expected: int) -> float:
+    """events/s the worker's direct reader (``streams.direct``) hands over the activity topic,
+    its messages made as the engine takes them and nothing else done with them."""
+    topic = settings.topic("activity")
+    reader = DirectReader(client_config(settings, **{"group.id": f"bench-{uuid.uuid4().hex}", "queued.max.messages.kbytes": 32768}), [topic])
+    partitions = reader.consumer().list_topics(topic, timeout=10).topics[topic].partitions
+    reader.assign([(topic, p) for p in partitions])
+    seen = 0
+    started = time.perf_counter()
+    while seen < expected:
+        seen += len(reader.consume(10_000, 1.0))
+    elapsed = time.perf_counter() - started
+    reader.close()
     return seen / elapsed
 
 
@@ -116,6 +134,8 @@ def main(
         # The ceilings first, with nothing else of the bench running (no worker yet).
         console.print("bare consume-and-decode loop")
         ceiling = bare_consume(settings, settings.topic("activity"), total)
+        console.print("the worker's direct reader alone")
+        direct_ceiling = direct_alone(settings, total)
         faust_ceilings = {}
         for reader in READERS:
             console.print(f"faust alone, an agent that does nothing, reading as {reader}")
@@ -157,7 +177,8 @@ def main(
             console.print(f"restart on the {kind} store: restore, stop, start again, first band change")
             restarts[kind] = restart(settings, env, work, kind, idle_kib[kind])
 
-        combined = 1 / (1 / faust_ceilings["draining"] + 1 / core.events_per_s)
+        # The worker reads its inputs with the direct reader (LEAP_ENGINE_READER's default).
+        combined = 1 / (1 / direct_ceiling + 1 / core.events_per_s)
         per_10k_mib = (rss_loaded - rss_idle) / 1024 / max(held, 1) * 10_000
         results = {
             "students": students,
@@ -168,13 +189,15 @@ def main(
             "worker_to_ceiling_ratio": round(worker_rate / ceiling, 3),
             **{f"faust_empty_agent_{reader}_events_per_s": round(rate) for reader, rate in faust_ceilings.items()},
             "faust_draining_to_stock_ratio": round(faust_ceilings["draining"] / faust_ceilings["stock"], 2),
-            "worker_to_faust_draining_ratio": round(worker_rate / faust_ceilings["draining"], 3),
+            "direct_reader_events_per_s": round(direct_ceiling),
+            "direct_to_faust_draining_ratio": round(direct_ceiling / faust_ceilings["draining"], 2),
+            "worker_to_direct_reader_ratio": round(worker_rate / direct_ceiling, 3),
             "engine_core_events_per_s": round(core.events_per_s),
             **{f"engine_core_us_{part}": round(us, 1) for part, us in core.us_per_event.items()},
             # Once settled, each event its own student's evaluation: bounds the live rate.
             "engine_core_live_events_per_s": round(core.live.events_per_s),
             **{f"engine_core_live_us_{part}": round(us, 1) for part, us in core.live.us_per_event.items()},
-            # What faust's reading and the core together allow one worker: their costs add up.
+            # What the direct reader and the core together allow one worker: their costs add up.
             "worker_ceiling_events_per_s": round(combined),
             "worker_to_ceiling_ratio_combined": round(worker_rate / combined, 3),
             **{f"settle_{k}": v for k, v in settled.items()},

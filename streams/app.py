@@ -2,7 +2,10 @@
 
 This module is the thin shell: it reads batches from Kafka, hands them to the engine, sends
 what the engine produced and waits until Kafka has it, and only then writes the tables (so
-a crash can redo a batch, never lose its output). Known faust-streaming faults it avoids:
+a crash can redo a batch, never lose its output). The engine's inputs are read by librdkafka
+under faust's assignment (``streams.direct``, ``LEAP_ENGINE_READER=direct``) or by faust's
+streams (``faust``); faust's consumer keeps the group, the tables and the commits either way.
+Known faust-streaming faults it avoids:
 - windowed tables (restored keys never expire, #385/#193): days live inside the value;
 - exactly-once (#440/#517/#323): at-least-once, with idempotent state and deterministic ids;
 - agent concurrency > 1 commits past in-flight messages (#606): concurrency is 1;
@@ -56,7 +59,9 @@ from typing import Any
 import faust
 from faust.serializers import codecs
 
-from leap.kafka import DeliveryError, Publisher
+from faust.types import TP
+
+from leap.kafka import DeliveryError, Publisher, client_config
 from leap.log import get_logger
 from leap.settings import Settings
 from leap.topics import engine_group
@@ -69,6 +74,7 @@ from streams.credentials import faust_credentials
 from streams.cohorts import CohortCore
 from streams.assignment import AssignmentWatch
 from streams.commit_gaps import CommitGaps, ProcessedOffsets
+from streams.direct import DirectReader
 from streams.drain import use_draining_consumer
 from streams.handlers import finish_despite_cancel
 from streams.send_errors import DELIVERY_DEADLINE, SendFailures
@@ -177,10 +183,17 @@ def create_app(
     def was_processed(message: Any) -> bool:
         return message.topic not in agents_read or offsets_done.covers(message.tp, message.offset, message.offset)
 
+    # The engine's inputs read by librdkafka under faust's assignment (streams.direct), or by
+    # faust's streams (LEAP_ENGINE_READER=faust).
+    input_topics = (names["activity"], names["roster"], names["clock"])
+    reader = None
+    if settings.engine_reader == "direct":
+        reader_config = client_config(settings, **{"group.id": engine_group(settings.topic_prefix), "client.id": "leap-engine-reader", "queued.max.messages.kbytes": 32768})
+        reader = DirectReader(reader_config, input_topics)
     # faust's drain without four asyncio tasks per message; same guarantees (streams.drain);
     # and no acknowledgement of a message no agent processed (streams.acks).
-    use_draining_consumer(app, processed=was_processed)
-    inputs = app.topic(names["activity"], names["roster"], names["clock"], key_serializer="raw", value_serializer="raw")
+    use_draining_consumer(app, processed=was_processed, direct=reader)
+    inputs = app.topic(*input_topics, key_serializer="raw", value_serializer="raw")
     contributions = app.topic(names["contributions"], key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
 
     def restored(name: str) -> Callable[[Any], Any]:
@@ -257,7 +270,7 @@ def create_app(
         it covers instead of re-reading the partition (for any topic it finds a gap in)."""
         offsets_done.add(message.tp, message.offset)
 
-    unstick_commits = CommitGaps(app, offsets_done)
+    unstick_commits = CommitGaps(app, offsets_done, skip=reader.topics if reader is not None else frozenset())
 
     def same_partitions() -> bool:
         """Whether the engine's partitions are those of its last batch; if not, forget what it derived from them."""
@@ -275,34 +288,50 @@ def create_app(
             log.exception("engine batch failed")
             _die(repr(exc))
 
+    async def handle(batch: list[Message]) -> None:
+        """Run the engine on one batch of its inputs, and any re-scores left waiting without events."""
+        started = time.perf_counter()
+        same_partitions()
+        # Events and roster entries wait behind a batch's re-scores: a few per batch. A batch
+        # of ticks and baselines only has nobody waiting, so the re-scores go in larger
+        # steps, the loop serving /metrics, heartbeats and fetches between them.
+        live = any(m.topic != names["clock"] for m in batch)
+        await run(batch, RESCORES_PER_BATCH if live else RESCORES_PER_STEP)
+        while not live and engine.rescores_waiting() and not app.rebalancing:
+            await asyncio.sleep(0.01)
+            if app.rebalancing or not same_partitions():
+                break  # the re-scores are for partitions this worker may no longer hold
+            await run([], RESCORES_PER_STEP)
+        worker_metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+
+    # Large batches: a student's events in one batch cost one evaluation and one state write.
+    # In a backlog a batch gathers up to BACKLOG_WINDOW, not the short window that keeps live
+    # band changes prompt: the window, not the 10,000, would end every batch (streams.windowed).
+    def window() -> float:
+        return batch_window()
+
     @app.agent(inputs, concurrency=1)
     async def engine_agent(stream):  # type: ignore[no-untyped-def]
-        # Large batches: a student's events in one batch cost one evaluation and one state write.
-        # In a backlog a batch gathers up to BACKLOG_WINDOW, not the short window that keeps live
-        # band changes prompt: the window, not the 10,000, would end every batch (streams.windowed).
-        stream.window = gather_window(settings.engine_batch_window, BACKLOG_WINDOW, reading_a_backlog)
+        if reader is not None:
+            aiter(stream.channel)  # subscribes the inputs: faust assigns them with the tables' partitions
+            async for direct in reader.batches(app, 10_000, window):
+                try:
+                    await handle(direct.messages)
+                finally:
+                    # Acknowledged once processed, even when a stop cancelled the wait for it.
+                    if await reader.done(app, direct):
+                        for m in direct.messages:
+                            offsets_done.add(TP(m.topic, m.partition), m.offset)
+                await unstick_commits()
+            return
+        stream.window = window
         async for events in stream.take_events(10_000, within=settings.engine_batch_window):
-            started = time.perf_counter()
-            same_partitions()
-            batch = [
-                # faust gives the message timestamp in seconds
-                Message(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value, int(e.message.timestamp * 1000))
-                for e in events
-            ]
-            # Events and roster entries wait behind a batch's re-scores: a few per batch. A batch
-            # of ticks and baselines only has nobody waiting, so the re-scores go in larger
-            # steps, the loop serving /metrics, heartbeats and fetches between them.
-            live = any(m.topic != names["clock"] for m in batch)
-            await run(batch, RESCORES_PER_BATCH if live else RESCORES_PER_STEP)
-            while not live and engine.rescores_waiting() and not app.rebalancing:
-                await asyncio.sleep(0.01)
-                if app.rebalancing or not same_partitions():
-                    break  # the re-scores are for partitions this worker may no longer hold
-                await run([], RESCORES_PER_STEP)
+            # faust gives the message timestamp in seconds
+            batch = [Message(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value, int(e.message.timestamp * 1000)) for e in events]
+            await handle(batch)
             for e in events:
                 note_processed(e.message)
             await unstick_commits()
-            worker_metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
 
     # Outputs and the students' changelog go through librdkafka, not faust's producer: faust's
     # per-message send path cost more than the engine itself (two sends per event during a
@@ -322,6 +351,8 @@ def create_app(
 
     def activity_highwaters() -> dict[int, int]:
         """High-water offsets of this worker's activity partitions, as the consumer last fetched them."""
+        if reader is not None:
+            return reader.highwaters(names["activity"])
         marks = {}
         for tp in app.consumer.assignment():
             if tp.topic == names["activity"]:
@@ -346,6 +377,7 @@ def create_app(
         Not during a rebalance: faust delivers nothing then, and waiting would only hold the revocation up."""
         return not app.rebalancing and behind(activity_highwaters(), activity_processed(), TICK_BACKLOG)
 
+    batch_window = gather_window(settings.engine_batch_window, BACKLOG_WINDOW, reading_a_backlog)
     changelog_stores = {students_changelog: students_store, clocks_changelog: clocks_store}
 
     written_runs: dict = {}  # (changelog, partition) -> (first, last) offsets of own consecutive records written

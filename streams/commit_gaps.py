@@ -73,14 +73,17 @@ class CommitGaps:
     other partition is read again from its committed offset, once per committed offset.
     """
 
-    def __init__(self, app: Any, processed: ProcessedOffsets) -> None:
+    def __init__(self, app: Any, processed: ProcessedOffsets, skip: frozenset[str] = frozenset()) -> None:
         self.app = app
         self.processed = processed
+        self.skip = skip  # topics read by streams.direct: read from their committed offsets, they leave no such gap
         self.reread_from: dict = {}  # TP -> committed offset this process last re-read a partition from
 
     async def __call__(self) -> None:
         consumer = self.app.consumer
         for tp, acked in list(consumer._acked.items()):
+            if tp.topic in self.skip:
+                continue
             committed = consumer._committed_offset.get(tp)
             head = min(acked) if acked else None
             action = gap_action(committed, head, self.processed, tp)

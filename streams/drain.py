@@ -29,6 +29,7 @@ from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from mode import Service
 
 from streams.acks import ProcessedOnlyAcks
+from streams.direct import DirectReader, DirectTopics
 from streams.metrics import CALLS_LOST, FETCHES_LOST, READ_JUMPS
 
 # sha256 of inspect.getsource(faust.transport.consumer.Consumer._drain_messages), 0.15.3.
@@ -301,15 +302,17 @@ class DrainingConsumer(AIOKafkaConsumer):
             unset_flag(flag_consumer_fetching)
 
 
-def use_draining_consumer(app: Any, processed: Callable[[Any], bool] | None = None) -> None:
+def use_draining_consumer(app: Any, processed: Callable[[Any], bool] | None = None, direct: DirectReader | None = None) -> None:
     """Make ``app`` read through :class:`DrainingConsumer` (before its consumer is made).
 
     ``processed``: if given, the consumer records an acknowledgement only for messages it
-    says were processed (``streams.acks``).
+    says were processed (``streams.acks``). ``direct``: the topics it reads are left to it
+    (``streams.direct``).
     """
     if app.transport.Consumer is not AIOKafkaConsumer:
         raise RuntimeError(f"expected faust's aiokafka consumer, found {app.transport.Consumer!r}: is the broker URL kafka://?")
-    if processed is None:
+    if processed is None and direct is None:
         app.transport.Consumer = DrainingConsumer
         return
-    app.transport.Consumer = type("WorkerConsumer", (ProcessedOnlyAcks, DrainingConsumer), {"processed": staticmethod(processed)})
+    bases = (DirectTopics, ProcessedOnlyAcks, DrainingConsumer)
+    app.transport.Consumer = type("WorkerConsumer", bases, {"processed": staticmethod(processed or (lambda message: True)), "direct": direct})

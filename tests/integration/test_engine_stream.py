@@ -94,13 +94,16 @@ def publish(deployment: Deployment, path: Path) -> dict:
     return json.loads(run_leap(deployment.env, "produce", "events", str(path), "--json").stdout.strip().splitlines()[-1])
 
 
-def test_a_worker_equals_the_replay_and_a_second_worker_joining_changes_nothing(deployment, university):
+# How each of the two workers reads its inputs (LEAP_ENGINE_READER): the default, faust's
+# streams, and one of each (a rolling upgrade from one to the other).
+@pytest.mark.parametrize("readers", [("direct", "direct"), ("faust", "faust"), ("faust", "direct")], ids=["direct", "faust", "mixed"])
+def test_a_worker_equals_the_replay_and_a_second_worker_joining_changes_nothing(deployment, university, readers):
     folder = university["folder"]
     run_leap(deployment.env, "roster", "load", str(folder / "roster.csv"))
-    deployment.start_worker()
+    deployment.start_worker(reader=readers[0])
     first = publish(deployment, folder / "first.jsonl")
     # Join while the first half is still being processed: partitions move between workers.
-    deployment.start_worker()
+    deployment.start_worker(reader=readers[1])
     second = publish(deployment, folder / "second.jsonl")
     assert first["published"] + second["published"] == university["events"]
     converge(deployment, university)

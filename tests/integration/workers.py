@@ -55,14 +55,15 @@ class Deployment:
         self.consumers.append(process)
         return process
 
-    def start_worker(self, tick_seconds: float = 1.0, datadir: Path | None = None) -> subprocess.Popen:
-        """Start `leap worker` with its own port and data folder; its log goes to a file."""
+    def start_worker(self, tick_seconds: float = 1.0, datadir: Path | None = None, reader: str | None = None) -> subprocess.Popen:
+        """Start `leap worker` with its own port and data folder; its log goes to a file.
+        ``reader``: its LEAP_ENGINE_READER (default: the deployment's)."""
         port = free_port()
         log = (self.tmp / f"worker-{port}.log").open("w")
         datadir = datadir or self.tmp / f"worker-{port}"
         process = subprocess.Popen(
             [LEAP, "worker", "--web-port", str(port), "--tick-seconds", str(tick_seconds), "--datadir", str(datadir)],
-            env=self.env,
+            env=self.env if reader is None else {**self.env, "LEAP_ENGINE_READER": reader},
             stdout=log,
             stderr=subprocess.STDOUT,
             preexec_fn=die_with_parent,

@@ -1,0 +1,268 @@
+"""The engine's input topics read by librdkafka, under faust's group assignment (issue 12).
+
+faust reads a message for about 47 us of the worker's one Python thread: aiokafka parses the
+fetch, the drain hands each message to the conductor, which makes an event for the stream's
+queue, and the stream acknowledges each one. That is as much as the engine's own work per
+event, and both run on one thread, so they add up. A confluent-kafka consumer hands over a
+batch of 10,000 messages for about 2 us each: librdkafka fetches and parses them on threads
+of its own, without the interpreter's lock.
+
+faust keeps everything else. Its consumer stays the group's member: it is assigned the input
+partitions with the tables' partitions of the same numbers, recovers the tables, suspends the
+flow in a rebalance, and commits. The inputs' partitions stay paused in it
+(:class:`DirectTopics`), and :class:`DirectReader` reads them with a consumer of its own that
+only ever ``assign``s the partitions faust holds, from their committed offsets, whenever the
+group's generation changes. Its acknowledgements go into faust's consumer (:func:`record_acks`,
+as ``Consumer.ack`` records them), so faust's commits carry them. The guarantees are faust's:
+
+- a batch is read only while the flow is on, so never during a rebalance nor before the tables
+  of a new assignment are recovered;
+- a batch read while a rebalance began is dropped unprocessed, and one in hand when it begins
+  is finished before faust lets the partitions go (``wait_empty``), but not acknowledged: its
+  partitions are read again from their committed offsets by whoever holds them next (state
+  updates are idempotent, output ids deterministic);
+- a batch is acknowledged only after the worker has delivered its output and written its state;
+- offsets a partition skips (transaction markers, records deleted by retention) are marked
+  acknowledged as gaps, so commits never stop at them.
+
+``FAUST_ACK_SHA256`` pins faust-streaming 0.15.3's ``Consumer.ack``, whose bookkeeping
+:func:`record_acks` repeats for many offsets at once: tests/unit/streams/test_direct.py fails
+when faust changes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from faust.types import TP
+from faust.types.tuples import ack_lock
+from mode.utils.futures import notify
+
+from leap.log import get_logger
+from streams.batch import Message
+from streams.metrics import READ_JUMPS
+
+log = get_logger("leap.streams")
+
+# sha256 of inspect.getsource(faust.transport.consumer.Consumer.ack), faust-streaming 0.15.3.
+FAUST_ACK_SHA256 = "5fcf41cf45153475de3790dc56fec1b83335956dc8b3bf7ff6bbb2b57627f03f"
+
+Gap = tuple[str, int, int, int]  # topic, partition, first and last offset skipped
+
+
+def place_batch(expected: dict[tuple[str, int], int], messages: Iterable[Message]) -> tuple[list[Message], list[Gap]]:
+    """The messages to process and the offsets skipped before them, per partition in order.
+
+    ``expected`` (updated) maps a partition to the next offset it should give (absent: any).
+    A message below it was given already and is left out; one above it leaves the offsets in
+    between as a gap (librdkafka reads a partition in order, so they are not in the log).
+    """
+    kept: list[Message] = []
+    gaps: list[Gap] = []
+    for message in messages:
+        key = (message.topic, message.partition)
+        want = expected.get(key)
+        if want is not None and message.offset < want:
+            continue
+        if want is not None and message.offset > want:
+            gaps.append((message.topic, message.partition, want, message.offset - 1))
+        expected[key] = message.offset + 1
+        kept.append(message)
+    return kept, gaps
+
+
+def record_acks(consumer: Any, tp: Any, offsets: Iterable[int]) -> int:
+    """Record ``offsets`` of ``tp`` as acknowledged in faust's consumer, as ``Consumer.ack``
+    records one message's (pinned by ``FAUST_ACK_SHA256``); return how many were new."""
+    added = 0
+    with ack_lock:
+        committed = consumer._committed_offset[tp]
+        index = consumer._acked_index[tp]
+        acked = consumer._acked[tp]
+        for offset in offsets:
+            if (committed is None or offset >= committed) and offset not in index:
+                index.add(offset)
+                acked.append(offset)
+                added += 1
+        consumer._n_acked += added
+        notify(consumer._waiting_for_ack)
+    return added
+
+
+@dataclass
+class DirectBatch:
+    """Messages read in one group generation, and the offsets their partitions skipped."""
+
+    messages: list[Message]
+    gaps: list[Gap]
+    generation: int
+
+
+class DirectReader:
+    """A confluent-kafka consumer of ``topics`` that reads only the partitions faust's consumer
+    holds (module docstring). ``config``: the consumer's librdkafka settings, ``group.id`` being
+    faust's group (for its committed offsets; this consumer never joins the group)."""
+
+    def __init__(self, config: Mapping[str, Any], topics: Iterable[str]) -> None:
+        self.config = {
+            **config,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            # As faust reads: the engine counts each event id once, so an aborted
+            # transaction's events seen before their re-publication change nothing.
+            "isolation.level": "read_uncommitted",
+        }
+        self.topics = frozenset(topics)
+        self._consumer: Consumer | None = None
+        self._assigned: tuple[int, tuple[tuple[str, int], ...]] | None = None
+        self._expected: dict[tuple[str, int], int] = {}
+        self._busy = 0
+        self._idle: asyncio.Event | None = None
+
+    def consumer(self) -> Consumer:
+        """The confluent-kafka consumer, made on first use."""
+        if self._consumer is None:
+            self._consumer = Consumer(dict(self.config))
+        return self._consumer
+
+    def assign(self, held: list[tuple[str, int]], timeout: float = 30.0) -> None:
+        """Read ``held`` from the group's committed offsets (the oldest kept where none is)."""
+        consumer = self.consumer()
+        starts: list[TopicPartition] = []
+        expected: dict[tuple[str, int], int] = {}
+        if held:
+            for tp in consumer.committed([TopicPartition(t, p) for t, p in held], timeout=timeout):
+                if tp.error is not None:
+                    raise RuntimeError(f"committed offset of {tp.topic}[{tp.partition}]: {tp.error}")
+                if tp.offset >= 0:
+                    expected[(tp.topic, tp.partition)] = tp.offset
+                starts.append(TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING))
+        consumer.assign(starts)
+        self._expected = expected
+
+    def consume(self, size: int, timeout: float) -> list[Message]:
+        """Up to ``size`` messages, waiting at most ``timeout`` seconds for them (a worker thread)."""
+        out: list[Message] = []
+        append = out.append
+        for msg in self.consumer().consume(size, timeout=timeout):
+            error = msg.error()
+            if error is not None:
+                # librdkafka retries what it can itself; the rest is for the log to show.
+                log.warning("reading the engine's inputs", error=str(error))
+                continue
+            append(Message(msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value(), msg.timestamp()[1]))
+        return out
+
+    def highwaters(self, topic: str) -> dict[int, int]:
+        """High-water offsets of the held partitions of ``topic``, as librdkafka last fetched them."""
+        if self._consumer is None or self._assigned is None:
+            return {}
+        marks = {}
+        for t, p in self._assigned[1]:
+            if t == topic:
+                low, high = self._consumer.get_watermark_offsets(TopicPartition(t, p), cached=True)
+                if high >= 0:
+                    marks[p] = high
+        return marks
+
+    def close(self) -> None:
+        """Close the consumer (it commits nothing: faust's consumer does that)."""
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None
+
+    async def wait_idle(self) -> None:
+        """Wait until no batch read by :meth:`batches` is in hand (a rebalance lets partitions go after)."""
+        if self._busy and self._idle is not None:
+            await self._idle.wait()
+
+    def _held(self, app: Any) -> tuple[tuple[str, int], ...]:
+        return tuple(sorted((tp.topic, tp.partition) for tp in app.consumer.assignment() if tp.topic in self.topics))
+
+    async def batches(self, app: Any, size: int, window: Callable[[], float]) -> AsyncIterator[DirectBatch]:
+        """Batches of up to ``size`` messages gathered for up to ``window()`` seconds each, read
+        only while faust's flow is on and in one group generation (module docstring). The next
+        batch is read once the one in hand has been passed to :meth:`done`."""
+        self._idle = asyncio.Event()
+        self._idle.set()
+        while True:
+            await app.flow_control.acquire()  # off in a rebalance, until the tables are recovered
+            generation = app.consumer_generation_id
+            held = self._held(app)
+            if self._assigned != (generation, held):
+                await asyncio.to_thread(self.assign, list(held))
+                forget_acks(app.consumer, held)
+                self._assigned = (generation, held)
+            messages = await asyncio.to_thread(self.consume, size, window())
+            if app.rebalancing or not app.flow_control.is_active() or app.consumer_generation_id != generation:
+                self._assigned = None  # dropped: read again from the committed offsets
+                continue
+            kept, gaps = place_batch(self._expected, messages)
+            if not kept and not gaps:
+                continue
+            self._busy += 1
+            self._idle.clear()
+            yield DirectBatch(kept, gaps, generation)
+
+    async def done(self, app: Any, batch: DirectBatch) -> bool:
+        """The batch is processed: acknowledge it in faust's consumer unless a rebalance began
+        meanwhile (then its partitions are read again from their committed offsets)."""
+        try:
+            if app.rebalancing or app.consumer_generation_id != batch.generation:
+                self._assigned = None
+                return False
+            consumer = app.consumer
+            for topic, partition, first, last in batch.gaps:
+                READ_JUMPS.labels("gap").inc()
+                await consumer._add_gap(TP(topic, partition), first, last)
+            by_partition: dict[tuple[str, int], list[int]] = defaultdict(list)
+            for message in batch.messages:
+                by_partition[(message.topic, message.partition)].append(message.offset)
+            for (topic, partition), offsets in by_partition.items():
+                record_acks(consumer, TP(topic, partition), offsets)
+            return True
+        finally:
+            self._busy -= 1
+            if not self._busy and self._idle is not None:
+                self._idle.set()
+
+
+def forget_acks(consumer: Any, held: Iterable[tuple[str, int]]) -> None:
+    """Drop faust's acknowledgements of ``held`` not yet committed: after a new assignment the
+    partitions are read again from their committed offsets, so older ones would leave a gap."""
+    for topic, partition in held:
+        tp = TP(topic, partition)
+        consumer._acked.pop(tp, None)
+        consumer._acked_index.pop(tp, None)
+        consumer._gap.pop(tp, None)
+
+
+class DirectTopics:
+    """A faust consumer mixin: the topics ``direct`` reads are never fetched here, and a
+    rebalance waits for its batch in hand before it lets partitions go."""
+
+    direct: DirectReader | None = None
+
+    def _not_direct(self, tps: Iterable[Any]) -> list[Any]:
+        topics = self.direct.topics if self.direct is not None else frozenset()
+        return [tp for tp in tps if tp.topic not in topics]
+
+    def _set_active_tps(self, tps: Any) -> Any:
+        """faust's fetched partitions, without the direct reader's (an assignment makes all active)."""
+        return super()._set_active_tps(set(self._not_direct(tps)))  # type: ignore[misc]
+
+    def resume_partitions(self, tps: Iterable[Any]) -> None:
+        """faust's resume, except for the partitions the direct reader reads."""
+        super().resume_partitions(self._not_direct(tps))  # type: ignore[misc]
+
+    async def wait_empty(self) -> None:
+        """faust's wait for the messages its streams hold, then for the direct reader's batch."""
+        await super().wait_empty()  # type: ignore[misc]
+        if self.direct is not None:
+            await self.direct.wait_idle()
