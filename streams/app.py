@@ -51,13 +51,11 @@ import logging
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import faust
-from faust.serializers import codecs
 
 from faust.types import TP
 
@@ -68,7 +66,7 @@ from leap.topics import engine_group
 from schemas.codec import default_codec
 from streams import state_codec
 from streams.table_store import ROCKSDB_OPTIONS, EngineTable, offsets_to_persist, own_runs, store_url
-from streams.tables import KeyPartitionedTable, Overlay, SourcePartitionedTable
+from streams.tables import Clocks, KeyPartitionedTable, Overlay, SourcePartitionedTable, StudentStateType
 from streams.clock import tick_records
 from streams.credentials import faust_credentials
 from streams.cohorts import CohortCore
@@ -81,7 +79,7 @@ from streams.send_errors import DELIVERY_DEADLINE, SendFailures
 from streams import metrics as worker_metrics
 from streams.web import add_health_views
 from leap.vocabulary import partition_for
-from streams.batch import Message, PartitionClock, partition_key, rejected
+from streams.batch import Message, partition_key, rejected
 from streams.engine import TICK_BACKLOG, Engine
 from streams.windowed import WindowedStream, behind, gather_window
 from leap.calendar import load_calendar
@@ -96,27 +94,6 @@ RESCORES_PER_STEP = 1000
 # Seconds a batch may gather while the worker reads a backlog (streams.windowed): longer than
 # the 10,000 events of a batch take to arrive here, so in a backlog those end the batch.
 BACKLOG_WINDOW = 1.0
-
-
-class _StateCodec(codecs.Codec):
-    def _dumps(self, obj: Any) -> bytes:
-        return state_codec.dumps(obj)
-
-    def _loads(self, s: bytes) -> Any:
-        return state_codec.loads(s)
-
-
-codecs.register("leap-state", _StateCodec())
-
-
-class _StudentStateType:
-    """Tells faust that students-table values use the leap-state codec and need no model."""
-
-    _options = SimpleNamespace(serializer="leap-state")
-
-    @staticmethod
-    def from_data(value: Any, preferred_type: Any = None) -> Any:
-        return value
 
 
 def _die(reason: str) -> None:
@@ -217,7 +194,7 @@ def create_app(
         )
         return app.tables.add(table)
 
-    students = key_partitioned("students", _StudentStateType)
+    students = key_partitioned("students", StudentStateType)
     clocks_table = key_partitioned("partition-clocks", bytes)
     # The engine writes these two itself (see process): by partition, and their persisted offsets.
     students_store = EngineTable(students, decode=state_codec.loads, keep=settings.engine_state_cache)
@@ -234,36 +211,12 @@ def create_app(
     engine = Engine(policy, settings.tz, settings.partitions, codec, names, calendar=calendar)
     cohorts = CohortCore(codec)
     clock_keys = {p: partition_key(p, settings.partitions) for p in range(settings.partitions)}
-    clock_cache: dict[int, PartitionClock] = {}
     watch = AssignmentWatch()
 
     def assignment_changed(name: str) -> bool:
         return watch.changed(name, app.consumer_generation_id, app.consumer.assignment())
 
-    class Clocks(MutableMapping):
-        """Partition clocks, decoded once and cached until the assignment changes."""
-
-        def __getitem__(self, p: int) -> PartitionClock:
-            if p not in clock_cache:
-                raw = clocks_store.get(clock_keys[p], p)
-                if raw is None:
-                    raise KeyError(p)
-                clock_cache[p] = PartitionClock.loads(raw)
-            return clock_cache[p]
-
-        def __setitem__(self, p: int, clock: PartitionClock) -> None:
-            clock_cache[p] = clock
-
-        def __delitem__(self, p: int) -> None:
-            clock_cache.pop(p, None)
-
-        def __iter__(self):  # type: ignore[no-untyped-def]
-            return iter(clock_cache)
-
-        def __len__(self) -> int:
-            return len(clock_cache)
-
-    clocks = Clocks()
+    clocks = Clocks(clocks_store, clock_keys)
 
     def note_processed(message: Any) -> None:
         """Record a message as done by this process: unstick_commits may then fill a commit gap
@@ -276,7 +229,7 @@ def create_app(
         """Whether the engine's partitions are those of its last batch; if not, forget what it derived from them."""
         if assignment_changed("engine"):
             engine.reset_indexes()
-            clock_cache.clear()
+            clocks.cache.clear()
             students_store.forget()
             return False
         return True
@@ -426,7 +379,7 @@ def create_app(
             p = partition_for(key, partitions)
             removals[p].append(key)
             send(students_changelog, None, key=key, partition=p, on_delivery=noted)
-        clock_values = {p: clock_cache[p].dumps() for p in out.clock_writes}
+        clock_values = {p: clocks.cache[p].dumps() for p in out.clock_writes}
         for p, value in clock_values.items():
             send(clocks_changelog, value, key=clock_keys[p], partition=p, on_delivery=noted)
         await flushed()

@@ -1,4 +1,5 @@
-"""The faust table classes the worker uses, and the batch overlay in front of them.
+"""The faust table classes the worker uses, the student state's codec for faust, the batch
+overlay in front of the tables, and the partition clocks read through the engine's store.
 
 Both table classes decide a key's changelog partition themselves instead of asking the
 consumer's metadata: that metadata can be missing for a moment after a rebalance or a broker
@@ -8,12 +9,17 @@ restart, and faust then fails the write (see each class).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, MutableMapping
+from types import SimpleNamespace
 from typing import Any
 
 import faust
+from faust.serializers import codecs
 from faust.streams import current_event
 
 from leap.vocabulary import partition_for
+from streams import state_codec
+from streams.batch import PartitionClock
+from streams.table_store import EngineTable
 
 
 class KeyPartitionedTable(faust.Table):
@@ -115,3 +121,53 @@ class Overlay(MutableMapping):
             else:
                 self.table[key] = value
         self.pending.clear()
+
+
+class _StateCodec(codecs.Codec):
+    def _dumps(self, obj: Any) -> bytes:
+        return state_codec.dumps(obj)
+
+    def _loads(self, s: bytes) -> Any:
+        return state_codec.loads(s)
+
+
+codecs.register("leap-state", _StateCodec())
+
+
+class StudentStateType:
+    """Tells faust that students-table values use the leap-state codec and need no model."""
+
+    _options = SimpleNamespace(serializer="leap-state")
+
+    @staticmethod
+    def from_data(value: Any, preferred_type: Any = None) -> Any:
+        return value
+
+
+class Clocks(MutableMapping):
+    """Partition clocks, decoded once from ``store`` and kept in ``cache`` until the assignment changes."""
+
+    def __init__(self, store: EngineTable, keys: dict[int, bytes]) -> None:
+        self.store = store
+        self.keys = keys
+        self.cache: dict[int, PartitionClock] = {}
+
+    def __getitem__(self, p: int) -> PartitionClock:
+        if p not in self.cache:
+            raw = self.store.get(self.keys[p], p)
+            if raw is None:
+                raise KeyError(p)
+            self.cache[p] = PartitionClock.loads(raw)
+        return self.cache[p]
+
+    def __setitem__(self, p: int, clock: PartitionClock) -> None:
+        self.cache[p] = clock
+
+    def __delitem__(self, p: int) -> None:
+        self.cache.pop(p, None)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.cache)
+
+    def __len__(self) -> int:
+        return len(self.cache)
