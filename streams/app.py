@@ -165,7 +165,9 @@ def create_app(
     input_topics = (names["activity"], names["roster"], names["clock"])
     reader = None
     if settings.engine_reader == "direct":
-        reader_config = client_config(settings, **{"group.id": engine_group(settings.topic_prefix), "client.id": "leap-engine-reader", "queued.max.messages.kbytes": 32768})
+        reader_config = client_config(
+            settings, **{"group.id": engine_group(settings.topic_prefix), "client.id": "leap-engine-reader", "queued.max.messages.kbytes": 32768}
+        )
         reader = DirectReader(reader_config, input_topics)
     # faust's drain without four asyncio tasks per message; same guarantees (streams.drain);
     # and no acknowledgement of a message no agent processed (streams.acks).
@@ -260,8 +262,7 @@ def create_app(
     # Large batches: a student's events in one batch cost one evaluation and one state write.
     # In a backlog a batch gathers up to BACKLOG_WINDOW, not the short window that keeps live
     # band changes prompt: the window, not the 10,000, would end every batch (streams.windowed).
-    def window() -> float:
-        return batch_window()
+    window = gather_window(settings.engine_batch_window, BACKLOG_WINDOW, lambda: reading_a_backlog())
 
     @app.agent(inputs, concurrency=1)
     async def engine_agent(stream):  # type: ignore[no-untyped-def]
@@ -330,7 +331,6 @@ def create_app(
         Not during a rebalance: faust delivers nothing then, and waiting would only hold the revocation up."""
         return not app.rebalancing and behind(activity_highwaters(), activity_processed(), TICK_BACKLOG)
 
-    batch_window = gather_window(settings.engine_batch_window, BACKLOG_WINDOW, reading_a_backlog)
     changelog_stores = {students_changelog: students_store, clocks_changelog: clocks_store}
 
     written_runs: dict = {}  # (changelog, partition) -> (first, last) offsets of own consecutive records written

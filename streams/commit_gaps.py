@@ -33,6 +33,11 @@ class ProcessedOffsets:
         if runs and runs[-1][0] <= offset <= runs[-1][1] + 1:
             runs[-1][1] = max(runs[-1][1], offset)
             return
+        if not runs or offset > runs[-1][1] + 1:
+            # Past a gap (a transaction marker after every batch a tail publishes): a new run
+            # at the end, without the merge below, which would make a long history quadratic.
+            runs.append([offset, offset])
+            return
         for run in runs:
             if run[0] - 1 <= offset <= run[1] + 1:
                 run[0], run[1] = min(run[0], offset), max(run[1], offset)

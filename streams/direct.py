@@ -15,8 +15,8 @@ only ever ``assign``s the partitions faust holds, from their committed offsets, 
 group's generation changes. Its acknowledgements go into faust's consumer (:func:`record_acks`,
 as ``Consumer.ack`` records them), so faust's commits carry them. The guarantees are faust's:
 
-- a batch is read only while the flow is on, so never during a rebalance nor before the tables
-  of a new assignment are recovered;
+- a batch is read only while the flow is on and no rebalance is under way, so never before the
+  tables of a new assignment are recovered;
 - a batch read while a rebalance began is dropped unprocessed, and one in hand when it begins
   is finished before faust lets the partitions go (``wait_empty``), but not acknowledged: its
   partitions are read again from their committed offsets by whoever holds them next (state
@@ -52,7 +52,9 @@ log = get_logger("leap.streams")
 # sha256 of inspect.getsource(faust.transport.consumer.Consumer.ack), faust-streaming 0.15.3.
 FAUST_ACK_SHA256 = "5fcf41cf45153475de3790dc56fec1b83335956dc8b3bf7ff6bbb2b57627f03f"
 
-Gap = tuple[str, int, int, int]  # topic, partition, first and last offset skipped
+Gap = tuple[str, int, int, int]
+# Seconds between looks at whether a rebalance is over, when faust left the flow on through it.
+REBALANCE_POLL = 0.1  # topic, partition, first and last offset skipped
 
 
 def place_batch(expected: dict[tuple[str, int], int], messages: Iterable[Message]) -> tuple[list[Message], list[Gap]]:
@@ -60,7 +62,8 @@ def place_batch(expected: dict[tuple[str, int], int], messages: Iterable[Message
 
     ``expected`` (updated) maps a partition to the next offset it should give (absent: any).
     A message below it was given already and is left out; one above it leaves the offsets in
-    between as a gap (librdkafka reads a partition in order, so they are not in the log).
+    between as a gap (librdkafka reads a partition in order, so they are not in the log; a
+    batch with an error about a partition is read again instead, ``DirectReader.consume``).
     """
     kept: list[Message] = []
     gaps: list[Gap] = []
@@ -146,18 +149,23 @@ class DirectReader:
         consumer.assign(starts)
         self._expected = expected
 
-    def consume(self, size: int, timeout: float) -> list[Message]:
-        """Up to ``size`` messages, waiting at most ``timeout`` seconds for them (a worker thread)."""
+    def consume(self, size: int, timeout: float) -> tuple[list[Message], bool]:
+        """Up to ``size`` messages, waiting at most ``timeout`` seconds for them (a worker thread),
+        and whether librdkafka reported an error about one of the partitions read."""
         out: list[Message] = []
         append = out.append
+        failed = False
         for msg in self.consumer().consume(size, timeout=timeout):
             error = msg.error()
             if error is not None:
-                # librdkafka retries what it can itself; the rest is for the log to show.
-                log.warning("reading the engine's inputs", error=str(error))
+                # librdkafka retries what it can itself. An error about a partition (a corrupt
+                # record set, say) may be followed by records past the ones it could not give:
+                # taken as a gap they would be committed unread, so the batch is read again.
+                log.warning("reading the engine's inputs", error=str(error), topic=msg.topic(), partition=msg.partition())
+                failed = failed or msg.topic() is not None
                 continue
             append(Message(msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value(), msg.timestamp()[1]))
-        return out
+        return out, failed
 
     def highwaters(self, topic: str) -> dict[int, int]:
         """High-water offsets of the held partitions of ``topic``, as librdkafka last fetched them."""
@@ -166,7 +174,7 @@ class DirectReader:
         marks = {}
         for t, p in self._assigned[1]:
             if t == topic:
-                low, high = self._consumer.get_watermark_offsets(TopicPartition(t, p), cached=True)
+                _, high = self._consumer.get_watermark_offsets(TopicPartition(t, p), cached=True)
                 if high >= 0:
                     marks[p] = high
         return marks
@@ -193,15 +201,20 @@ class DirectReader:
         self._idle.set()
         while True:
             await app.flow_control.acquire()  # off in a rebalance, until the tables are recovered
+            while app.rebalancing:
+                # faust leaves the flow on through a rebalance for a worker that held nothing
+                # before it; reading then would only be dropped.
+                await asyncio.sleep(REBALANCE_POLL)
+                await app.flow_control.acquire()
             generation = app.consumer_generation_id
             held = self._held(app)
             if self._assigned != (generation, held):
                 await asyncio.to_thread(self.assign, list(held))
                 forget_acks(app.consumer, held)
                 self._assigned = (generation, held)
-            messages = await asyncio.to_thread(self.consume, size, window())
-            if app.rebalancing or not app.flow_control.is_active() or app.consumer_generation_id != generation:
-                self._assigned = None  # dropped: read again from the committed offsets
+            messages, failed = await asyncio.to_thread(self.consume, size, window())
+            if failed or app.rebalancing or not app.flow_control.is_active() or app.consumer_generation_id != generation:
+                self._read_again("a read error" if failed else "a rebalance", len(messages))
                 continue
             kept, gaps = place_batch(self._expected, messages)
             if not kept and not gaps:
@@ -210,17 +223,30 @@ class DirectReader:
             self._idle.clear()
             yield DirectBatch(kept, gaps, generation)
 
+    def _read_again(self, why: str, messages: int) -> None:
+        """Drop what was read: the held partitions are assigned again from their committed offsets."""
+        self._assigned = None
+        READ_JUMPS.labels("reread").inc()
+        log.info("reading the engine's inputs again from their committed offsets", after=why, dropped=messages)
+
     async def done(self, app: Any, batch: DirectBatch) -> bool:
         """The batch is processed: acknowledge it in faust's consumer unless a rebalance began
         meanwhile (then its partitions are read again from their committed offsets)."""
+
+        def current() -> bool:
+            return not app.rebalancing and app.consumer_generation_id == batch.generation
+
         try:
-            if app.rebalancing or app.consumer_generation_id != batch.generation:
-                self._assigned = None
+            if not current():
+                self._read_again("a rebalance", 0)
                 return False
             consumer = app.consumer
             for topic, partition, first, last in batch.gaps:
                 READ_JUMPS.labels("gap").inc()
                 await consumer._add_gap(TP(topic, partition), first, last)
+            if not current():  # a rebalance began while the gaps were added (faust's _add_gap yields)
+                self._read_again("a rebalance", 0)
+                return False
             by_partition: dict[tuple[str, int], list[int]] = defaultdict(list)
             for message in batch.messages:
                 by_partition[(message.topic, message.partition)].append(message.offset)
@@ -236,11 +262,12 @@ class DirectReader:
 def forget_acks(consumer: Any, held: Iterable[tuple[str, int]]) -> None:
     """Drop faust's acknowledgements of ``held`` not yet committed: after a new assignment the
     partitions are read again from their committed offsets, so older ones would leave a gap."""
-    for topic, partition in held:
-        tp = TP(topic, partition)
-        consumer._acked.pop(tp, None)
-        consumer._acked_index.pop(tp, None)
-        consumer._gap.pop(tp, None)
+    with ack_lock:
+        for topic, partition in held:
+            tp = TP(topic, partition)
+            consumer._acked.pop(tp, None)
+            consumer._acked_index.pop(tp, None)
+            consumer._gap.pop(tp, None)
 
 
 class DirectTopics:
@@ -262,7 +289,14 @@ class DirectTopics:
         super().resume_partitions(self._not_direct(tps))  # type: ignore[misc]
 
     async def wait_empty(self) -> None:
-        """faust's wait for the messages its streams hold, then for the direct reader's batch."""
-        await super().wait_empty()  # type: ignore[misc]
+        """The direct reader's batch in hand finished, then faust's wait for the messages its
+        streams hold (which ends with a commit: the batch's acknowledgements go with it)."""
         if self.direct is not None:
             await self.direct.wait_idle()
+        await super().wait_empty()  # type: ignore[misc]
+
+    def verify_event_path(self, now: float, tp: Any) -> None:
+        """faust's check that a partition is still fetched, except for those faust never fetches here."""
+        if self.direct is not None and tp.topic in self.direct.topics:
+            return None
+        return super().verify_event_path(now, tp)  # type: ignore[misc]

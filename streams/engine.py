@@ -447,6 +447,10 @@ class Engine:
             out.contributions.append((group.encode(), {"kind": "withdraw", "cohort": group, "student_id": key.decode(), "day": 0, "measures": [], "at": at}))
 
     def _send_contributions(self, partition, clock, students, out) -> None:
+        if not clock.day:
+            # No day yet: roster entries read before any event or tick moved the partition's
+            # clock (a tick deferred behind a backlog). They are sent once it has a day.
+            return
         members = self._students_in(partition, students)
         dirty = self._dirty_contributions.pop(partition, set())
         changed: dict[str, list[dict]] = {}

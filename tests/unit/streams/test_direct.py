@@ -168,3 +168,29 @@ def test_the_first_offset_after_the_committed_one_commits(first):
     consumer._committed_offset[tp] = 10
     record_acks(consumer, tp, [first, first + 1])
     assert consumer._new_offset(tp) == first + 2
+
+
+def test_a_rebalance_that_begins_while_the_gaps_are_added_leaves_the_batch_unacknowledged():
+    async def scenario():
+        reader = DirectReader({}, ["activity"])
+        consumer = _faust_consumer(reader)
+        app = _app(consumer)
+        added = consumer._add_gap
+
+        async def add_gap_then_rebalance(tp, first, last):
+            await added(tp, first, last)
+            app.rebalancing = True  # faust's _add_gap yields to the loop: a revocation can begin there
+
+        consumer._add_gap = add_gap_then_rebalance
+        _in_hand(reader)
+        batch = DirectBatch([_message(0, 10), _message(0, 15)], [("activity", 0, 11, 14)], generation=3)
+        return await reader.done(app, batch), consumer
+
+    acked, consumer = asyncio.run(scenario())
+    assert acked is False and not consumer._acked[TP("activity", 0)]
+
+
+def test_faust_does_not_watch_the_direct_topics_for_a_stalled_fetch():
+    # faust's livelock check would log an error every few seconds for partitions it never fetches.
+    consumer = _faust_consumer(DirectReader({}, ["activity"]))
+    assert consumer.verify_event_path(0.0, TP("activity", 0)) is None

@@ -220,6 +220,25 @@ def test_a_tick_waits_while_the_partitions_activity_backlog_is_long():
     assert len([s for s in p.summaries if s["student_id"] == "s1"]) == 3
 
 
+def test_contributions_wait_until_the_partition_has_a_day():
+    # A worker that starts on a backlog may read a partition's roster entries before any event
+    # or tick has set its day, and defers the first tick behind the backlog: that tick looked
+    # up the term of day 0 and was dead-lettered (make bench's two workers). Nothing is sent
+    # until the partition has a day.
+    from leap.calendar import Calendar, Period
+
+    p = Pipeline()
+    p.engine.calendar = Calendar((Period("Autumn", NOW.date() - timedelta(days=40), NOW.date() + timedelta(days=20)),))
+    entry = {"student_id": "s1", "programme": "BSC-CS", "year_of_study": 2, "mode_of_study": "part_time", "personal_tutor_id": None, "department": "CSEE", "status": "active"}
+    part = partition_for(b"s1", N)
+    p.run([p.roster(entry)], highwaters={part: TICK_BACKLOG * 10})
+    p.tick(NOW_MS, highwaters={part: TICK_BACKLOG * 10})
+    assert p.counts["ticks_deferred"] >= 1 and not p.dead
+    p.run([p.event(vle("s1", NOW - timedelta(hours=1)))], highwaters={})
+    p.tick(NOW_MS + 1000, highwaters={})  # caught up
+    assert b"cohort:BSC-CS/Y2:part_time\x00s1" in p.members and not p.dead
+
+
 def test_cohort_baseline_waits_for_every_member_to_report_the_day():
     core = CohortCore(CODEC)
     members, frozen = {}, {}
