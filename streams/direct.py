@@ -134,6 +134,16 @@ class DirectReader:
             self._consumer = Consumer(dict(self.config))
         return self._consumer
 
+    def connect(self, timeout: float = 10.0) -> None:
+        """Make the consumer and have it fetch the inputs' metadata (a worker thread); a failure
+        is only logged: reading retries it."""
+        try:
+            consumer = self.consumer()
+            for topic in sorted(self.topics):
+                consumer.list_topics(topic, timeout=timeout)
+        except Exception as exc:  # noqa: BLE001 - e.g. the broker not up yet: assign and consume wait for it
+            log.warning("could not reach the broker for the engine's inputs yet", error=repr(exc))
+
     def assign(self, held: list[tuple[str, int]], timeout: float = 30.0) -> None:
         """Read ``held`` from the group's committed offsets (the oldest kept where none is)."""
         consumer = self.consumer()
@@ -199,6 +209,10 @@ class DirectReader:
         batch is read once the one in hand has been passed to :meth:`done`."""
         self._idle = asyncio.Event()
         self._idle.set()
+        # Connected while faust joins the group and recovers the tables: a consumer made at
+        # the first assignment took up to 1.5 s more to give its first message (a restart's
+        # first band change).
+        await asyncio.to_thread(self.connect)
         while True:
             await app.flow_control.acquire()  # off in a rebalance, until the tables are recovered
             while app.rebalancing:
