@@ -38,7 +38,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 from faust.types import TP
 from faust.types.tuples import ack_lock
 from mode.utils.futures import notify
@@ -54,7 +54,9 @@ FAUST_ACK_SHA256 = "5fcf41cf45153475de3790dc56fec1b83335956dc8b3bf7ff6bbb2b57627
 
 Gap = tuple[str, int, int, int]
 # Seconds between looks at whether a rebalance is over, when faust left the flow on through it.
-REBALANCE_POLL = 0.1  # topic, partition, first and last offset skipped
+REBALANCE_POLL = 0.1
+# Seconds before assigning the inputs again when the broker could not give their committed offsets.
+ASSIGN_RETRY = 1.0  # topic, partition, first and last offset skipped
 
 
 def place_batch(expected: dict[tuple[str, int], int], messages: Iterable[Message]) -> tuple[list[Message], list[Gap]]:
@@ -152,7 +154,7 @@ class DirectReader:
         if held:
             for tp in consumer.committed([TopicPartition(t, p) for t, p in held], timeout=timeout):
                 if tp.error is not None:
-                    raise RuntimeError(f"committed offset of {tp.topic}[{tp.partition}]: {tp.error}")
+                    raise KafkaException(tp.error)
                 if tp.offset >= 0:
                     expected[(tp.topic, tp.partition)] = tp.offset
                 starts.append(TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING))
@@ -223,7 +225,14 @@ class DirectReader:
             generation = app.consumer_generation_id
             held = self._held(app)
             if self._assigned != (generation, held):
-                await asyncio.to_thread(self.assign, list(held))
+                try:
+                    await asyncio.to_thread(self.assign, list(held))
+                except KafkaException as exc:
+                    # The broker out of reach (committed offsets unknown): try again, as
+                    # faust's consumer does, rather than end the agent.
+                    log.warning("could not assign the engine's inputs; trying again", error=str(exc))
+                    await asyncio.sleep(ASSIGN_RETRY)
+                    continue
                 forget_acks(app.consumer, held)
                 self._assigned = (generation, held)
             messages, failed = await asyncio.to_thread(self.consume, size, window())

@@ -194,3 +194,40 @@ def test_faust_does_not_watch_the_direct_topics_for_a_stalled_fetch():
     # faust's livelock check would log an error every few seconds for partitions it never fetches.
     consumer = _faust_consumer(DirectReader({}, ["activity"]))
     assert consumer.verify_event_path(0.0, TP("activity", 0)) is None
+
+
+def test_an_assignment_the_broker_cannot_answer_is_tried_again_rather_than_ending_the_agent(monkeypatch):
+    from confluent_kafka import KafkaError, KafkaException
+    from mode.utils.queues import FlowControlEvent
+
+    import streams.direct as direct
+
+    monkeypatch.setattr(direct, "ASSIGN_RETRY", 0.0)
+
+    class Reader(DirectReader):
+        assigns = 0
+
+        def connect(self, timeout: float = 10.0) -> None:
+            pass
+
+        def assign(self, held, timeout: float = 30.0) -> None:
+            self.assigns += 1
+            if self.assigns == 1:
+                raise KafkaException(KafkaError(KafkaError._TIMED_OUT))
+            self._expected = {}
+
+        def consume(self, size, timeout):
+            return [_message(0, 0)], False
+
+    async def scenario():
+        reader = Reader({}, ["activity"])
+        flow = FlowControlEvent(initially_suspended=False)
+        consumer = SimpleNamespace(assignment=lambda: {TP("activity", 0)}, _acked={}, _acked_index={}, _gap={})
+        app = SimpleNamespace(flow_control=flow, rebalancing=False, consumer_generation_id=1, consumer=consumer)
+        batches = reader.batches(app, 10, lambda: 0.01)
+        batch = await asyncio.wait_for(batches.__anext__(), 5)
+        await batches.aclose()
+        return reader.assigns, batch
+
+    assigns, batch = asyncio.run(scenario())
+    assert assigns == 2 and [m.offset for m in batch.messages] == [0]
