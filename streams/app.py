@@ -220,10 +220,10 @@ def create_app(
 
     clocks = Clocks(clocks_store, clock_keys)
 
-    def note_processed(message: Any) -> None:
+    def note_processed(topic: str, partition: int, offset: int) -> None:
         """Record a message as done by this process: unstick_commits may then fill a commit gap
         it covers instead of re-reading the partition (for any topic it finds a gap in)."""
-        offsets_done.add(message.tp, message.offset)
+        offsets_done.add(TP(topic, partition), offset)
 
     unstick_commits = CommitGaps(app, offsets_done, skip=reader.topics if reader is not None else frozenset())
 
@@ -275,7 +275,7 @@ def create_app(
                     # Acknowledged once processed, even when a stop cancelled the wait for it.
                     if await reader.done(app, direct):
                         for m in direct.messages:
-                            offsets_done.add(TP(m.topic, m.partition), m.offset)
+                            note_processed(m.topic, m.partition, m.offset)
                 await unstick_commits()
             return
         stream.window = window
@@ -283,8 +283,8 @@ def create_app(
             # faust gives the message timestamp in seconds
             batch = [Message(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value, int(e.message.timestamp * 1000)) for e in events]
             await handle(batch)
-            for e in events:
-                note_processed(e.message)
+            for m in batch:
+                note_processed(m.topic, m.partition, m.offset)
             await unstick_commits()
 
     # Outputs and the students' changelog go through librdkafka, not faust's producer: faust's
@@ -423,7 +423,7 @@ def create_app(
             except Exception as exc:  # a bug or a failed write, not bad input: see _die
                 log.exception("cohort message failed", partition=msg.partition, offset=msg.offset)
                 _die(repr(exc))
-            note_processed(msg)
+            note_processed(msg.topic, msg.partition, msg.offset)
 
     async def handle_cohort_message(message: Message) -> None:
         """Update the cohort tables from one message; broadcast any baseline frozen, then store it."""
